@@ -1,0 +1,105 @@
+/**
+ * Reading the environment once, validating it, and returning frozen typed
+ * objects. A missing or malformed value stops start-up with a message that
+ * names the variable.
+ */
+
+/** Thrown at start-up when an environment variable is malformed. */
+export class ConfigError extends Error {
+  constructor(variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Typed readers over one environment; each names its variable in errors. */
+export function envReader(env: Env = process.env) {
+  const raw = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === "" ? undefined : value;
+  };
+  return {
+    string(name: string, fallback: string): string {
+      return raw(name) ?? fallback;
+    },
+    optionalString(name: string): string | undefined {
+      return raw(name);
+    },
+    integer(name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+      const value = raw(name);
+      if (value === undefined) return fallback;
+      if (!/^-?\d+$/.test(value)) throw new ConfigError(name, `expected a whole number, got "${value}"`);
+      const parsed = Number(value);
+      if (parsed < min || parsed > max) throw new ConfigError(name, `expected ${min}..${max}, got ${parsed}`);
+      return parsed;
+    },
+    port(name: string, fallback: number): number {
+      return this.integer(name, fallback, 0, 65535);
+    },
+    url(name: string, fallback: string, protocols: string[]): string {
+      const value = raw(name) ?? fallback;
+      let parsed: URL;
+      try {
+        parsed = new URL(value);
+      } catch {
+        throw new ConfigError(name, `not a URL: "${value}"`);
+      }
+      if (!protocols.includes(parsed.protocol)) {
+        throw new ConfigError(name, `expected a ${protocols.join(" or ")} URL, got "${parsed.protocol}"`);
+      }
+      return value;
+    },
+    oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
+      const value = raw(name) ?? fallback;
+      if (!(allowed as readonly string[]).includes(value)) {
+        throw new ConfigError(name, `expected one of ${allowed.join(", ")}, got "${value}"`);
+      }
+      return value as T;
+    },
+  };
+}
+
+/** What every service needs: where NATS and MongoDB are, how to listen, how to log. */
+export interface BaseConfig {
+  readonly natsUrl: string;
+  readonly mongoUri: string;
+  readonly mongoDatabase: string;
+  readonly listenHost: string;
+  readonly internalToken: string | undefined;
+  readonly logLevel: "debug" | "info" | "warn" | "error";
+  /** JetStream retention of RESEND_EVENTS and DOMAIN_EVENTS. */
+  readonly eventsMaxAgeMs: number;
+  /** JetStream duplicate window (Nats-Msg-Id dedupe). */
+  readonly duplicateWindowMs: number;
+}
+
+export const defaultPorts = Object.freeze({
+  gateway: 8080,
+  deliveryStatus: 8081,
+  campaignStats: 8082,
+  suppression: 8083,
+  localNats: 14222,
+  localNatsMonitor: 18222,
+  localMongo: 27117,
+});
+
+/** Reads the variables every service shares. */
+export function loadBaseConfig(env: Env = process.env): BaseConfig {
+  const read = envReader(env);
+  const internalToken = read.optionalString("INTERNAL_TOKEN");
+  if (internalToken !== undefined && internalToken.length < 16) {
+    throw new ConfigError("INTERNAL_TOKEN", "must be at least 16 characters");
+  }
+  return Object.freeze({
+    natsUrl: read.url("NATS_URL", `nats://127.0.0.1:${defaultPorts.localNats}`, ["nats:", "tls:"]),
+    mongoUri: read.url("MONGODB_URI", `mongodb://127.0.0.1:${defaultPorts.localMongo}/`, ["mongodb:", "mongodb+srv:"]),
+    mongoDatabase: read.string("MONGODB_DATABASE", "ngsreach"),
+    listenHost: read.string("LISTEN_HOST", "127.0.0.1"),
+    internalToken,
+    logLevel: read.oneOf("LOG_LEVEL", "info", ["debug", "info", "warn", "error"] as const),
+    eventsMaxAgeMs: read.integer("EVENTS_MAX_AGE_DAYS", 7, 1, 3650) * 86_400_000,
+    duplicateWindowMs: read.integer("EVENTS_DUPLICATE_WINDOW_SECONDS", 120, 1, 86_400) * 1000,
+  });
+}

@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { privateNats, uniqueName, waitFor } from "../../test/harness.ts";
+import { startConsumer, deadLetterHeaders, retryDelayMs, type RunningConsumer } from "./consumer.ts";
+import { PoisonMessageError } from "./errors.ts";
+import { createLogger } from "./log.ts";
+import { MetricsRegistry } from "./metrics.ts";
+import { connectNats, DEAD_LETTERS_STREAM, ensureStreams, RESEND_EVENTS_STREAM, type NatsHandles } from "./nats.ts";
+
+const log = createLogger({ test: "consumer" }, "error");
+const text = new TextDecoder();
+const bytes = (value: string) => new TextEncoder().encode(value);
+
+describe("the shared JetStream consumer loop", () => {
+  let nats: NatsHandles;
+  const running: RunningConsumer[] = [];
+
+  beforeAll(async () => {
+    const server = await privateNats();
+    nats = await connectNats(server.url, "consumer-test", log);
+    await ensureStreams(nats.jsm, { eventsMaxAgeMs: 3_600_000, duplicateWindowMs: 120_000 });
+  });
+  afterAll(async () => {
+    await Promise.all(running.map((consumer) => consumer.stop()));
+    await nats.nc.close();
+  });
+
+  const start = async (name: string, workspace: string, handle: (body: string) => Promise<void>) => {
+    const consumer = await startConsumer(
+      { js: nats.js, jsm: nats.jsm, log, metrics: new MetricsRegistry() },
+      {
+        name,
+        stream: RESEND_EVENTS_STREAM,
+        filterSubjects: [`resend.events.${workspace}.>`],
+        decode: (data) => {
+          const body = text.decode(data);
+          if (body === "undecodable") throw new Error("bad bytes");
+          return body;
+        },
+        handle,
+      },
+    );
+    running.push(consumer);
+    return consumer;
+  };
+
+  it("delivers a published message to a durable consumer and acks it after the handler", async () => {
+    const workspace = uniqueName("ws");
+    const seen: string[] = [];
+    const first = await nats.js.publish(`resend.events.${workspace}.email.sent`, bytes("hello"), { msgID: `${workspace}:1` });
+    const again = await nats.js.publish(`resend.events.${workspace}.email.sent`, bytes("hello"), { msgID: `${workspace}:1` });
+    expect(first.duplicate).toBe(false);
+    expect(again.duplicate).toBe(true);
+
+    const name = uniqueName("durable");
+    await start(name, workspace, async (body) => void seen.push(body));
+    await waitFor(async () => {
+      const info = await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name);
+      return info.ack_floor.stream_seq >= first.seq && info.num_ack_pending === 0 && info.num_pending === 0;
+    }, { what: "the message to be acked" });
+    expect(seen).toEqual(["hello"]);
+  });
+
+  it("retries a transient failure with backoff until the handler succeeds", async () => {
+    const workspace = uniqueName("ws");
+    let attempts = 0;
+    await start(uniqueName("durable"), workspace, async () => {
+      attempts++;
+      if (attempts < 3) throw new Error("database unavailable");
+    });
+    await nats.js.publish(`resend.events.${workspace}.email.delivered`, bytes("x"));
+    await waitFor(() => attempts >= 3, { what: "three attempts" });
+    expect(retryDelayMs(1)).toBe(250);
+    expect(retryDelayMs(2)).toBe(500);
+    expect(retryDelayMs(50)).toBe(30_000);
+  });
+
+  it("dead-letters poison messages with the reason and the consumer name, and does not redeliver them", async () => {
+    const workspace = uniqueName("ws");
+    const name = uniqueName("durable");
+    let handled = 0;
+    await start(name, workspace, async (body) => {
+      handled++;
+      if (body === "invalid") throw new PoisonMessageError("missing email_id");
+    });
+    const poison = await nats.js.publish(`resend.events.${workspace}.email.bounced`, bytes("invalid"));
+    const undecodable = await nats.js.publish(`resend.events.${workspace}.email.bounced`, bytes("undecodable"));
+
+    await waitFor(async () => {
+      const info = await nats.jsm.streams.info(DEAD_LETTERS_STREAM, { subjects_filter: `dead.${name}` });
+      return info.state.subjects?.[`dead.${name}`] === 2;
+    }, { what: "two dead letters" });
+    const reader = await nats.js.consumers.get(DEAD_LETTERS_STREAM, { filter_subjects: [`dead.${name}`] });
+    const letters = [];
+    for await (const msg of await reader.fetch({ max_messages: 2, expires: 2000 })) letters.push(msg);
+    expect(letters.map((msg) => msg.headers?.get(deadLetterHeaders.consumer))).toEqual([name, name]);
+    expect(letters.map((msg) => msg.headers?.get(deadLetterHeaders.reason))).toEqual([
+      "missing email_id",
+      "undecodable message: bad bytes",
+    ]);
+    expect(letters.map((msg) => msg.headers?.get(deadLetterHeaders.sequence))).toEqual([
+      String(poison.seq),
+      String(undecodable.seq),
+    ]);
+    expect(text.decode(letters[0]!.data)).toBe("invalid");
+    await waitFor(async () => (await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name)).num_ack_pending === 0);
+    expect(handled).toBe(1);
+  });
+});

@@ -1,0 +1,33 @@
+/**
+ * Entry-point helper: start a service, log a clear message and exit non-zero
+ * when start-up fails, and on SIGTERM/SIGINT drain and exit.
+ */
+import type { RunningService } from "./service-host.ts";
+
+/** Runs `start`, then waits for a termination signal to stop it. */
+export async function runMain(name: string, start: () => Promise<RunningService>): Promise<void> {
+  let service: RunningService;
+  try {
+    service = await start();
+  } catch (error) {
+    process.stderr.write(`${name}: start-up failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`${name}: ${signal}, draining\n`);
+    const force = setTimeout(() => process.exit(1), 15_000);
+    try {
+      await service.stop();
+      clearTimeout(force);
+      process.exit(0);
+    } catch (error) {
+      process.stderr.write(`${name}: shutdown failed: ${String(error)}\n`);
+      process.exit(1);
+    }
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}

@@ -1,0 +1,57 @@
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, describe, expect, it } from "vitest";
+import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.ts";
+import { testBaseConfig } from "../../test/harness.ts";
+import { campaignStatsService } from "../campaign-stats/service.ts";
+import { deliveryStatusService } from "../delivery-status/service.ts";
+import { suppressionService } from "../suppression/service.ts";
+import { gatewayService } from "../webhook-gateway/service.ts";
+import { startService, type RunningService } from "./service-host.ts";
+import type { ServiceDefinition } from "./service-host.ts";
+
+const definitions: [string, () => ServiceDefinition][] = [
+  ["webhook-gateway", () => gatewayService({ port: 0 } as never)],
+  ["delivery-status", () => deliveryStatusService({ port: 0 } as never)],
+  ["campaign-stats", () => campaignStatsService({ port: 0 } as never)],
+  ["suppression", () => suppressionService({ port: 0 } as never)],
+];
+
+describe.each(definitions)("the %s service", (_name, definition) => {
+  let service: RunningService;
+  afterAll(async () => service?.stop());
+
+  it("starts and answers a gRPC health check over HTTP/2 cleartext", async () => {
+    service = await startService(definition(), testBaseConfig());
+    const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.port}` });
+    const response = await createClient(Health, transport).check({});
+    expect(response.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+  });
+
+  it("answers the same check as Connect JSON over HTTP/1.1, as curl would", async () => {
+    const response = await fetch(`http://127.0.0.1:${service.port}/grpc.health.v1.Health/Check`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: "SERVING" });
+  });
+
+  it("serves Prometheus metrics and a plain /healthz on the same port", async () => {
+    const metrics = await fetch(`http://127.0.0.1:${service.port}/metrics`);
+    expect(metrics.headers.get("content-type")).toContain("text/plain");
+    const health = await fetch(`http://127.0.0.1:${service.port}/healthz`);
+    expect(await health.json()).toEqual({ status: "SERVING" });
+  });
+
+  it("answers an unknown health service name with NotFound", async () => {
+    const response = await fetch(`http://127.0.0.1:${service.port}/grpc.health.v1.Health/Check`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ service: "no.such.Service" }),
+    });
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { code: string }).code).toBe("not_found");
+  });
+});

@@ -1,0 +1,134 @@
+/**
+ * Starting and stopping a service process: connect to NATS and the database,
+ * create streams, let the service build its repositories, routes and
+ * consumers, serve RPCs + /metrics + /healthz on one port, and drain on stop.
+ */
+import type { ConnectRouter } from "@connectrpc/connect";
+import type { BaseConfig } from "./config.ts";
+import { startConsumer, type ConsumerSpec, type RunningConsumer } from "./consumer.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { MetricsRegistry } from "./metrics.ts";
+import { connectMongo, type MongoHandles } from "./mongo.ts";
+import { connectNats, ensureStreams, type NatsHandles } from "./nats.ts";
+import { internalTokenAuth } from "./rpc/auth.ts";
+import { errorMapping } from "./rpc/error-mapping.ts";
+import { registerHealth } from "./rpc/health.ts";
+import { startRpcServer, type HttpFallback, type HttpRequest, type HttpResponse } from "./rpc/server.ts";
+
+/** What a service gets to build itself from. */
+export interface ServiceContext {
+  readonly config: BaseConfig;
+  readonly log: Logger;
+  readonly metrics: MetricsRegistry;
+  readonly nats: NatsHandles;
+  readonly mongo: MongoHandles;
+}
+
+/** What a service hands back: its RPCs, consumers, extra HTTP paths and clean-up. */
+export interface ServiceParts {
+  /** Fully-qualified names of the RPC services registered in `routes` (for health checks). */
+  rpcServiceNames: string[];
+  routes(router: ConnectRouter): void;
+  consumers?: ConsumerSpec<any>[];
+  /** Non-RPC HTTP handling; return false to fall through to 404. */
+  http?: (req: HttpRequest, res: HttpResponse) => boolean;
+  /** Runs after the server and consumers stopped, before connections close. */
+  stop?(): Promise<void>;
+}
+
+export interface ServiceDefinition {
+  /** Short name used in logs and metrics, e.g. "delivery-status". */
+  name: string;
+  port: number;
+  build(context: ServiceContext): Promise<ServiceParts>;
+}
+
+export interface RunningService {
+  readonly port: number;
+  readonly context: ServiceContext;
+  stop(): Promise<void>;
+}
+
+/** Connects, builds and serves one service. */
+export async function startService(definition: ServiceDefinition, config: BaseConfig, log?: Logger): Promise<RunningService> {
+  const logger = log ?? createLogger({ service: definition.name }, config.logLevel);
+  const metrics = new MetricsRegistry();
+  const nats = await connectNats(config.natsUrl, definition.name, logger);
+  let mongo: MongoHandles;
+  try {
+    mongo = await connectMongo(config.mongoUri, config.mongoDatabase, definition.name);
+  } catch (error) {
+    await nats.nc.close();
+    throw error;
+  }
+  const context: ServiceContext = { config, log: logger, metrics, nats, mongo };
+  const closeConnections = async () => {
+    await nats.nc.drain().catch(() => nats.nc.close());
+    await mongo.client.close();
+  };
+
+  let parts: ServiceParts;
+  let consumers: RunningConsumer[] = [];
+  try {
+    await ensureStreams(nats.jsm, config);
+    parts = await definition.build(context);
+    for (const spec of parts.consumers ?? []) {
+      consumers.push(await startConsumer({ js: nats.js, jsm: nats.jsm, log: logger, metrics }, spec));
+    }
+  } catch (error) {
+    await Promise.all(consumers.map((consumer) => consumer.stop()));
+    await closeConnections();
+    throw error;
+  }
+
+  const ready = async () => !nats.nc.isClosed() && nats.nc.info !== undefined && (await mongo.ping());
+  const server = await startRpcServer({
+    host: config.listenHost,
+    port: definition.port,
+    interceptors: [errorMapping(logger), internalTokenAuth(config.internalToken)],
+    routes: (router) => {
+      registerHealth(router, parts.rpcServiceNames, ready);
+      parts.routes(router);
+    },
+    fallback: plainHttp(parts, metrics, ready),
+  }).catch(async (error) => {
+    await Promise.all(consumers.map((consumer) => consumer.stop()));
+    await closeConnections();
+    throw error;
+  });
+  logger.info("service started", { port: server.port });
+
+  return {
+    port: server.port,
+    context,
+    stop: async () => {
+      await server.close();
+      await Promise.all(consumers.map((consumer) => consumer.stop()));
+      consumers = [];
+      await parts.stop?.();
+      await closeConnections();
+      logger.info("service stopped");
+    },
+  };
+}
+
+function plainHttp(parts: ServiceParts, metrics: MetricsRegistry, ready: () => Promise<boolean>): HttpFallback {
+  return (req, res) => {
+    if (parts.http?.(req, res)) return;
+    const path = (req.url ?? "").split("?")[0];
+    if (req.method === "GET" && path === "/metrics") {
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+      res.end(metrics.render());
+      return;
+    }
+    if (req.method === "GET" && path === "/healthz") {
+      void ready().then((ok) => {
+        res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
+        res.end(JSON.stringify({ status: ok ? "SERVING" : "NOT_SERVING" }));
+      });
+      return;
+    }
+    res.writeHead(404, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error: "not_found", message: `no route for ${req.method} ${path}` }));
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * What tests use to reach real servers: the run's shared NATS and FerretDB,
+ * private servers a test may stop, kill, pause and restart, unique names for
+ * isolation, and polling with a deadline instead of sleeps.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { afterAll, inject } from "vitest";
+import { loadBaseConfig, type BaseConfig } from "../services/shared/config.ts";
+import { freePort, startFerretDb, startNatsServer, type LocalServer } from "../tools/local-servers.ts";
+
+/** The run's shared servers (started by test/global-setup.ts). */
+export const shared = {
+  get natsUrl(): string {
+    return inject("natsUrl");
+  },
+  get mongoUri(): string {
+    return inject("mongoUri");
+  },
+};
+
+/** A name no other test uses (databases, workspaces, durable consumers). */
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${randomBytes(5).toString("hex")}`;
+}
+
+/** Base config for a service under test: shared servers unless given, a fresh database, ports chosen by the OS. */
+export function testBaseConfig(overrides: Partial<BaseConfig> = {}): BaseConfig {
+  return Object.freeze({
+    ...loadBaseConfig({}),
+    natsUrl: shared.natsUrl,
+    mongoUri: shared.mongoUri,
+    mongoDatabase: uniqueName("test"),
+    logLevel: "warn" as const,
+    ...overrides,
+  });
+}
+
+const privateServers: LocalServer[] = [];
+afterAll(async () => {
+  await Promise.all(privateServers.splice(0).map((server) => server.stop()));
+});
+
+/** A nats-server of this test file's own (stopped after the file). */
+export async function privateNats(): Promise<LocalServer> {
+  const server = await startNatsServer({ port: await freePort(), dataDir: mkdtempSync(join(tmpdir(), "ngsreach-nats-")) });
+  privateServers.push(server);
+  return server;
+}
+
+/** A FerretDB of this test file's own (stopped after the file). */
+export async function privateFerretDb(): Promise<LocalServer> {
+  const server = await startFerretDb({ port: await freePort(), dataDir: mkdtempSync(join(tmpdir(), "ngsreach-ferret-")) });
+  privateServers.push(server);
+  return server;
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails after the deadline. */
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  { timeoutMs = 15_000, intervalMs = 25, what = "condition" } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
+}

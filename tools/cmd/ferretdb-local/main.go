@@ -1,0 +1,58 @@
+// Command ferretdb-local runs FerretDB v1 embedded, as the local MongoDB-wire
+// server of the NgsReach stack (SQLite by default, PostgreSQL for measuring
+// at scale).
+//
+// Why a wrapper instead of FerretDB's own cmd/ferretdb: when FerretDB is the
+// main module of a binary, its build/version package panics at start-up for
+// want of build/version/version.txt, which only its own build tasks write.
+// Embedded, FerretDB never reads that file, never starts its telemetry
+// reporter and opens no debug listener, so two instances never collide.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+func main() {
+	listen := flag.String("listen-addr", "127.0.0.1:27117", "TCP address to listen on")
+	handler := flag.String("handler", "sqlite", "backend: sqlite or postgresql")
+	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite directory URI (sqlite handler), must end with /")
+	pgURL := flag.String("postgresql-url", "", "PostgreSQL URL (postgresql handler)")
+	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
+	flag.Parse()
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "ferretdb-local: bad -log-level %q\n", *logLevel)
+		os.Exit(2)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:      ferretdb.ListenerConfig{TCP: *listen},
+		Logger:        logger,
+		Handler:       *handler,
+		SQLiteURL:     *sqliteURL,
+		PostgreSQLURL: *pgURL,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ferretdb-local: %v\n", err)
+		os.Exit(1)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	if err := f.Run(ctx); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(os.Stderr, "ferretdb-local: %v\n", err)
+		os.Exit(1)
+	}
+}

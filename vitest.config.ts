@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["services/**/*.test.ts", "test/**/*.test.ts", "scripts/**/*.test.ts", "bin/**/*.test.ts"],
+    include: ["services/**/*.test.ts", "test/**/*.test.ts", "scripts/**/*.test.ts", "bin/**/*.test.ts", "cli/**/*.test.ts"],
     globalSetup: ["test/global-setup.ts"],
     pool: "forks",
     testTimeout: 60_000,

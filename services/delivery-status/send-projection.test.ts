@@ -1,0 +1,103 @@
+import { describe, expect, it } from "vitest";
+import { projectSend, type EventFact, type Registration } from "./send-projection.ts";
+
+const us = (second: number) => 1_767_000_000_000_000 + second * 1_000_000;
+const fact = (svixId: string, kind: EventFact["kind"], second: number, extra: Partial<EventFact> = {}): EventFact => ({
+  svixId,
+  kind,
+  atUs: us(second),
+  ...extra,
+});
+const hard = { type: "Permanent", subType: "General", message: "no such user", diagnosticCode: "550" };
+const soft = { type: "Transient", subType: "MailboxFull", message: "full", diagnosticCode: "" };
+const registration: Registration = { campaignId: "c1", subscriberId: "s1", recipient: "a@x.io", sentAtUs: us(0), recordedAtUs: us(1) };
+
+describe("the send projection", () => {
+  it("moves forward through sent < delivery_delayed < delivered < opened < clicked, never back", () => {
+    const state = projectSend(registration, [
+      fact("e1", "clicked", 30),
+      fact("e2", "delivered", 10),
+      fact("e3", "delivery_delayed", 40),
+      fact("e4", "opened", 20),
+      fact("e5", "sent", 5),
+    ]);
+    expect(state.status).toBe("clicked");
+    expect(state.deliveredAtUs).toBe(us(10));
+    expect(state.firstOpenedAtUs).toBe(us(20));
+    expect(state.firstClickedAtUs).toBe(us(30));
+    expect(state.deliveryDelayedAtUs).toBe(us(40));
+    expect(state.lastEventAtUs).toBe(us(40));
+    expect(state.sentAtUs).toBe(us(0)); // the registration's sent time wins over email.sent
+  });
+
+  it("lets a terminal status override any progress", () => {
+    for (const [kind, extra] of [
+      ["bounced", { bounce: hard }],
+      ["complained", {}],
+      ["failed", { failureReason: "reached_daily_quota" }],
+      ["suppressed", { suppression: { type: "OnAccountSuppressionList", message: "m" } }],
+    ] as const) {
+      const state = projectSend(registration, [fact("t", kind, 5, extra), fact("c", "clicked", 50)]);
+      expect(state.status).toBe(kind);
+    }
+  });
+
+  it("between terminals lets the later event time win", () => {
+    const failedThenSuppressed = projectSend(registration, [fact("b", "suppressed", 20), fact("a", "failed", 10)]);
+    expect(failedThenSuppressed.status).toBe("suppressed");
+    const bouncedThenComplained = projectSend(registration, [fact("b", "complained", 20), fact("a", "bounced", 10, { bounce: hard })]);
+    expect(bouncedThenComplained.status).toBe("complained");
+    expect(bouncedThenComplained.bouncedAtUs).toBe(us(10)); // kept although the complaint overrode it
+    expect(bouncedThenComplained.bounce).toEqual(hard);
+  });
+
+  it("never replaces a complaint with a later bounce", () => {
+    const state = projectSend(registration, [fact("a", "complained", 10), fact("b", "bounced", 20, { bounce: hard })]);
+    expect(state.status).toBe("complained");
+    expect(state.complainedAtUs).toBe(us(10));
+  });
+
+  it("records a soft bounce without changing the status", () => {
+    const state = projectSend(registration, [
+      fact("d", "delivered", 5),
+      fact("s1", "bounced", 10, { bounce: soft }),
+      fact("s2", "bounced", 20, { bounce: { ...soft, type: "Undetermined", subType: "General" } }),
+    ]);
+    expect(state.status).toBe("delivered");
+    expect(state.softBounceCount).toBe(2);
+    expect(state.lastSoftBounceAtUs).toBe(us(20));
+    expect(state.lastSoftBounce?.type).toBe("Undetermined");
+    expect(state.bouncedAtUs).toBeUndefined();
+  });
+
+  it("counts distinct opens and clicks and keeps the first time of each", () => {
+    const state = projectSend(registration, [fact("o2", "opened", 30), fact("o1", "opened", 20), fact("k1", "clicked", 40)]);
+    expect(state.openCount).toBe(2);
+    expect(state.clickCount).toBe(1);
+    expect(state.firstOpenedAtUs).toBe(us(20));
+  });
+
+  it("falls back to tags and a single `to` before registration, and the registration replaces them", () => {
+    const facts = [
+      fact("b", "delivered", 20, { campaignTag: "tagged-late", subscriberTag: "s-late" }),
+      fact("a", "sent", 10, { campaignTag: "tagged", subscriberTag: "s-tag", soleRecipient: "b@y.io" }),
+    ];
+    const before = projectSend(undefined, facts);
+    expect(before).toMatchObject({ attributed: false, campaignId: "tagged", subscriberId: "s-tag", recipient: "b@y.io", sentAtUs: us(10) });
+    expect(before.recordedAtUs).toBeUndefined();
+    const after = projectSend(registration, facts);
+    expect(after).toMatchObject({ attributed: true, campaignId: "c1", subscriberId: "s1", recipient: "a@x.io", sentAtUs: us(0), recordedAtUs: us(1) });
+  });
+
+  it("breaks event-time ties by svix id, so equal times converge too", () => {
+    const a = fact("a", "failed", 10, { failureReason: "x" });
+    const b = fact("b", "suppressed", 10, { suppression: { type: "t", message: "m" } });
+    expect(projectSend(registration, [a, b])).toEqual(projectSend(registration, [b, a]));
+    expect(projectSend(registration, [b, a]).status).toBe("suppressed");
+  });
+
+  it("is sent with no events", () => {
+    expect(projectSend(registration, [])).toMatchObject({ status: "sent", openCount: 0 });
+    expect(projectSend(registration, []).lastEventAtUs).toBeUndefined();
+  });
+});

@@ -1,0 +1,215 @@
+/**
+ * Storage of send records and their timelines. Hides the MongoDB driver and
+ * returns plain objects.
+ *
+ * - `delivery_sends`, `_id: "<workspace>:<email id>"`: the registration, the
+ *   compact facts of every distinct event (deduplicated by svix id), the
+ *   projected state (plus top-level copies of the fields list queries filter
+ *   on), a `version` for optimistic concurrency, and the SendRecorded outbox flag.
+ * - `delivery_timeline`, `_id: "<workspace>:<svix id>"`: one full timeline
+ *   entry per distinct event (click link, user agent, bounce text, ...), so
+ *   the send document stays small however many opens and clicks arrive.
+ */
+import type { Collection, Db } from "mongodb";
+import type { EventFact, Registration, SendState, StatusName } from "./send-projection.ts";
+
+/** A send document as the use cases see it. */
+export interface StoredSend {
+  workspaceId: string;
+  emailId: string;
+  version: number;
+  registration?: Registration;
+  facts: EventFact[];
+  state: SendState;
+  updatedAtMs: number;
+  /** Outbox: SendRecorded not yet published. */
+  pendingSendRecorded: boolean;
+}
+
+/** One entry of a send's timeline. */
+export interface TimelineEntry {
+  workspaceId: string;
+  emailId: string;
+  svixId: string;
+  type: string;
+  eventAtUs: number;
+  receivedAtUs: number;
+  bounce?: { type: string; subType: string; message: string; diagnosticCode: string };
+  click?: { link: string; ipAddress: string; userAgent: string; timestampUs?: number };
+  failed?: { reason: string };
+  suppressed?: { type: string; message: string };
+}
+
+/** Position after the last timeline entry of a page. */
+export type TimelineCursor = [eventAtUs: number, receivedAtUs: number, svixId: string];
+
+interface SendDocument {
+  _id: string;
+  workspaceId: string;
+  emailId: string;
+  version: number;
+  registration?: Registration;
+  facts: EventFact[];
+  state: SendState;
+  campaignId: string;
+  subscriberId: string;
+  status: StatusName;
+  updatedAtMs: number;
+  pendingSendRecorded?: boolean;
+}
+
+interface TimelineDocument extends TimelineEntry {
+  _id: string;
+}
+
+/** Omits undefined fields instead of storing nulls. */
+const writeOptions = { ignoreUndefined: true } as const;
+
+/** `<workspace>:<key>`; a workspace id never contains ":", so the pair is unambiguous. */
+export const sendKey = (workspaceId: string, emailId: string) => `${workspaceId}:${emailId}`;
+const timelineKey = (workspaceId: string, svixId: string) => `${workspaceId}:${svixId}`;
+
+const isDuplicateKey = (error: unknown) => (error as { code?: number })?.code === 11000;
+
+/** The repository of this service's two collections. */
+export class SendsRepository {
+  readonly #sends: Collection<SendDocument>;
+  readonly #timeline: Collection<TimelineDocument>;
+
+  constructor(db: Db) {
+    this.#sends = db.collection<SendDocument>("delivery_sends");
+    this.#timeline = db.collection<TimelineDocument>("delivery_timeline");
+  }
+
+  /** One index per query path (FerretDB accepts them; MongoDB uses them). */
+  async ensureIndexes(): Promise<void> {
+    await this.#sends.createIndexes([
+      { key: { workspaceId: 1, campaignId: 1, status: 1, emailId: 1 }, name: "list_by_campaign_status" },
+      { key: { workspaceId: 1, campaignId: 1, subscriberId: 1, emailId: 1 }, name: "list_by_campaign_subscriber" },
+      { key: { pendingSendRecorded: 1 }, name: "outbox_pending", sparse: true },
+    ]);
+    await this.#timeline.createIndexes([
+      { key: { workspaceId: 1, emailId: 1, eventAtUs: 1, receivedAtUs: 1, svixId: 1 }, name: "timeline_by_send" },
+    ]);
+  }
+
+  /** The send, or undefined. */
+  async get(workspaceId: string, emailId: string): Promise<StoredSend | undefined> {
+    const doc = await this.#sends.findOne({ _id: sendKey(workspaceId, emailId) });
+    return doc ? toStored(doc) : undefined;
+  }
+
+  /** Stores a new send; false when another writer created it first. */
+  async insert(send: Omit<StoredSend, "version">): Promise<boolean> {
+    try {
+      await this.#sends.insertOne(toDocument({ ...send, version: 1 }), writeOptions);
+      return true;
+    } catch (error) {
+      if (isDuplicateKey(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Replaces registration, facts and state if the stored version is still
+   * `expectedVersion`; false when another writer got there first. The outbox
+   * flag is only ever set here (never copied back from a read), so a writer
+   * holding a stale copy cannot resurrect an entry the publisher cleared.
+   */
+  async replaceIfVersion(send: StoredSend, expectedVersion: number, markSendRecordedPending: boolean): Promise<boolean> {
+    const { _id, pendingSendRecorded: _ignored, ...fields } = toDocument({ ...send, version: expectedVersion + 1 });
+    const result = await this.#sends.updateOne(
+      { _id, version: expectedVersion },
+      { $set: markSendRecordedPending ? { ...fields, pendingSendRecorded: true } : fields },
+      writeOptions,
+    );
+    return result.matchedCount === 1;
+  }
+
+  /** Marks the SendRecorded outbox entry as published. */
+  async clearPendingSendRecorded(workspaceId: string, emailId: string): Promise<void> {
+    await this.#sends.updateOne({ _id: sendKey(workspaceId, emailId) }, { $unset: { pendingSendRecorded: "" } });
+  }
+
+  /** Sends whose SendRecorded is not yet published (oldest first is not guaranteed). */
+  async listPendingSendRecorded(limit: number): Promise<StoredSend[]> {
+    const docs = await this.#sends.find({ pendingSendRecorded: true }).limit(limit).toArray();
+    return docs.map(toStored);
+  }
+
+  /** Stores a timeline entry unless one with the same svix id exists (the first copy wins). */
+  async putTimelineEntry(entry: TimelineEntry): Promise<void> {
+    try {
+      await this.#timeline.updateOne(
+        { _id: timelineKey(entry.workspaceId, entry.svixId) },
+        { $setOnInsert: entry },
+        { upsert: true, ...writeOptions },
+      );
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error; // a concurrent copy inserted it
+    }
+  }
+
+  /** A page of a send's timeline in (event time, received time, svix id) order. */
+  async listTimeline(workspaceId: string, emailId: string, after: TimelineCursor | undefined, limit: number): Promise<TimelineEntry[]> {
+    const scope = { workspaceId, emailId };
+    const filter = after
+      ? {
+          ...scope,
+          $or: [
+            { eventAtUs: { $gt: after[0] } },
+            { eventAtUs: after[0], receivedAtUs: { $gt: after[1] } },
+            { eventAtUs: after[0], receivedAtUs: after[1], svixId: { $gt: after[2] } },
+          ],
+        }
+      : scope;
+    const docs = await this.#timeline.find(filter).sort({ eventAtUs: 1, receivedAtUs: 1, svixId: 1 }).limit(limit).toArray();
+    return docs.map(({ _id, ...entry }) => entry);
+  }
+
+  /** A page of a campaign's sends in email id order. */
+  async listByCampaign(
+    workspaceId: string,
+    campaignId: string,
+    filters: { status?: StatusName; subscriberId?: string },
+    afterEmailId: string | undefined,
+    limit: number,
+  ): Promise<StoredSend[]> {
+    const filter: Record<string, unknown> = { workspaceId, campaignId };
+    if (filters.status) filter.status = filters.status;
+    if (filters.subscriberId) filter.subscriberId = filters.subscriberId;
+    if (afterEmailId !== undefined) filter.emailId = { $gt: afterEmailId };
+    const docs = await this.#sends.find(filter).sort({ emailId: 1 }).limit(limit).toArray();
+    return docs.map(toStored);
+  }
+}
+
+function toDocument(send: StoredSend): SendDocument {
+  return {
+    _id: sendKey(send.workspaceId, send.emailId),
+    workspaceId: send.workspaceId,
+    emailId: send.emailId,
+    version: send.version,
+    registration: send.registration,
+    facts: send.facts,
+    state: send.state,
+    campaignId: send.state.campaignId,
+    subscriberId: send.state.subscriberId,
+    status: send.state.status,
+    updatedAtMs: send.updatedAtMs,
+    pendingSendRecorded: send.pendingSendRecorded || undefined,
+  };
+}
+
+function toStored(doc: SendDocument): StoredSend {
+  return {
+    workspaceId: doc.workspaceId,
+    emailId: doc.emailId,
+    version: doc.version,
+    registration: doc.registration ?? undefined,
+    facts: doc.facts ?? [],
+    state: doc.state,
+    updatedAtMs: doc.updatedAtMs,
+    pendingSendRecorded: doc.pendingSendRecorded === true,
+  };
+}

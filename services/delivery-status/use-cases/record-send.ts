@@ -1,0 +1,64 @@
+/**
+ * RecordSend: register a send (idempotently), apply whatever events arrived
+ * before it, and publish SendRecorded through the outbox.
+ */
+import { ConflictError } from "../../shared/errors.ts";
+import type { Registration } from "../send-projection.ts";
+import type { SendsRepository, StoredSend } from "../sends-repository.ts";
+import type { NotifyChange } from "./apply-event.ts";
+import { changeSend } from "./change-send.ts";
+import { publishSendRecorded, type SendRecordedPublisher } from "./send-recorded-outbox.ts";
+
+export interface RecordSendInput {
+  workspaceId: string;
+  emailId: string;
+  campaignId: string;
+  subscriberId: string;
+  recipient: string;
+  /** Defaults to the registration time. */
+  sentAtUs?: number;
+}
+
+export interface RecordSendDeps {
+  repo: SendsRepository;
+  notify: NotifyChange;
+  publisher: SendRecordedPublisher;
+  now: () => number;
+  onPublishFailure: (error: unknown) => void;
+}
+
+/** Trimmed, domain lower-cased: how recipients are compared (stored as given). */
+export function normaliseAddress(address: string): string {
+  const trimmed = address.trim();
+  const at = trimmed.lastIndexOf("@");
+  return at < 0 ? trimmed : trimmed.slice(0, at) + trimmed.slice(at).toLowerCase();
+}
+
+const sameRegistration = (stored: Registration, input: RecordSendInput) =>
+  stored.campaignId === input.campaignId &&
+  stored.subscriberId === input.subscriberId &&
+  normaliseAddress(stored.recipient) === normaliseAddress(input.recipient);
+
+/** Registers the send; `created` is false for an identical repeat; a different one is a ConflictError. */
+export async function recordSend(deps: RecordSendDeps, input: RecordSendInput): Promise<{ send: StoredSend; created: boolean }> {
+  const nowUs = deps.now() * 1000;
+  const { send, changed } = await changeSend(deps.repo, deps.now, input.workspaceId, input.emailId, (current) => {
+    if (current?.registration) {
+      if (sameRegistration(current.registration, input)) return undefined;
+      throw new ConflictError(`email_id ${input.emailId} is already registered with another campaign, subscriber or recipient`);
+    }
+    const registration: Registration = {
+      campaignId: input.campaignId,
+      subscriberId: input.subscriberId,
+      recipient: input.recipient,
+      sentAtUs: input.sentAtUs ?? nowUs,
+      recordedAtUs: nowUs,
+    };
+    return { registration, markSendRecordedPending: true };
+  });
+  if (!changed) return { send, created: false };
+  deps.notify({ send });
+  // Published after the write; if this fails the outbox sweep publishes it later.
+  await publishSendRecorded(deps, send).catch(deps.onPublishFailure);
+  return { send, created: true };
+}

@@ -1,0 +1,32 @@
+/**
+ * The SendRecorded outbox: RecordSend sets a flag on the send in the same
+ * write as the registration; the event is published (JetStream message id
+ * from workspace + email id, so a second publish is dropped inside the
+ * duplicate window) and only then the flag is cleared. A sweep at start-up
+ * and periodically publishes whatever a crash left flagged.
+ */
+import type { SendsRepository, StoredSend } from "../sends-repository.ts";
+
+/** Publishes SendRecorded for a registered send; resolves once JetStream acknowledged it. */
+export interface SendRecordedPublisher {
+  publishSendRecorded(send: StoredSend): Promise<void>;
+}
+
+export interface OutboxDeps {
+  repo: SendsRepository;
+  publisher: SendRecordedPublisher;
+}
+
+/** Publishes, then marks done. */
+export async function publishSendRecorded(deps: OutboxDeps, send: StoredSend): Promise<void> {
+  if (!send.registration) return;
+  await deps.publisher.publishSendRecorded(send);
+  await deps.repo.clearPendingSendRecorded(send.workspaceId, send.emailId);
+}
+
+/** Publishes every pending SendRecorded (up to `limit`); returns how many. */
+export async function sweepSendRecordedOutbox(deps: OutboxDeps, limit = 500): Promise<number> {
+  const pending = await deps.repo.listPendingSendRecorded(limit);
+  for (const send of pending) await publishSendRecorded(deps, send);
+  return pending.length;
+}

@@ -16,10 +16,12 @@ const stamp = createHash("sha256")
   .update(inputs.map((file) => readFileSync(join(toolsDir, file), "utf8")).join("\0"))
   .digest("hex");
 
-const upToDate =
-  existsSync(ferretDbBin) && existsSync(natsServerBin) && existsSync(stampFile) && readFileSync(stampFile, "utf8") === stamp;
+/** Builds the local servers unless they are present and built from the current pins. */
+export function ensureLocalServers(): void {
+  const upToDate =
+    existsSync(ferretDbBin) && existsSync(natsServerBin) && existsSync(stampFile) && readFileSync(stampFile, "utf8") === stamp;
 
-if (!upToDate) {
+  if (upToDate) return;
   mkdirSync(binDir, { recursive: true });
   const go = (args: string[]) => execFileSync("go", args, { cwd: toolsDir, stdio: "inherit" });
   try {
@@ -27,8 +29,16 @@ if (!upToDate) {
     go(["build", "-o", ferretDbBin, "./cmd/ferretdb-local"]);
     go(["build", "-o", natsServerBin, "github.com/nats-io/nats-server/v2"]);
   } catch (error) {
-    console.error(`could not build the local servers: is Go (>= 1.24) installed and on PATH? (${String(error)})`);
-    process.exit(1);
+    throw new Error(`could not build the local servers: is Go (>= 1.24) installed and on PATH? (${String(error)})`);
   }
   writeFileSync(stampFile, stamp);
+}
+
+if (import.meta.main) {
+  try {
+    ensureLocalServers();
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exit(1);
+  }
 }

@@ -71,6 +71,8 @@ export interface NatsServerOptions {
   monitorPort?: number;
   dataDir: string;
   portVariable?: string;
+  /** Run in its own process group, so a terminal's Ctrl-C does not reach it before its clients stop. */
+  detached?: boolean;
 }
 
 /** Starts nats-server with JetStream (file storage under dataDir). */
@@ -85,6 +87,7 @@ export async function startNatsServer(options: NatsServerOptions): Promise<Local
     url: `nats://127.0.0.1:${options.port}`,
     dataDir: options.dataDir,
     portVariable: options.portVariable ?? "LOCAL_NATS_PORT",
+    detached: options.detached ?? false,
   });
 }
 
@@ -92,6 +95,7 @@ export interface FerretDbOptions {
   port: number;
   dataDir: string;
   portVariable?: string;
+  detached?: boolean;
 }
 
 /** Starts FerretDB v1 (embedded, SQLite backend) with its files under dataDir. */
@@ -106,6 +110,7 @@ export async function startFerretDb(options: FerretDbOptions): Promise<LocalServ
     url: `mongodb://127.0.0.1:${options.port}/`,
     dataDir: options.dataDir,
     portVariable: options.portVariable ?? "LOCAL_MONGO_PORT",
+    detached: options.detached ?? false,
   });
 }
 
@@ -117,6 +122,7 @@ interface Spec {
   url: string;
   dataDir: string;
   portVariable: string;
+  detached: boolean;
 }
 
 async function startLocalServer(spec: Spec): Promise<LocalServer> {
@@ -130,7 +136,7 @@ async function startLocalServer(spec: Spec): Promise<LocalServer> {
   const launch = async (): Promise<void> => {
     await assertPortFree(spec.port, spec.portVariable);
     const log = openSync(logFile, "a");
-    const started = spawn(spec.bin, spec.args, { stdio: ["ignore", log, log] });
+    const started = spawn(spec.bin, spec.args, { stdio: ["ignore", log, log], detached: spec.detached });
     closeSync(log);
     child = started;
     await waitForPort(spec.port, started, () => tail(logFile), spec.name);

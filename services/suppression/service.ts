@@ -1,25 +1,102 @@
 /**
- * The suppression service: what it builds from the shared context.
+ * The suppression service: settings, and what it builds from the shared
+ * context (repositories, use-case dependencies, RPCs, consumers, outbox sweep).
  */
+import type { Db } from "mongodb";
 import { defaultPorts, envReader, type Env } from "../shared/config.ts";
 import type { ServiceDefinition } from "../shared/service-host.ts";
+import { SuppressionService } from "../../gen/ngsreach/suppression/v1/suppression_pb.ts";
+import { resendEventsConsumer, sendRecordedConsumer } from "./consumer.ts";
+import { KeyLock } from "./key-lock.ts";
+import { OutboxPublisher } from "./outbox.ts";
+import { registerSuppressionRpc } from "./rpc.ts";
+import { SendRepository } from "./send-repository.ts";
+import type { SoftBouncePolicy } from "./soft-bounce-policy.ts";
+import { SubscriberRepository, type LookupStrategy, type WriteGuard } from "./subscriber-repository.ts";
+import type { SuppressionDeps } from "./use-cases/deps.ts";
+import { sweepOutbox } from "./use-cases/sweep-outbox.ts";
 
 /** Settings of this service beyond the shared ones. */
 export interface SuppressionSettings {
   readonly port: number;
+  readonly softBouncePolicy: SoftBouncePolicy;
+  /** How often pending outbox entries are swept (start-up always sweeps). */
+  readonly outboxSweepMs: number;
+  /** How documents are guarded against concurrent writers; "auto" picks by database (see README). */
+  readonly writeGuard: WriteGuard | "auto";
+  /** How CheckSuppressions reads many addresses; "auto" picks by database (see README). */
+  readonly lookup: LookupStrategy | "auto";
 }
 
 /** Reads this service's variables; errors name the variable. */
 export function loadSuppressionSettings(env: Env = process.env): SuppressionSettings {
   const read = envReader(env);
-  return Object.freeze({ port: read.port("SUPPRESSION_PORT", defaultPorts.suppression) });
+  return Object.freeze({
+    port: read.port("SUPPRESSION_PORT", defaultPorts.suppression),
+    softBouncePolicy: Object.freeze({
+      limit: read.integer("SUPPRESSION_SOFT_BOUNCE_LIMIT", 3, 1, 1000),
+      windowMs: read.integer("SUPPRESSION_SOFT_BOUNCE_WINDOW_DAYS", 30, 1, 3650) * 86_400_000,
+      resetOnDelivery: read.oneOf("SUPPRESSION_SOFT_BOUNCE_RESET_ON_DELIVERY", "true", ["true", "false"] as const) === "true",
+    }),
+    outboxSweepMs: read.integer("SUPPRESSION_OUTBOX_SWEEP_SECONDS", 30, 1, 86_400) * 1000,
+    writeGuard: read.oneOf("SUPPRESSION_WRITE_GUARD", "auto", ["auto", "version", "id"] as const),
+    lookup: read.oneOf("SUPPRESSION_CHECK_LOOKUP", "auto", ["auto", "find-one", "in"] as const),
+  });
+}
+
+/** True when the server is FerretDB (it reports ferretdbVersion in buildInfo). */
+async function isFerretDb(db: Db): Promise<boolean> {
+  const info = await db.admin().command({ buildInfo: 1 });
+  return typeof info.ferretdbVersion === "string";
 }
 
 /** The service definition the host starts. */
-export function suppressionService(settings: SuppressionSettings): ServiceDefinition {
+export function suppressionService(settings: Partial<SuppressionSettings> & { port: number }): ServiceDefinition {
+  const full = { ...loadSuppressionSettings({}), ...settings };
   return {
     name: "suppression",
-    port: settings.port,
-    build: async () => ({ rpcServiceNames: [], routes: () => {} }),
+    port: full.port,
+    build: async ({ mongo, nats, log }) => {
+      const ferret = await isFerretDb(mongo.db);
+      // FerretDB v1 runs only {_id} filters in SQL and is not atomic across a read-then-write anyway:
+      // there the in-process lock guards (one instance per database); MongoDB gets the version CAS.
+      const guard: WriteGuard = full.writeGuard === "auto" ? (ferret ? "id" : "version") : full.writeGuard;
+      const lookup: LookupStrategy = full.lookup === "auto" ? (ferret ? "find-one" : "in") : full.lookup;
+      const subscribers = new SubscriberRepository(mongo.db, { guard });
+      const sends = new SendRepository(mongo.db);
+      await subscribers.ensureIndexes();
+      const deps: SuppressionDeps = {
+        subscribers,
+        sends,
+        outbox: new OutboxPublisher(nats.js, subscribers, log),
+        lock: new KeyLock(),
+        policy: full.softBouncePolicy,
+        lookup,
+        log,
+        now: () => Date.now(),
+      };
+
+      let sweeping = Promise.resolve();
+      const sweep = () => {
+        sweeping = sweeping
+          .then(() => sweepOutbox(deps))
+          .then(
+            () => {},
+            (error: unknown) => log.warn("outbox sweep failed; next one retries", { error }),
+          );
+      };
+      sweep();
+      const timer = setInterval(sweep, full.outboxSweepMs);
+
+      return {
+        rpcServiceNames: [SuppressionService.typeName],
+        routes: (router) => registerSuppressionRpc(router, deps),
+        consumers: [resendEventsConsumer(deps), sendRecordedConsumer(deps)],
+        stop: async () => {
+          clearInterval(timer);
+          await sweeping;
+        },
+      };
+    },
   };
 }

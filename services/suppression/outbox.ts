@@ -1,0 +1,102 @@
+/**
+ * Outbound events, exactly once per state change. The entry is serialised
+ * into the subscriber document by the same write that makes the change; it is
+ * published to JetStream with a message id derived from the change
+ * (`<workspace>:<address>:v<version>`), removed after the ack, and a sweep at
+ * start-up and on a timer publishes whatever a crash or an outage left behind.
+ * A republish inside the stream's duplicate window is dropped by JetStream.
+ */
+import { create, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import {
+  SubscriberSuppressedSchema,
+  SubscriberUnsuppressedSchema,
+} from "../../gen/ngsreach/events/v1/domain_events_pb.ts";
+import type { Logger } from "../shared/log.ts";
+import { reasonToProto, sourceToProto } from "./proto-mapping.ts";
+import type { SubscriberState, Transition } from "./subscriber-state.ts";
+import type { SubscriberRepository } from "./subscriber-repository.ts";
+
+interface OutboxEntry {
+  subject: string;
+  msgId: string;
+  /** Base64 protobuf. */
+  payload: string;
+}
+
+/** Serialises the event announcing `transition` of `state` (already at its new version). */
+export function outboxEntry(state: SubscriberState, transition: Transition): string {
+  const { workspaceId, email, subscriberId } = state;
+  const msgId = `${workspaceId}:${email}:v${state.version}`;
+  let subject: string;
+  let bytes: Uint8Array;
+  if (transition.kind === "suppressed") {
+    const record = transition.record;
+    subject = `subscriber.${workspaceId}.suppressed`;
+    bytes = toBinary(
+      SubscriberSuppressedSchema,
+      create(SubscriberSuppressedSchema, {
+        workspaceId,
+        email,
+        subscriberId,
+        reason: reasonToProto(record.reason),
+        source: sourceToProto(record.source),
+        svixId: record.svixId,
+        emailId: record.emailId,
+        campaignId: record.campaignId,
+        suppressedTime: timestampFromMs(record.atMs),
+        actor: record.actor,
+        note: record.note,
+      }),
+    );
+  } else {
+    subject = `subscriber.${workspaceId}.unsuppressed`;
+    bytes = toBinary(
+      SubscriberUnsuppressedSchema,
+      create(SubscriberUnsuppressedSchema, {
+        workspaceId,
+        email,
+        subscriberId,
+        actor: transition.actor,
+        note: transition.note,
+        unsuppressedTime: timestampFromMs(transition.atMs),
+        previousReason: reasonToProto(transition.removed.reason),
+      }),
+    );
+  }
+  const entry: OutboxEntry = { subject, msgId, payload: Buffer.from(bytes).toString("base64") };
+  return JSON.stringify(entry);
+}
+
+/** Publishes outbox entries and sweeps the ones left pending. */
+export class OutboxPublisher {
+  readonly #js: JetStreamClient;
+  readonly #subscribers: SubscriberRepository;
+  readonly #log: Logger;
+
+  constructor(js: JetStreamClient, subscribers: SubscriberRepository, log: Logger) {
+    this.#js = js;
+    this.#subscribers = subscribers;
+    this.#log = log;
+  }
+
+  /**
+   * Publishes the given entries of one address and removes each after its ack.
+   * Never throws: what fails stays in the outbox for the sweep.
+   */
+  async flush(workspaceId: string, email: string, entries: string[]): Promise<boolean> {
+    try {
+      for (const raw of entries) {
+        const entry = JSON.parse(raw) as OutboxEntry;
+        await this.#js.publish(entry.subject, Buffer.from(entry.payload, "base64"), { msgID: entry.msgId });
+        await this.#subscribers.removeFromOutbox(workspaceId, email, raw);
+      }
+      await this.#subscribers.clearOutboxPending(workspaceId, email);
+      return true;
+    } catch (error) {
+      this.#log.warn("outbox publish failed; the sweep will retry", { workspaceId, error });
+      return false;
+    }
+  }
+}

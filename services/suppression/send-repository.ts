@@ -1,0 +1,95 @@
+/**
+ * The suppression service's own copy of send attribution (from SendRecorded)
+ * and the events that arrived before it. One document per email:
+ * `_id: "<workspaceId>:<emailId>"`. An event that cannot be attributed is kept
+ * in the document's `pending` list (as a canonical JSON string, so a
+ * redelivery adds nothing) until SendRecorded arrives.
+ */
+import type { Collection, Db } from "mongodb";
+
+/** Who an email was sent to, from the send record. */
+export interface Attribution {
+  workspaceId: string;
+  emailId: string;
+  campaignId: string;
+  subscriberId: string;
+  /** Normalised recipient address. */
+  recipient: string;
+}
+
+interface SendDoc {
+  _id: string;
+  workspaceId: string;
+  emailId: string;
+  attributed?: boolean;
+  campaignId?: string;
+  subscriberId?: string;
+  recipient?: string;
+  pending?: string[];
+}
+
+const sendKey = (workspaceId: string, emailId: string) => `${workspaceId}:${emailId}`;
+
+const attributionOf = (doc: SendDoc | null): Attribution | undefined =>
+  doc?.attributed
+    ? {
+        workspaceId: doc.workspaceId,
+        emailId: doc.emailId,
+        campaignId: doc.campaignId ?? "",
+        subscriberId: doc.subscriberId ?? "",
+        recipient: doc.recipient ?? "",
+      }
+    : undefined;
+
+export class SendRepository {
+  readonly #sends: Collection<SendDoc>;
+
+  constructor(db: Db) {
+    this.#sends = db.collection<SendDoc>("suppression_sends");
+  }
+
+  /** The attribution of an email, or undefined while no send record arrived. */
+  async get(workspaceId: string, emailId: string): Promise<Attribution | undefined> {
+    return attributionOf(await this.#sends.findOne({ _id: sendKey(workspaceId, emailId) }));
+  }
+
+  /**
+   * Stores the attribution and returns the events that waited for it. After
+   * this write no event is added to `pending` any more (addPending sees the
+   * attribution), so clearing them later loses nothing.
+   */
+  async attribute(attribution: Attribution): Promise<string[]> {
+    const doc = await this.#sends.findOneAndUpdate(
+      { _id: sendKey(attribution.workspaceId, attribution.emailId) },
+      { $set: { ...attribution, attributed: true } },
+      { upsert: true, returnDocument: "after" },
+    );
+    return doc?.pending ?? [];
+  }
+
+  /**
+   * Keeps an event for an email without attribution. Returns the attribution
+   * instead when it arrived meanwhile (the guarded upsert then collides with
+   * the attributed document; atomic on MongoDB).
+   */
+  async addPending(workspaceId: string, emailId: string, event: string): Promise<Attribution | undefined> {
+    const _id = sendKey(workspaceId, emailId);
+    try {
+      const result = await this.#sends.updateOne(
+        { _id, attributed: { $ne: true } },
+        { $setOnInsert: { workspaceId, emailId }, $addToSet: { pending: event } },
+        { upsert: true },
+      );
+      if (result.matchedCount === 1 || result.upsertedCount === 1) return undefined;
+    } catch (error) {
+      if ((error as { code?: number }).code !== 11000) throw error;
+    }
+    return attributionOf(await this.#sends.findOne({ _id }));
+  }
+
+  /** Drops pending events once they were applied. */
+  async clearPending(workspaceId: string, emailId: string, events: string[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.#sends.updateOne({ _id: sendKey(workspaceId, emailId) }, { $pullAll: { pending: events } });
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * The one way a subscriber document changes: under the per-address lock, read
+ * it, let a pure rule decide, and store the new state together with the
+ * outbox entry of its transition in one write (retrying when a concurrent
+ * writer won); then publish the outbox.
+ */
+import { UnavailableError } from "../../shared/errors.ts";
+import { outboxEntry } from "../outbox.ts";
+import { newSubscriber, type Outcome, type SubscriberState } from "../subscriber-state.ts";
+import type { SuppressionDeps } from "./deps.ts";
+
+const maxAttempts = 5;
+
+/** Applies `decide` to the stored (or a fresh) state of one address; returns the outcome. */
+export async function changeSubscriber(
+  deps: SuppressionDeps,
+  workspaceId: string,
+  email: string,
+  decide: (state: SubscriberState) => Outcome,
+): Promise<Outcome> {
+  return await deps.lock.run(`subscriber:${workspaceId}:${email}`, async () => {
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      const stored = await deps.subscribers.get(workspaceId, email);
+      const current = stored?.state ?? newSubscriber(workspaceId, email, deps.now());
+      const outcome = decide(current);
+      let outbox = stored?.outbox ?? [];
+      if (outcome.changed) {
+        const next: SubscriberState = { ...outcome.state, version: current.version + 1 };
+        if (outcome.transition) {
+          outbox = [...outbox, outboxEntry(next, outcome.transition)];
+          // Marked first, so the sweep finds the document even if we stop right after the save.
+          await deps.subscribers.markOutboxPending(workspaceId, email, deps.now());
+        }
+        if ((await deps.subscribers.save(next, outbox)) === "conflict") continue;
+        outcome.state = next;
+      }
+      if (outbox.length > 0) await deps.outbox.flush(workspaceId, email, outbox);
+      return outcome;
+    }
+    throw new UnavailableError(`subscriber ${workspaceId}:${email} kept changing under us; retry`);
+  });
+}

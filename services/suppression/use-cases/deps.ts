@@ -1,0 +1,18 @@
+/** What the use cases need, passed in (no globals). */
+import type { Logger } from "../../shared/log.ts";
+import type { KeyLock } from "../key-lock.ts";
+import type { OutboxPublisher } from "../outbox.ts";
+import type { SendRepository } from "../send-repository.ts";
+import type { SoftBouncePolicy } from "../soft-bounce-policy.ts";
+import type { LookupStrategy, SubscriberRepository } from "../subscriber-repository.ts";
+
+export interface SuppressionDeps {
+  subscribers: SubscriberRepository;
+  sends: SendRepository;
+  outbox: OutboxPublisher;
+  lock: KeyLock;
+  policy: SoftBouncePolicy;
+  lookup: LookupStrategy;
+  log: Logger;
+  now(): number;
+}

@@ -58,11 +58,11 @@ export class SubscriberRepository {
 
   /** Creates the indexes of every query path (idempotent). */
   async ensureIndexes(): Promise<void> {
-    await this.#subscribers.createIndexes([
-      { key: { workspaceId: 1, suppressed: 1, email: 1 }, name: "list_all" },
-      { key: { workspaceId: 1, reason: 1, email: 1 }, name: "list_by_reason" },
-      { key: { workspaceId: 1, subscriberId: 1, updatedAtMs: -1 }, name: "by_subscriber_id" },
-    ]);
+    // One index per command: FerretDB v1.24 panics (drops the connection) when one createIndexes
+    // command names several indexes that all exist already — i.e. on every restart.
+    await this.#subscribers.createIndex({ workspaceId: 1, suppressed: 1, email: 1 }, { name: "list_all" });
+    await this.#subscribers.createIndex({ workspaceId: 1, reason: 1, email: 1 }, { name: "list_by_reason" });
+    await this.#subscribers.createIndex({ workspaceId: 1, subscriberId: 1, updatedAtMs: -1 }, { name: "by_subscriber_id" });
   }
 
   /** One address, or undefined when it was never seen. */

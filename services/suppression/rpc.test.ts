@@ -23,7 +23,7 @@ async function codeOf(call: Promise<unknown>): Promise<[Code, string]> {
   return [error.code, error.rawMessage];
 }
 
-const add = (workspaceId: string, email: string, reason = SuppressionReason.UNSPECIFIED) =>
+const add = (workspaceId: string, email: string, reason: SuppressionReason = SuppressionReason.UNSPECIFIED) =>
   h.client.addSuppression({ workspaceId, email, reason, actor: "ops@acme", note: "requested by support" });
 
 describe("SuppressionService", () => {

@@ -75,3 +75,6 @@ export async function waitFor<T>(
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
 }
+
+/** A SECRETS_KEY for tests (never used outside them). */
+export const testSecretsKey = `test:${Buffer.alloc(32, 7).toString("base64")}`;

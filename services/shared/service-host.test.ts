@@ -2,16 +2,16 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.ts";
-import { testBaseConfig } from "../../test/harness.ts";
+import { testBaseConfig, testSecretsKey } from "../../test/harness.ts";
 import { campaignStatsService } from "../campaign-stats/service.ts";
 import { deliveryStatusService } from "../delivery-status/service.ts";
 import { suppressionService } from "../suppression/service.ts";
-import { gatewayService } from "../webhook-gateway/service.ts";
+import { gatewayService, loadGatewaySettings } from "../webhook-gateway/service.ts";
 import { startService, type RunningService } from "./service-host.ts";
 import type { ServiceDefinition } from "./service-host.ts";
 
 const definitions: [string, () => ServiceDefinition][] = [
-  ["webhook-gateway", () => gatewayService({ port: 0 } as never)],
+  ["webhook-gateway", () => gatewayService(loadGatewaySettings({ GATEWAY_PORT: "0", SECRETS_KEY: testSecretsKey }))],
   ["delivery-status", () => deliveryStatusService({ port: 0 } as never)],
   ["campaign-stats", () => campaignStatsService({ port: 0 } as never)],
   ["suppression", () => suppressionService({ port: 0 } as never)],

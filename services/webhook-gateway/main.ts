@@ -2,6 +2,6 @@
 import { loadBaseConfig } from "../shared/config.ts";
 import { runMain } from "../shared/main.ts";
 import { startService } from "../shared/service-host.ts";
-import { gatewayService, loadWebhookGatewaySettings } from "./service.ts";
+import { gatewayService, loadGatewaySettings } from "./service.ts";
 
-await runMain("webhook-gateway", () => startService(gatewayService(loadWebhookGatewaySettings()), loadBaseConfig()));
+await runMain("webhook-gateway", () => startService(gatewayService(loadGatewaySettings()), loadBaseConfig()));

@@ -1,0 +1,61 @@
+/**
+ * Webhook secrets at rest: AES-256-GCM with a key from SECRETS_KEY. Each
+ * ciphertext carries the id of the key that made it (so keys can be rotated:
+ * list the new key first, keep the old one until every secret was rewritten)
+ * and is bound to its workspace id as associated data, so a ciphertext copied
+ * to another workspace fails to decrypt.
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { ConfigError } from "../../shared/config.ts";
+
+const format = "v1";
+const aad = (workspaceId: string) => Buffer.from(`ngsreach.webhook-secret.${format}:${workspaceId}`);
+
+/** Parsed SECRETS_KEY: `keyId:base64(32 bytes)[,keyId:base64...]`, the first one encrypts. */
+export interface SecretKeys {
+  readonly activeId: string;
+  readonly keys: ReadonlyMap<string, Buffer>;
+}
+
+/** Parses SECRETS_KEY; errors name the variable and never echo key material. */
+export function parseSecretKeys(value: string | undefined, variable = "SECRETS_KEY"): SecretKeys {
+  if (!value) throw new ConfigError(variable, "required: keyId:base64 of 32 random bytes (npm start generates one)");
+  const keys = new Map<string, Buffer>();
+  for (const entry of value.split(",")) {
+    const [id, material, extra] = entry.trim().split(":");
+    if (!id || !material || extra !== undefined || !/^[A-Za-z0-9_-]{1,32}$/.test(id)) {
+      throw new ConfigError(variable, "each entry must be keyId:base64 (keyId of [A-Za-z0-9_-])");
+    }
+    const key = Buffer.from(material, "base64");
+    if (key.length !== 32) throw new ConfigError(variable, `key "${id}" must decode to 32 bytes`);
+    if (keys.has(id)) throw new ConfigError(variable, `key id "${id}" appears twice`);
+    keys.set(id, key);
+  }
+  return Object.freeze({ activeId: [...keys.keys()][0]!, keys });
+}
+
+/** Encrypts a secret for one workspace: `v1.<keyId>.<iv>.<ciphertext+tag>` (base64url parts). */
+export function sealSecret(keys: SecretKeys, workspaceId: string, secret: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", keys.keys.get(keys.activeId)!, iv);
+  cipher.setAAD(aad(workspaceId));
+  const sealed = Buffer.concat([cipher.update(secret, "utf8"), cipher.final(), cipher.getAuthTag()]);
+  return [format, keys.activeId, iv.toString("base64url"), sealed.toString("base64url")].join(".");
+}
+
+/** Decrypts a secret sealed for this workspace; throws when the key is unknown or it was sealed elsewhere. */
+export function openSecret(keys: SecretKeys, workspaceId: string, sealed: string): string {
+  const [version, keyId, iv, body] = sealed.split(".");
+  const key = keyId === undefined ? undefined : keys.keys.get(keyId);
+  if (version !== format || !key || !iv || !body) throw new Error(`cannot open webhook secret (key id "${keyId}")`);
+  const bytes = Buffer.from(body, "base64url");
+  const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64url"));
+  decipher.setAAD(aad(workspaceId));
+  decipher.setAuthTag(bytes.subarray(bytes.length - 16));
+  return Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString("utf8");
+}
+
+/** A short, non-secret label so a user can tell which secret is active: SHA-256 of the whole secret, 8 hex chars. */
+export function secretFingerprint(secret: string): string {
+  return createHash("sha256").update(secret).digest("hex").slice(0, 8);
+}

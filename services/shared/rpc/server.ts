@@ -63,14 +63,29 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     session.once("close", () => sessions.delete(session));
   });
 
-  const sockets = new Set<Socket>();
-  const tcp = createTcpServer((socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    socket.setTimeout(requestTimeout, () => {
-      if (!handedOver) socket.destroy();
+  // Keep-alive HTTP/1.1 sockets: closed as soon as they carry no request, so a stop never waits on idle clients.
+  const activeRequests = new Map<Socket, number>();
+  let closing = false;
+  http1.on("request", (req: IncomingMessage, res) => {
+    const socket = req.socket;
+    activeRequests.set(socket, (activeRequests.get(socket) ?? 0) + 1);
+    res.once("close", () => {
+      const left = (activeRequests.get(socket) ?? 1) - 1;
+      activeRequests.set(socket, left);
+      if (closing && left === 0) socket.destroy();
     });
-    let handedOver = false;
+  });
+
+  /** Every open connection, and what it was handed to once its first bytes arrived. */
+  const sockets = new Map<Socket, "unrouted" | "http1" | "http2">();
+  const tcp = createTcpServer((socket) => {
+    sockets.set(socket, "unrouted");
+    socket.once("close", () => {
+      sockets.delete(socket);
+      activeRequests.delete(socket);
+    });
+    // A client that never sends its first bytes is cut off; after routing, the servers' own timeouts apply.
+    socket.setTimeout(requestTimeout, () => socket.destroy());
     const route = () => {
       const chunk: Buffer | null = socket.read();
       if (chunk === null) return void socket.once("readable", route);
@@ -79,8 +94,8 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
       const http2Preface = preface.subarray(0, head.length).equals(head);
       // No HTTP/1 request starts with "PR" followed by "I", so waiting for the whole preface is safe.
       if (http2Preface && head.length < preface.length) return void socket.once("readable", route);
-      handedOver = true;
       socket.setTimeout(0);
+      sockets.set(socket, http2Preface ? "http2" : "http1");
       (http2Preface ? http2 : http1).emit("connection", socket);
     };
     socket.once("readable", route);
@@ -102,16 +117,16 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
   return {
     port,
     close: async (graceMs = 5000) => {
+      closing = true;
       const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
       for (const session of sessions) session.close();
-      const deadline = Date.now() + graceMs;
-      // Keep-alive HTTP/1.1 connections only close once idle: close them as they become idle.
-      while (sockets.size > 0 && Date.now() < deadline) {
-        http1.closeIdleConnections();
-        await new Promise((resolve) => setTimeout(resolve, 25));
+      for (const [socket, protocol] of sockets) {
+        if (protocol === "unrouted" || (protocol === "http1" && !activeRequests.get(socket))) socket.destroy();
       }
+      const deadline = Date.now() + graceMs;
+      while (sockets.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
       for (const session of sessions) session.destroy();
-      for (const socket of sockets) socket.destroy();
+      for (const socket of sockets.keys()) socket.destroy();
       await closed;
     },
   };

@@ -73,6 +73,8 @@ export interface BaseConfig {
   readonly eventsMaxAgeMs: number;
   /** JetStream duplicate window (Nats-Msg-Id dedupe). */
   readonly duplicateWindowMs: number;
+  /** A client must send a whole HTTP request within this time (headers within min(this, 10 s)). */
+  readonly requestTimeoutMs: number;
 }
 
 export const defaultPorts = Object.freeze({
@@ -101,5 +103,6 @@ export function loadBaseConfig(env: Env = process.env): BaseConfig {
     logLevel: read.oneOf("LOG_LEVEL", "info", ["debug", "info", "warn", "error"] as const),
     eventsMaxAgeMs: read.integer("EVENTS_MAX_AGE_DAYS", 7, 1, 3650) * 86_400_000,
     duplicateWindowMs: read.integer("EVENTS_DUPLICATE_WINDOW_SECONDS", 120, 1, 86_400) * 1000,
+    requestTimeoutMs: read.integer("HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 600_000),
   });
 }

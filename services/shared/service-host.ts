@@ -85,6 +85,7 @@ export async function startService(definition: ServiceDefinition, config: BaseCo
   const server = await startRpcServer({
     host: config.listenHost,
     port: definition.port,
+    requestTimeoutMs: config.requestTimeoutMs,
     interceptors: [errorMapping(logger), internalTokenAuth(config.internalToken)],
     routes: (router) => {
       registerHealth(router, parts.rpcServiceNames, ready);

@@ -54,7 +54,13 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     fallback: (req, res) => options.fallback(req, res as unknown as HttpResponse),
   });
   const requestTimeout = options.requestTimeoutMs ?? 30_000;
-  const http1 = createHttp1Server({ requestTimeout, headersTimeout: Math.min(requestTimeout, 10_000), keepAliveTimeout: 65_000 }, handler);
+  const http1 = createHttp1Server(
+    { requestTimeout, headersTimeout: Math.min(requestTimeout, 10_000), keepAliveTimeout: 65_000, connectionsCheckingInterval: 1000 },
+    handler,
+  );
+  // The http server enforces requestTimeout/headersTimeout (slow clients) only once it saw 'listening';
+  // it never listens itself here, since the TCP server hands it its connections.
+  http1.emit("listening");
   const http2 = createHttp2Server({}, handler);
   const sessions = new Set<Http2Session>();
   http2.on("session", (session) => {

@@ -1,0 +1,73 @@
+import { connect } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { newWebhookSecret } from "../../cli/sign.ts";
+import { sampleEmailEvent } from "../../cli/resend-samples.ts";
+import { privateFerretDb, privateNats, testBaseConfig, uniqueName, waitFor } from "../../test/harness.ts";
+import type { LocalServer } from "../../tools/local-servers.ts";
+import { natsReader, postSigned, startGateway, storedEvents, type TestGateway } from "./gateway-test-kit.ts";
+
+describe("the webhook endpoint when its dependencies fail", () => {
+  let nats: LocalServer;
+  let ferret: LocalServer;
+  let gateway: TestGateway;
+  const workspace = uniqueName("ws");
+  const secret = newWebhookSecret();
+  const body = JSON.stringify(sampleEmailEvent("email.bounced", { emailId: "e-faults" }));
+
+  beforeAll(async () => {
+    [nats, ferret] = await Promise.all([privateNats(), privateFerretDb()]);
+    gateway = await startGateway(testBaseConfig({ natsUrl: nats.url, mongoUri: ferret.url, requestTimeoutMs: 1000 }), {
+      WEBHOOK_PUBLISH_TIMEOUT_MS: "500",
+    });
+    await gateway.settings.setWebhookSecret({ workspaceId: workspace, secret, actor: "test", note: "" });
+  });
+  afterAll(async () => gateway?.service.stop());
+
+  it("answers 503 while NATS is down, never 200, and stores the retried event exactly once when it is back", async () => {
+    await nats.stop();
+    const during = await postSigned(gateway.url, workspace, secret, body, { id: "msg_outage" });
+    expect(during).toMatchObject({ status: 503, body: { error: "unavailable" } });
+    await nats.restart();
+    await waitFor(async () => (await fetch(`${gateway.url}/healthz`)).ok, { what: "the gateway to reconnect" });
+    const retried = await waitFor(async () => {
+      const response = await postSigned(gateway.url, workspace, secret, body, { id: "msg_outage" });
+      return response.status === 200 ? response : undefined;
+    });
+    expect(retried.body.status).toBe("accepted");
+    const reader = await natsReader(nats.url);
+    try {
+      expect((await storedEvents(reader, workspace)).map((event) => event.svixId)).toEqual(["msg_outage"]);
+    } finally {
+      await reader.nc.close();
+    }
+  });
+
+  it("answers 503 when the settings database is unreachable on a cache miss, and keeps serving cached workspaces", async () => {
+    await postSigned(gateway.url, workspace, secret, body); // make sure the workspace is cached
+    await ferret.stop();
+    try {
+      const uncached = await postSigned(gateway.url, uniqueName("ws"), secret, body);
+      expect(uncached).toMatchObject({ status: 503, body: { error: "unavailable" } });
+      expect((await postSigned(gateway.url, workspace, secret, body)).status).toBe(200);
+    } finally {
+      await ferret.restart();
+    }
+    await waitFor(async () => (await postSigned(gateway.url, uniqueName("ws"), secret, body)).status === 404, {
+      what: "the database to be reachable again",
+    });
+  });
+
+  it("cuts off a client that never finishes its request, and keeps serving others", async () => {
+    const closedAfter = await new Promise<number>((resolve, reject) => {
+      const socket = connect(gateway.service.port, "127.0.0.1", () => {
+        socket.write(`POST /webhooks/resend?workspaceId=${workspace} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n`);
+      });
+      const started = Date.now();
+      socket.on("close", () => resolve(Date.now() - started));
+      socket.on("error", reject);
+      socket.resume();
+    });
+    expect(closedAfter).toBeLessThan(10_000);
+    expect((await postSigned(gateway.url, workspace, secret, body)).status).toBe(200);
+  });
+});

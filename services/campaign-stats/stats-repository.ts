@@ -1,0 +1,328 @@
+/**
+ * Storage of campaign statistics. Hides the MongoDB driver; returns plain objects.
+ *
+ * Collections (every `_id` composed as `<workspace>:<...>` so hot-path reads
+ * and writes are `{_id}` lookups, the only filter FerretDB v1 runs in SQL):
+ *
+ * - `stats_sends`      `ws:emailId` — the send's state, its applied svix ids,
+ *   the contribution it last added to its campaign, and `pending` deltas not
+ *   yet moved into the campaign documents (the outbox of the send).
+ * - `stats_campaigns`  `ws:enc(campaign)` — totals, alert state and alert outbox.
+ * - `stats_hours`      `ws:enc(campaign):<hour ms>` — one UTC hour's counts.
+ * - `stats_links`      `ws:enc(campaign):<sha256(link)>` — per-link clicks.
+ *
+ * Each write is one single-document update. Campaign, hour and link documents
+ * keep in `recent` the references (`emailId#seq`) of the deltas they applied
+ * whose send has not yet confirmed the delta done, which makes applying a
+ * delta idempotent without an unbounded list. Every read-modify-write runs
+ * under an in-process lock per document (see keyed-lock.ts), and on a real
+ * MongoDB also under a version guard (`v`), so concurrent writers of other
+ * instances cannot interleave.
+ */
+import { createHash } from "node:crypto";
+import type { Collection, Db, Document } from "mongodb";
+import { UnavailableError } from "../shared/errors.ts";
+import { evaluateAlerts, initialAlertState, type AlertSettings, type AlertState, type PendingAlert } from "./alerts.ts";
+import { countFields, countsOf, type Counts } from "./counts.ts";
+import { KeyedLock } from "./keyed-lock.ts";
+import type { ContributionPart, SendState } from "./send-state.ts";
+
+/** A delta waiting on its send to be moved into campaign documents. */
+export interface PendingDelta {
+  seq: number;
+  parts: ContributionPart[];
+}
+
+/** The stored per-send document, as plain data. */
+export interface SendRecord {
+  workspaceId: string;
+  emailId: string;
+  v: number;
+  state: SendState;
+  contrib: ContributionPart[];
+  pending: PendingDelta[];
+  applied: string[];
+}
+
+/** The fields a send write sets. */
+export type SendWrite = Pick<SendRecord, "state" | "contrib" | "pending" | "applied">;
+
+/** Stored campaign totals and alert bookkeeping. */
+export interface CampaignRecord {
+  workspaceId: string;
+  campaignId: string;
+  counts: Counts;
+  updatedAt: number | null;
+  alerts: AlertState;
+  outbox: PendingAlert[];
+}
+
+/** One hour bucket. */
+export interface HourRecord {
+  hour: number;
+  counts: Counts;
+}
+
+/** One link's clicks. */
+export interface LinkRecord {
+  link: string;
+  clicks: number;
+  uniqueClicks: number;
+  scannerClicks: number;
+  firstClickAt: number | null;
+  lastClickAt: number | null;
+}
+
+/** What applying a delta part did. */
+export interface AppliedPart {
+  /** False when the document had already applied this delta. */
+  written: boolean;
+  /** Campaign documents only: alerts waiting to be published (new or left over). */
+  outbox: PendingAlert[];
+}
+
+type Stored = Document & { _id: string; v?: number };
+
+const encodeId = (value: string) => encodeURIComponent(value);
+/** Document id of a campaign (campaign ids may hold any character; ':' is encoded). */
+export const campaignDocId = (workspaceId: string, campaignId: string) => `${workspaceId}:${encodeId(campaignId)}`;
+const hourDocId = (workspaceId: string, campaignId: string, hour: number) => `${campaignDocId(workspaceId, campaignId)}:${hour}`;
+const linkDocId = (workspaceId: string, campaignId: string, link: string) =>
+  `${campaignDocId(workspaceId, campaignId)}:${createHash("sha256").update(link).digest("base64url").slice(0, 24)}`;
+const sendDocId = (workspaceId: string, emailId: string) => `${workspaceId}:${emailId}`;
+
+export class StatsRepository {
+  private readonly sends: Collection<Stored>;
+  private readonly campaigns: Collection<Stored>;
+  private readonly hours: Collection<Stored>;
+  private readonly links: Collection<Stored>;
+  private readonly locks = new KeyedLock();
+  /** Version guard in filters: on for MongoDB, off for FerretDB (any filter beyond `{_id}` scans the collection there). */
+  private versionGuard = true;
+
+  constructor(db: Db) {
+    this.sends = db.collection<Stored>("stats_sends");
+    this.campaigns = db.collection<Stored>("stats_campaigns");
+    this.hours = db.collection<Stored>("stats_hours");
+    this.links = db.collection<Stored>("stats_links");
+  }
+
+  /** Creates the indexes of every query path and detects FerretDB. */
+  async init(db: Db): Promise<void> {
+    const info = await db.admin().command({ buildInfo: 1 }).catch(() => ({}) as Document);
+    this.versionGuard = !("ferretdbVersion" in info);
+    await this.sends.createIndex({ workspaceId: 1, campaignId: 1 });
+    await this.campaigns.createIndex({ workspaceId: 1, campaignId: 1 });
+    await this.hours.createIndex({ workspaceId: 1, campaignId: 1, hour: 1 });
+    await this.links.createIndex({ workspaceId: 1, campaignId: 1, link: 1 });
+  }
+
+  // ---- sends ----
+
+  /** The send document, or null. */
+  async getSend(workspaceId: string, emailId: string): Promise<SendRecord | null> {
+    const doc = await this.sends.findOne({ _id: sendDocId(workspaceId, emailId) });
+    return doc ? toSend(doc) : null;
+  }
+
+  /**
+   * One atomic write of a send: `decide` sees the current document and returns
+   * the fields to set, or null for no change. Returns the document as stored after.
+   */
+  async updateSend(
+    workspaceId: string,
+    emailId: string,
+    decide: (current: SendRecord | null) => SendWrite | null,
+  ): Promise<SendRecord | null> {
+    const result = await this.mutate(this.sends, sendDocId(workspaceId, emailId), (doc) => {
+      const write = decide(doc ? toSend(doc) : null);
+      if (!write) return null;
+      return { workspaceId, emailId, campaignId: write.state.campaignId, ...write };
+    });
+    return result.doc ? toSend(result.doc) : null;
+  }
+
+  /** Sends of a campaign (scans on FerretDB; used by recounts and tests, never on the hot path). */
+  async sendsOfCampaign(workspaceId: string, campaignId: string): Promise<SendRecord[]> {
+    const docs = await this.sends.find({ workspaceId, campaignId }).toArray();
+    return docs.map(toSend);
+  }
+
+  // ---- campaign, hour and link documents ----
+
+  /**
+   * Applies one part of a send's delta, unless this document already applied
+   * it (`ref` in `recent`). Drops from `recent` the refs `isDone` confirms.
+   * Campaign parts also move the alert state and may add alerts to the outbox.
+   */
+  async applyPart(
+    workspaceId: string,
+    ref: string,
+    part: ContributionPart,
+    isDone: (ref: string) => boolean,
+    alertSettings: AlertSettings,
+    now: number,
+  ): Promise<AppliedPart> {
+    const { collection, id } = this.target(workspaceId, part);
+    const result = await this.mutate(collection, id, (doc) => {
+      const recent = ((doc?.recent as string[] | undefined) ?? []).filter((entry) => !isDone(entry));
+      if (recent.includes(ref)) return null;
+      const set: Document = { workspaceId, campaignId: part.campaignId, recent: [...recent, ref], updatedAt: now };
+      if (part.kind === "link") {
+        set.link = part.link;
+        for (const field of ["clicks", "uniqueClicks", "scannerClicks"] as const) {
+          set[field] = ((doc?.[field] as number | undefined) ?? 0) + (part.inc[field] ?? 0);
+        }
+        set.firstClickAt = minOf(doc?.firstClickAt as number | null | undefined, part.firstClickAt);
+        set.lastClickAt = maxOf(doc?.lastClickAt as number | null | undefined, part.lastClickAt);
+        return set;
+      }
+      const counts = countsOf(doc);
+      for (const field of countFields) counts[field] += part.inc[field] ?? 0;
+      Object.assign(set, counts);
+      if (part.kind === "hour") {
+        set.hour = part.hour;
+        return set;
+      }
+      const evaluated = evaluateAlerts((doc?.alerts as AlertState | undefined) ?? initialAlertState(), counts, alertSettings, now);
+      set.alerts = evaluated.state;
+      set.outbox = [...((doc?.outbox as PendingAlert[] | undefined) ?? []), ...evaluated.fired];
+      return set;
+    });
+    return { written: result.written, outbox: (result.doc?.outbox as PendingAlert[] | undefined) ?? [] };
+  }
+
+  /** Removes published alerts from a campaign's outbox. */
+  async removeFromOutbox(workspaceId: string, campaignId: string, published: PendingAlert[]): Promise<void> {
+    const done = new Set(published.map((alert) => `${alert.kind}:${alert.crossing}`));
+    await this.mutate(this.campaigns, campaignDocId(workspaceId, campaignId), (doc) => {
+      const outbox = (doc?.outbox as PendingAlert[] | undefined) ?? [];
+      const remaining = outbox.filter((alert) => !done.has(`${alert.kind}:${alert.crossing}`));
+      return doc && remaining.length !== outbox.length ? { outbox: remaining } : null;
+    });
+  }
+
+  /** Campaigns with alerts not yet published (a scan; run by the sweeper only). */
+  async campaignsWithOutbox(): Promise<CampaignRecord[]> {
+    const docs = await this.campaigns.find({ "outbox.0": { $exists: true } }).toArray();
+    return docs.map(toCampaign);
+  }
+
+  /** Documents holding `recent` refs (a scan; run by the sweeper only). */
+  async documentsWithRecent(): Promise<{ kind: "campaign" | "hour" | "link"; id: string; workspaceId: string; recent: string[] }[]> {
+    const found: { kind: "campaign" | "hour" | "link"; id: string; workspaceId: string; recent: string[] }[] = [];
+    for (const [kind, collection] of [["campaign", this.campaigns], ["hour", this.hours], ["link", this.links]] as const) {
+      const docs = await collection.find({ "recent.0": { $exists: true } }, { projection: { recent: 1, workspaceId: 1 } }).toArray();
+      for (const doc of docs) found.push({ kind, id: doc._id, workspaceId: doc.workspaceId as string, recent: doc.recent as string[] });
+    }
+    return found;
+  }
+
+  /** Drops the `recent` refs `isDone` confirms from one document. */
+  async pruneRecent(kind: "campaign" | "hour" | "link", id: string, isDone: (ref: string) => boolean): Promise<void> {
+    const collection = kind === "campaign" ? this.campaigns : kind === "hour" ? this.hours : this.links;
+    await this.mutate(collection, id, (doc) => {
+      const recent = (doc?.recent as string[] | undefined) ?? [];
+      const kept = recent.filter((entry) => !isDone(entry));
+      return doc && kept.length !== recent.length ? { recent: kept } : null;
+    });
+  }
+
+  // ---- queries ----
+
+  /** One campaign's totals (null if never seen). */
+  async getCampaign(workspaceId: string, campaignId: string): Promise<CampaignRecord | null> {
+    const doc = await this.campaigns.findOne({ _id: campaignDocId(workspaceId, campaignId) }, { projection: { recent: 0 } });
+    return doc ? toCampaign(doc) : null;
+  }
+
+  /** Hour buckets that exist among the given hours, by `_id` lookups. */
+  async getHours(workspaceId: string, campaignId: string, hours: number[]): Promise<HourRecord[]> {
+    const found: HourRecord[] = [];
+    for (let i = 0; i < hours.length; i += 48) {
+      const batch = await Promise.all(
+        hours.slice(i, i + 48).map((hour) => this.hours.findOne({ _id: hourDocId(workspaceId, campaignId, hour) })),
+      );
+      for (const doc of batch) if (doc) found.push({ hour: doc.hour as number, counts: countsOf(doc) });
+    }
+    return found;
+  }
+
+  /** Links with at least one click, ascending by link, after `afterLink`. Scans on FerretDB; indexed on MongoDB. */
+  async listLinks(workspaceId: string, campaignId: string, afterLink: string | undefined, limit: number): Promise<LinkRecord[]> {
+    const filter: Document = { workspaceId, campaignId, clicks: { $gt: 0 } };
+    if (afterLink !== undefined) filter.link = { $gt: afterLink };
+    const docs = await this.links.find(filter).sort({ link: 1 }).limit(limit).toArray();
+    return docs.map((doc) => ({
+      link: doc.link as string,
+      clicks: (doc.clicks as number) ?? 0,
+      uniqueClicks: (doc.uniqueClicks as number) ?? 0,
+      scannerClicks: (doc.scannerClicks as number) ?? 0,
+      firstClickAt: (doc.firstClickAt as number | null) ?? null,
+      lastClickAt: (doc.lastClickAt as number | null) ?? null,
+    }));
+  }
+
+  // ---- internals ----
+
+  private target(workspaceId: string, part: ContributionPart): { collection: Collection<Stored>; id: string } {
+    if (part.kind === "campaign") return { collection: this.campaigns, id: campaignDocId(workspaceId, part.campaignId) };
+    if (part.kind === "hour") return { collection: this.hours, id: hourDocId(workspaceId, part.campaignId, part.hour) };
+    return { collection: this.links, id: linkDocId(workspaceId, part.campaignId, part.link) };
+  }
+
+  /** Read, decide, write one document under its lock (and version guard on MongoDB). */
+  private async mutate(
+    collection: Collection<Stored>,
+    id: string,
+    decide: (doc: Stored | null) => Document | null,
+  ): Promise<{ doc: Stored | null; written: boolean }> {
+    return await this.locks.run(`${collection.collectionName}:${id}`, async () => {
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const doc = await collection.findOne({ _id: id });
+        const decided = decide(doc);
+        if (!decided) return { doc, written: false };
+        const { _id: _ignoredId, v: _ignoredVersion, ...set } = decided;
+        const filter: Document = { _id: id };
+        if (this.versionGuard) filter.v = doc ? doc.v : { $exists: false };
+        try {
+          const result = await collection.updateOne(filter, { $set: set, $inc: { v: 1 } }, { upsert: true });
+          if (result.matchedCount + result.upsertedCount > 0) {
+            return { doc: { ...(doc ?? {}), ...set, _id: id, v: ((doc?.v as number | undefined) ?? 0) + 1 }, written: true };
+          }
+        } catch (error) {
+          if ((error as { code?: number }).code !== 11000) throw error;
+        }
+      }
+      throw new UnavailableError(`too much write contention on ${collection.collectionName} ${id}`);
+    });
+  }
+}
+
+function toSend(doc: Stored): SendRecord {
+  return {
+    workspaceId: doc.workspaceId as string,
+    emailId: doc.emailId as string,
+    v: (doc.v as number | undefined) ?? 0,
+    state: doc.state as SendState,
+    contrib: (doc.contrib as ContributionPart[] | undefined) ?? [],
+    pending: (doc.pending as PendingDelta[] | undefined) ?? [],
+    applied: (doc.applied as string[] | undefined) ?? [],
+  };
+}
+
+function toCampaign(doc: Stored): CampaignRecord {
+  return {
+    workspaceId: doc.workspaceId as string,
+    campaignId: doc.campaignId as string,
+    counts: countsOf(doc),
+    updatedAt: (doc.updatedAt as number | undefined) ?? null,
+    alerts: (doc.alerts as AlertState | undefined) ?? initialAlertState(),
+    outbox: (doc.outbox as PendingAlert[] | undefined) ?? [],
+  };
+}
+
+const minOf = (a: number | null | undefined, b: number | undefined) =>
+  a == null ? (b ?? null) : b === undefined ? a : Math.min(a, b);
+const maxOf = (a: number | null | undefined, b: number | undefined) =>
+  a == null ? (b ?? null) : b === undefined ? a : Math.max(a, b);

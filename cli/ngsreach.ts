@@ -1,0 +1,170 @@
+#!/usr/bin/env node
+/**
+ * `ngsreach` — the operator's command line for the running stack.
+ *
+ *   ngsreach secret set    --workspace ID --secret whsec_... [--actor WHO] [--note WHY]
+ *   ngsreach secret rotate --workspace ID --secret whsec_... [--ttl SECONDS]
+ *   ngsreach secret remove --workspace ID [--all]
+ *   ngsreach simulate      --workspace ID [--secret whsec_...] [--url GATEWAY_URL]
+ *   ngsreach health        --workspace ID
+ *
+ * It talks to the gateway at GATEWAY_URL (default http://127.0.0.1:$GATEWAY_PORT,
+ * port 8080), sending INTERNAL_TOKEN when set — the same variables as `npm start`.
+ */
+import { parseArgs } from "node:util";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { WebhookSecretRole, WebhookSecretSelector, WorkspaceSettingsService } from "../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
+import { emailEventTypes, sampleEmailEvent } from "./resend-samples.ts";
+import { newMessageId, signedHeaders } from "./sign.ts";
+
+const usage = `usage:
+  ngsreach secret set    --workspace ID --secret whsec_... [--actor WHO] [--note WHY]
+  ngsreach secret rotate --workspace ID --secret whsec_... [--ttl SECONDS] [--actor WHO] [--note WHY]
+  ngsreach secret remove --workspace ID [--all] [--actor WHO] [--note WHY]
+  ngsreach simulate      --workspace ID [--secret whsec_...] [--url GATEWAY_URL]
+  ngsreach health        --workspace ID
+environment: GATEWAY_URL (or GATEWAY_PORT), INTERNAL_TOKEN, NGSREACH_WEBHOOK_SECRET (for simulate)`;
+
+class UsageError extends Error {}
+
+const { values, positionals } = (() => {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        workspace: { type: "string" },
+        secret: { type: "string" },
+        url: { type: "string" },
+        ttl: { type: "string" },
+        all: { type: "boolean", default: false },
+        actor: { type: "string", default: process.env.USER ?? "cli" },
+        note: { type: "string", default: "" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${usage}`);
+    process.exit(2);
+  }
+})();
+
+const gatewayUrl = values.url ?? process.env.GATEWAY_URL ?? `http://127.0.0.1:${process.env.GATEWAY_PORT ?? "8080"}`;
+const token = process.env.INTERNAL_TOKEN;
+
+function required(name: "workspace" | "secret"): string {
+  const value = values[name] ?? (name === "secret" ? process.env.NGSREACH_WEBHOOK_SECRET : undefined);
+  if (!value) throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+function settingsClient() {
+  const transport = createConnectTransport({
+    baseUrl: gatewayUrl,
+    httpVersion: "1.1",
+    interceptors: token ? [(next) => (req) => (req.header.set("authorization", `Bearer ${token}`), next(req))] : [],
+  });
+  return createClient(WorkspaceSettingsService, transport);
+}
+
+const roleName = (role: WebhookSecretRole) => (role === WebhookSecretRole.CURRENT ? "current" : "previous");
+const time = (ts?: { seconds: bigint }) => (ts ? new Date(Number(ts.seconds) * 1000).toISOString() : "-");
+
+function printSecrets(secrets: { fingerprint: string; role: WebhookSecretRole; expireTime?: { seconds: bigint } }[]) {
+  if (secrets.length === 0) console.log("no active webhook secret");
+  for (const secret of secrets) {
+    console.log(`  ${roleName(secret.role).padEnd(8)} fingerprint ${secret.fingerprint}${secret.expireTime ? `  expires ${time(secret.expireTime)}` : ""}`);
+  }
+}
+
+async function secretCommand(action: string | undefined): Promise<void> {
+  const workspaceId = required("workspace");
+  const audit = { actor: values.actor!, note: values.note! };
+  const client = settingsClient();
+  if (action === "set") {
+    const { secrets } = await client.setWebhookSecret({ workspaceId, secret: required("secret"), ...audit });
+    console.log(`webhook secret set for workspace ${workspaceId}`);
+    printSecrets(secrets);
+  } else if (action === "rotate") {
+    const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
+    if (ttl !== undefined && !Number.isInteger(ttl)) throw new UsageError("--ttl must be a whole number of seconds");
+    const { secrets } = await client.rotateWebhookSecret({ workspaceId, newSecret: required("secret"), oldSecretTtlSeconds: ttl, ...audit });
+    console.log(`webhook secret rotated for workspace ${workspaceId}; the previous one stays valid until it expires or is removed`);
+    printSecrets(secrets);
+  } else if (action === "remove") {
+    const which = values.all ? WebhookSecretSelector.ALL : WebhookSecretSelector.PREVIOUS;
+    const { removedCount, secrets } = await client.removeWebhookSecret({ workspaceId, which, ...audit });
+    console.log(`removed ${removedCount} webhook secret(s) of workspace ${workspaceId}`);
+    printSecrets(secrets);
+  } else {
+    throw new UsageError(`unknown secret action "${action ?? ""}" (set, rotate or remove)`);
+  }
+}
+
+/** Sends one signed, realistic event of every Resend email type, like Resend's "send test event". */
+async function simulateCommand(): Promise<void> {
+  const workspaceId = required("workspace");
+  const secret = required("secret");
+  const emailId = crypto.randomUUID();
+  const tags = { campaign_id: "simulated-campaign", subscriber_id: "simulated-subscriber" };
+  console.log(`sending ${emailEventTypes.length} signed events for email ${emailId} to ${gatewayUrl}`);
+  let failures = 0;
+  for (const [index, type] of emailEventTypes.entries()) {
+    const body = JSON.stringify(sampleEmailEvent(type, { emailId, tags, createdAt: new Date(Date.now() + index) }));
+    const response = await fetch(`${gatewayUrl}/webhooks/resend?workspaceId=${encodeURIComponent(workspaceId)}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...signedHeaders(secret, body, { id: newMessageId() }) },
+      body,
+    });
+    const text = await response.text();
+    if (!response.ok) failures++;
+    console.log(`  ${type.padEnd(24)} ${response.status} ${text}`);
+  }
+  if (failures > 0) {
+    console.error(`${failures} event(s) were not accepted (401 = secret mismatch, 404 = unknown workspace or no secret, 400 = workspaceId)`);
+    process.exitCode = 1;
+  }
+}
+
+async function healthCommand(): Promise<void> {
+  const workspaceId = required("workspace");
+  const health = await settingsClient().getWebhookHealth({ workspaceId });
+  const rejected = health.rejected;
+  console.log(`webhook health of workspace ${workspaceId} since ${time(health.windowStartTime)}`);
+  console.log(`  last accepted event   ${time(health.lastAcceptedTime)}`);
+  console.log(`  accepted              ${health.accepted}`);
+  console.log(`  duplicates            ${health.duplicate}`);
+  console.log(`  rejected: signature   ${rejected?.badSignature ?? 0n}   (401: the secret in Resend differs from the one set here)`);
+  console.log(`  rejected: timestamp   ${rejected?.expiredTimestamp ?? 0n}   (401: clock skew over 5 minutes, or a replay)`);
+  console.log(`  rejected: no secret   ${rejected?.unknownWorkspace ?? 0n}   (404)`);
+  console.log(`  rejected: bad body    ${rejected?.badBody ?? 0n}   (400)`);
+  console.log(`  rejected: too large   ${rejected?.tooLarge ?? 0n}   (413)`);
+  console.log(`  unavailable (503)     ${health.unavailable}`);
+  printSecrets(health.secrets);
+}
+
+async function main(): Promise<void> {
+  const [command, action] = positionals;
+  if (values.help || !command) {
+    console.log(usage);
+    return;
+  }
+  if (command === "secret") return await secretCommand(action);
+  if (command === "simulate") return await simulateCommand();
+  if (command === "health") return await healthCommand();
+  throw new UsageError(`unknown command "${command}"`);
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof UsageError) {
+    console.error(`${error.message}\n${usage}`);
+    process.exit(2);
+  }
+  if (error instanceof ConnectError) {
+    const reason = error.code === Code.Unavailable ? `cannot reach the gateway at ${gatewayUrl} (is the stack running?)` : error.rawMessage;
+    console.error(`ngsreach: ${reason} [${Code[error.code]}]`);
+    process.exit(1);
+  }
+  console.error(`ngsreach: ${(error as Error).message}`);
+  process.exit(1);
+});

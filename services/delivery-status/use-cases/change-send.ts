@@ -3,10 +3,12 @@
  * from (registration, facts), and write it back only if nobody else wrote in
  * between (version guard) — otherwise read again and redo. Without
  * transactions this is what keeps concurrent consumers and RPCs from losing
- * each other's updates.
+ * each other's updates. Within one process writers of a send also queue
+ * behind each other (send-locks.ts), because FerretDB v1's guard is not atomic.
  */
 import { projectSend, type EventFact, type Registration } from "../send-projection.ts";
-import type { SendsRepository, StoredSend } from "../sends-repository.ts";
+import { withSendLock } from "../send-locks.ts";
+import { sendKey, type SendsRepository, type StoredSend } from "../sends-repository.ts";
 
 /** What a decision adds to a send. */
 export interface SendChange {
@@ -29,6 +31,16 @@ const maxAttempts = 50;
  * exist) and may throw to refuse.
  */
 export async function changeSend(
+  repo: SendsRepository,
+  now: () => number,
+  workspaceId: string,
+  emailId: string,
+  decide: (current: StoredSend | undefined) => SendChange | undefined,
+): Promise<ChangeResult> {
+  return await withSendLock(sendKey(workspaceId, emailId), () => changeSendUnlocked(repo, now, workspaceId, emailId, decide));
+}
+
+async function changeSendUnlocked(
   repo: SendsRepository,
   now: () => number,
   workspaceId: string,

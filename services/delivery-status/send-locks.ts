@@ -1,0 +1,24 @@
+/**
+ * Per-send serialisation inside one process.
+ *
+ * Measured (bench/delivery-status/ferret-cas.ts): FerretDB v1 evaluates an
+ * update's filter and writes the result without isolation, so concurrent
+ * `updateOne({_id, version})` calls can all "win", and even concurrent `$inc`
+ * or `$addToSet` on one document lose updates. The version guard is what keeps
+ * concurrent writers correct on MongoDB (also across instances); this lock is
+ * what keeps them correct on FerretDB within one instance.
+ */
+const tails = new Map<string, Promise<unknown>>();
+
+/** Runs `work` after every earlier call with the same key finished. */
+export async function withSendLock<T>(key: string, work: () => Promise<T>): Promise<T> {
+  const previous = tails.get(key) ?? Promise.resolve();
+  const run = previous.then(work, work);
+  const tail = run.catch(() => {});
+  tails.set(key, tail);
+  try {
+    return await run;
+  } finally {
+    if (tails.get(key) === tail) tails.delete(key);
+  }
+}

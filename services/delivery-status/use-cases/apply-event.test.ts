@@ -1,0 +1,160 @@
+import { MongoClient, type Db } from "mongodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sampleEmailEvent, type EmailEventType, type SampleOptions } from "../../../cli/resend-samples.ts";
+import { shared, uniqueName } from "../../../test/harness.ts";
+import { parseResendEvent } from "../../shared/resend-events.ts";
+import { toIncomingEvent } from "../consumer.ts";
+import type { SendState } from "../send-projection.ts";
+import { SendsRepository, type TimelineEntry } from "../sends-repository.ts";
+import { applyEvent, type IncomingEvent } from "./apply-event.ts";
+import { recordSend } from "./record-send.ts";
+
+const t0 = Date.parse("2026-11-20T10:00:00.000Z");
+const at = (seconds: number) => new Date(t0 + seconds * 1000);
+const us = (seconds: number) => (t0 + seconds * 1000) * 1000;
+
+/** An event exactly as the consumer would get it from the gateway's envelope. */
+function incoming(workspaceId: string, emailId: string, svixId: string, type: EmailEventType, seconds: number, options: SampleOptions = {}) {
+  const body = sampleEmailEvent(type, { emailId, createdAt: at(seconds), to: ["ann@example.com"], ...options });
+  const envelope = parseResendEvent({ workspaceId, svixId, receivedAtMs: t0 + 3_600_000, rawBody: new TextEncoder().encode(JSON.stringify(body)) });
+  return toIncomingEvent(envelope)!;
+}
+
+function permutations<T>(items: T[]): T[][] {
+  if (items.length <= 1) return [items];
+  return items.flatMap((item, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]));
+}
+
+describe("applying events to sends, against the real database", () => {
+  let client: MongoClient;
+  let db: Db;
+  let repo: SendsRepository;
+  const changes: unknown[] = [];
+  const deps = () => ({
+    repo,
+    notify: (change: unknown) => void changes.push(change),
+    now: () => t0 + 7_200_000, // a fixed clock: the registration time is part of the compared state
+    publisher: { publishSendRecorded: async () => {} },
+    onPublishFailure: (error: unknown) => {
+      throw error;
+    },
+  });
+
+  beforeAll(async () => {
+    client = await new MongoClient(shared.mongoUri).connect();
+    db = client.db(uniqueName("delivery_apply"));
+    repo = new SendsRepository(db);
+    await repo.ensureIndexes();
+  });
+  afterAll(async () => {
+    await db.dropDatabase().catch(() => {});
+    await client.close();
+  });
+
+  it("converges to the same record for all 120 orderings of a 5-event history, with RecordSend anywhere among them", async () => {
+    const ws = uniqueName("ws");
+    const history: [string, EmailEventType, number, SampleOptions?][] = [
+      ["svix_sent", "email.sent", 0],
+      ["svix_delivered", "email.delivered", 10],
+      ["svix_clicked", "email.clicked", 30, { click: { link: "https://example.com/a" } }],
+      ["svix_complained", "email.complained", 40],
+      ["svix_bounced", "email.bounced", 50, { bounce: { type: "Permanent", subType: "General" } }],
+    ];
+    const orderings = permutations(history);
+    expect(orderings).toHaveLength(120);
+
+    const finals: SendState[] = [];
+    const timeline: TimelineEntry[] = [];
+    const sharedDeps = deps;
+    const runOrdering = async (ordering: (typeof orderings)[number], index: number) => {
+      const emailId = `email_${index}`;
+      // A collection per ordering: FerretDB v1 writes slow down as a collection grows (measured), and
+      // the orderings are independent anyway.
+      const repo = new SendsRepository(client.db(`${db.databaseName}_${index}`));
+      const deps = () => ({ ...sharedDeps(), repo });
+      const steps: (() => Promise<unknown>)[] = ordering.map(
+        ([svixId, type, seconds, options]) => () => applyEvent(deps(), incoming(ws, emailId, `${emailId}_${svixId}`, type, seconds, options)),
+      );
+      // RecordSend at every position 0..5 in turn: before, between and after the events.
+      steps.splice(index % 6, 0, () =>
+        recordSend(deps(), { workspaceId: ws, emailId, campaignId: "camp", subscriberId: "sub", recipient: "ann@example.com", sentAtUs: us(-1) }),
+      );
+      for (const step of steps) await step();
+      const send = await repo.get(ws, emailId);
+      finals[index] = send!.state;
+      if (index === 7) timeline.push(...(await repo.listTimeline(ws, emailId, undefined, 100)));
+      await client.db(`${db.databaseName}_${index}`).dropDatabase();
+    };
+    // Each ordering runs strictly in sequence; two different sends at a time (FerretDB serialises writes; more only queue).
+    for (let start = 0; start < orderings.length; start += 2) {
+      await Promise.all(orderings.slice(start, start + 2).map((ordering, i) => runOrdering(ordering, start + i)));
+    }
+
+    // Expected values come from the input history, not from the service.
+    const expected = {
+      status: "complained", // the later hard bounce never replaces a complaint
+      attributed: true,
+      campaignId: "camp",
+      subscriberId: "sub",
+      recipient: "ann@example.com",
+      sentAtUs: us(-1),
+      deliveredAtUs: us(10),
+      firstClickedAtUs: us(30),
+      complainedAtUs: us(40),
+      clickCount: 1,
+      openCount: 0,
+      softBounceCount: 0,
+      lastEventAtUs: us(50),
+      recordedAtUs: (t0 + 7_200_000) * 1000,
+    };
+    for (const state of finals) {
+      expect(state).toMatchObject(expected);
+      expect(state.bouncedAtUs).toBeUndefined();
+      expect(state).toEqual(finals[0]);
+    }
+    expect(timeline.map((entry) => entry.type)).toEqual(history.map(([, type]) => type)); // event-time order
+  });
+
+  it("keeps one timeline entry and one count when the same svix id is applied many times concurrently", async () => {
+    const ws = uniqueName("ws");
+    const event = incoming(ws, "e1", "svix_open_1", "email.opened", 5);
+    const results = await Promise.all(Array.from({ length: 20 }, () => applyEvent(deps(), structuredClone(event))));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const send = await repo.get(ws, "e1");
+    expect(send!.state.openCount).toBe(1);
+    expect(send!.facts).toHaveLength(1);
+    expect(await repo.listTimeline(ws, "e1", undefined, 100)).toHaveLength(1);
+  });
+
+  it("loses no update when distinct events of one send are written concurrently", async () => {
+    const ws = uniqueName("ws");
+    const events: IncomingEvent[] = Array.from({ length: 12 }, (_, i) => incoming(ws, "e2", `svix_open_${i}`, "email.opened", i));
+    await Promise.all([
+      ...events.map((event) => applyEvent(deps(), event)),
+      recordSend(deps(), { workspaceId: ws, emailId: "e2", campaignId: "c", subscriberId: "s", recipient: "ann@example.com" }),
+    ]);
+    const send = await repo.get(ws, "e2");
+    expect(send!.state.openCount).toBe(12);
+    expect(send!.state.attributed).toBe(true);
+    expect(send!.state.firstOpenedAtUs).toBe(us(0));
+    expect(await repo.listTimeline(ws, "e2", undefined, 100)).toHaveLength(12);
+  });
+
+  it("refuses a write based on a stale version (the guard MongoDB enforces across instances)", async () => {
+    const ws = uniqueName("ws");
+    await applyEvent(deps(), incoming(ws, "e4", "svix_s", "email.sent", 1));
+    const stale = (await repo.get(ws, "e4"))!;
+    await applyEvent(deps(), incoming(ws, "e4", "svix_d", "email.delivered", 2));
+    expect(await repo.replaceIfVersion({ ...stale, version: stale.version + 1 }, stale.version, false)).toBe(false);
+    expect((await repo.get(ws, "e4"))!.state.status).toBe("delivered");
+  });
+
+  it("attributes from Resend tags until RecordSend arrives, then from the registration", async () => {
+    const ws = uniqueName("ws");
+    await applyEvent(deps(), incoming(ws, "e3", "svix_d", "email.delivered", 1, { tags: { campaign_id: "tag-camp", subscriber_id: "tag-sub" } }));
+    expect((await repo.get(ws, "e3"))!.state).toMatchObject({ attributed: false, campaignId: "tag-camp", subscriberId: "tag-sub", status: "delivered" });
+    const { created, send } = await recordSend(deps(), { workspaceId: ws, emailId: "e3", campaignId: "camp", subscriberId: "sub", recipient: "ann@example.com" });
+    expect(created).toBe(true);
+    expect(send.state).toMatchObject({ attributed: true, campaignId: "camp", subscriberId: "sub", status: "delivered" });
+  });
+});

@@ -2,7 +2,11 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.ts";
-import { shared, uniqueName } from "./harness.ts";
+import { WorkspaceSettingsService } from "../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
+import { sampleEmailEvent } from "../cli/resend-samples.ts";
+import { newWebhookSecret } from "../cli/sign.ts";
+import { natsReader, postSigned, postWebhook, storedEvents } from "../services/webhook-gateway/gateway-test-kit.ts";
+import { shared, testSecretsKey, uniqueName } from "./harness.ts";
 import { spawnService } from "./processes.ts";
 
 const services = ["webhook-gateway", "delivery-status", "campaign-stats", "suppression"];
@@ -13,7 +17,7 @@ describe.each(services)("%s, run by Deno from the same source", (name) => {
       NATS_URL: shared.natsUrl,
       MONGODB_URI: shared.mongoUri,
       MONGODB_DATABASE: uniqueName("deno"),
-      SECRETS_KEY: `test:${Buffer.alloc(32, 7).toString("base64")}`,
+      SECRETS_KEY: testSecretsKey,
     });
     try {
       const grpc = await createClient(Health, createGrpcTransport({ baseUrl: service.baseUrl })).check({});
@@ -26,6 +30,52 @@ describe.each(services)("%s, run by Deno from the same source", (name) => {
       expect(await connect.json()).toEqual({ status: "SERVING" });
     } finally {
       expect(await service.stop()).toBe(0);
+    }
+  });
+});
+
+describe("the webhook gateway on Deno", () => {
+  it("answers the main rows of the status table and stores a verified event exactly once", async () => {
+    const gateway = await spawnService("deno", "webhook-gateway", {
+      NATS_URL: shared.natsUrl,
+      MONGODB_URI: shared.mongoUri,
+      MONGODB_DATABASE: uniqueName("deno"),
+      SECRETS_KEY: testSecretsKey,
+    });
+    const reader = await natsReader(shared.natsUrl);
+    try {
+      const workspace = uniqueName("ws");
+      const secret = newWebhookSecret();
+      const settings = createClient(WorkspaceSettingsService, createGrpcTransport({ baseUrl: gateway.baseUrl }));
+      await settings.setWebhookSecret({ workspaceId: workspace, secret, actor: "deno-test", note: "" });
+      const body = JSON.stringify(sampleEmailEvent("email.delivered"));
+      const now = Math.floor(Date.now() / 1000);
+      const statuses = {
+        accepted: (await postSigned(gateway.baseUrl, workspace, secret, body, { id: "msg_deno" })).status,
+        duplicate: (await postSigned(gateway.baseUrl, workspace, secret, body, { id: "msg_deno" })).status,
+        badSignature: (await postSigned(gateway.baseUrl, workspace, newWebhookSecret(), body)).status,
+        expired: (await postSigned(gateway.baseUrl, workspace, secret, body, { timestamp: now - 400 })).status,
+        unknownWorkspace: (await postSigned(gateway.baseUrl, uniqueName("nobody"), secret, body)).status,
+        badWorkspaceId: (await postWebhook(gateway.baseUrl, "bad id", body)).status,
+        badBody: (await postSigned(gateway.baseUrl, workspace, secret, "{")).status,
+        tooLarge: (await postSigned(gateway.baseUrl, workspace, secret, JSON.stringify({ type: "x", pad: "x".repeat(300_000) }))).status,
+        wrongMethod: (await fetch(`${gateway.baseUrl}/webhooks/resend?workspaceId=${workspace}`, { method: "PUT" })).status,
+      };
+      expect(statuses).toEqual({
+        accepted: 200,
+        duplicate: 200,
+        badSignature: 401,
+        expired: 401,
+        unknownWorkspace: 404,
+        badWorkspaceId: 400,
+        badBody: 400,
+        tooLarge: 413,
+        wrongMethod: 405,
+      });
+      expect((await storedEvents(reader, workspace)).map((event) => event.svixId)).toEqual(["msg_deno"]);
+    } finally {
+      await reader.nc.close();
+      expect(await gateway.stop()).toBe(0);
     }
   });
 });

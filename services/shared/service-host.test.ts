@@ -55,3 +55,32 @@ describe.each(definitions)("the %s service", (_name, definition) => {
     expect(((await response.json()) as { code: string }).code).toBe("not_found");
   });
 });
+
+describe("a service with INTERNAL_TOKEN set", () => {
+  let service: RunningService;
+  const token = "internal-token-0123456789";
+  afterAll(async () => service?.stop());
+
+  it("answers every RPC without the bearer token with Unauthenticated, but keeps health checks open", async () => {
+    service = await startService(
+      gatewayService(loadGatewaySettings({ GATEWAY_PORT: "0", SECRETS_KEY: testSecretsKey })),
+      testBaseConfig({ internalToken: token }),
+    );
+    const baseUrl = `http://127.0.0.1:${service.port}`;
+    const call = (authorization?: string) =>
+      fetch(`${baseUrl}/ngsreach.workspace.v1.WorkspaceSettingsService/GetWebhookHealth`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) },
+        body: JSON.stringify({ workspaceId: "nobody" }),
+      });
+    for (const header of [undefined, "Bearer wrong-token-0123456789", token, `Basic ${token}`]) {
+      const response = await call(header);
+      expect(response.status, String(header)).toBe(401);
+      expect(((await response.json()) as { code: string }).code).toBe("unauthenticated");
+    }
+    const authorized = await call(`Bearer ${token}`);
+    expect(((await authorized.json()) as { code: string }).code).toBe("not_found");
+    const health = await createClient(Health, createGrpcTransport({ baseUrl })).check({});
+    expect(health.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+  });
+});

@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { openSecret, parseSecretKeys, sealSecret, secretFingerprint } from "./secret-box.ts";
+
+const key = (byte: number) => Buffer.alloc(32, byte).toString("base64");
+
+describe("sealed webhook secrets", () => {
+  const keys = parseSecretKeys(`k1:${key(1)}`);
+  const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+  it("round-trips a secret for its own workspace and never stores it in the clear", () => {
+    const sealed = sealSecret(keys, "ws1", secret);
+    expect(sealed).toMatch(/^v1\.k1\./);
+    expect(sealed).not.toContain(secret.slice(6));
+    expect(openSecret(keys, "ws1", sealed)).toBe(secret);
+    expect(sealSecret(keys, "ws1", secret)).not.toBe(sealed);
+  });
+
+  it("refuses a ciphertext copied to another workspace, or altered", () => {
+    const sealed = sealSecret(keys, "ws1", secret);
+    expect(() => openSecret(keys, "ws2", sealed)).toThrow();
+    const altered = sealed.slice(0, -2) + (sealed.endsWith("A") ? "B" : "A") + sealed.slice(-1);
+    expect(() => openSecret(keys, "ws1", altered)).toThrow();
+  });
+
+  it("rotates keys: the first key seals, older keys still open what they sealed", () => {
+    const old = sealSecret(keys, "ws1", secret);
+    const rotated = parseSecretKeys(`k2:${key(2)},k1:${key(1)}`);
+    expect(openSecret(rotated, "ws1", old)).toBe(secret);
+    expect(sealSecret(rotated, "ws1", secret)).toMatch(/^v1\.k2\./);
+    expect(() => openSecret(parseSecretKeys(`k2:${key(2)}`), "ws1", old)).toThrow(/key id "k1"/);
+  });
+
+  it("rejects a malformed SECRETS_KEY with a message naming the variable but not the key", () => {
+    expect(() => parseSecretKeys(undefined)).toThrow(/^SECRETS_KEY: required/);
+    expect(() => parseSecretKeys("nokeyid")).toThrow(/^SECRETS_KEY: /);
+    expect(() => parseSecretKeys(`k1:${Buffer.alloc(16).toString("base64")}`)).toThrow(/32 bytes/);
+    expect(() => parseSecretKeys(`k1:${key(1)},k1:${key(2)}`)).toThrow(/twice/);
+    try {
+      parseSecretKeys(`bad id:${key(9)}`);
+    } catch (error) {
+      expect((error as Error).message).not.toContain(key(9));
+    }
+  });
+
+  it("fingerprints a secret with 8 hex digits of its SHA-256", () => {
+    expect(secretFingerprint(secret)).toMatch(/^[0-9a-f]{8}$/);
+    expect(secretFingerprint(secret)).not.toBe(secretFingerprint(secret + "x"));
+  });
+});

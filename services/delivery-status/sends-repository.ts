@@ -10,7 +10,7 @@
  *   entry per distinct event (click link, user agent, bounce text, ...), so
  *   the send document stays small however many opens and clicks arrive.
  */
-import type { Collection, Db } from "mongodb";
+import type { Collection, Db, IndexDescription } from "mongodb";
 import type { EventFact, Registration, SendState, StatusName } from "./send-projection.ts";
 
 /** A send document as the use cases see it. */
@@ -81,14 +81,18 @@ export class SendsRepository {
     this.#timeline = db.collection<TimelineDocument>("delivery_timeline");
   }
 
-  /** One index per query path (FerretDB accepts them; MongoDB uses them). */
+  /**
+   * One index per query path (FerretDB accepts them; MongoDB uses them). Only missing ones are
+   * created: FerretDB v1 drops the connection when asked to create an index that exists (seen
+   * when a second instance starts).
+   */
   async ensureIndexes(): Promise<void> {
-    await this.#sends.createIndexes([
+    await createMissingIndexes(this.#sends, [
       { key: { workspaceId: 1, campaignId: 1, status: 1, emailId: 1 }, name: "list_by_campaign_status" },
       { key: { workspaceId: 1, campaignId: 1, subscriberId: 1, emailId: 1 }, name: "list_by_campaign_subscriber" },
       { key: { pendingSendRecorded: 1 }, name: "outbox_pending", sparse: true },
     ]);
-    await this.#timeline.createIndexes([
+    await createMissingIndexes(this.#timeline, [
       { key: { workspaceId: 1, emailId: 1, eventAtUs: 1, receivedAtUs: 1, svixId: 1 }, name: "timeline_by_send" },
     ]);
   }
@@ -180,6 +184,12 @@ export class SendsRepository {
     const docs = await this.#sends.find(filter).sort({ emailId: 1 }).limit(limit).toArray();
     return docs.map(toStored);
   }
+}
+
+async function createMissingIndexes(collection: Collection<any>, indexes: IndexDescription[]): Promise<void> {
+  const existing = new Set((await collection.listIndexes().toArray().catch(() => [])).map((index) => index.name as string));
+  const missing = indexes.filter((index) => !existing.has(index.name!));
+  if (missing.length > 0) await collection.createIndexes(missing);
 }
 
 function toDocument(send: StoredSend): SendDocument {

@@ -1,0 +1,217 @@
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DeliveryStatusService, SendStatus, type WatchSendsResponse } from "../../gen/ngsreach/delivery/v1/delivery_status_pb.ts";
+import { SendRecordedSchema } from "../../gen/ngsreach/events/v1/domain_events_pb.ts";
+import { ResendEventSchema } from "../../gen/ngsreach/events/v1/resend_event_pb.ts";
+import { sampleEmailEvent, type EmailEventType, type SampleOptions } from "../../cli/resend-samples.ts";
+import { privateNats, testBaseConfig, uniqueName, waitFor } from "../../test/harness.ts";
+import { publishResendEvent } from "../../test/publish-events.ts";
+import { toBinary } from "@bufbuild/protobuf";
+import { deadLetterHeaders } from "../shared/consumer.ts";
+import { DEAD_LETTERS_STREAM, DOMAIN_EVENTS_STREAM } from "../shared/nats.ts";
+import { startService, type RunningService } from "../shared/service-host.ts";
+import { consumerName } from "./consumer.ts";
+import { deliveryStatusService } from "./service.ts";
+
+const t0 = Date.parse("2026-11-20T10:00:00.000Z");
+const at = (seconds: number) => new Date(t0 + seconds * 1000);
+
+describe("the delivery status service, end to end through JetStream", () => {
+  let instanceA: RunningService;
+  let instanceB: RunningService;
+  let api: Client<typeof DeliveryStatusService>;
+  let apiB: Client<typeof DeliveryStatusService>;
+
+  beforeAll(async () => {
+    const nats = await privateNats();
+    const config = testBaseConfig({ natsUrl: nats.url });
+    // Two instances on one database and one NATS, like two replicas.
+    instanceA = await startService(deliveryStatusService({ port: 0, outboxSweepMs: 1000 }), config);
+    instanceB = await startService(deliveryStatusService({ port: 0, outboxSweepMs: 1000 }), config);
+    api = createClient(DeliveryStatusService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${instanceA.port}` }));
+    apiB = createClient(DeliveryStatusService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${instanceB.port}` }));
+  });
+  afterAll(async () => {
+    await instanceA?.stop();
+    await instanceB?.stop();
+  });
+
+  const js = () => instanceA.context.nats.js;
+  const publish = (ws: string, emailId: string, type: EmailEventType, seconds: number, options: SampleOptions & { svixId?: string } = {}) =>
+    publishResendEvent(js(), ws, sampleEmailEvent(type, { emailId, createdAt: at(seconds), to: ["ann@example.com"], ...options }), {
+      svixId: options.svixId,
+      useMsgId: false, // as if every copy arrived after the duplicate window: only the consumer's own dedupe helps
+    });
+  const getSend = (ws: string, emailId: string) => api.getSend({ workspaceId: ws, emailId }).then((r) => r.send!);
+  const codeOf = async (call: Promise<unknown>) => call.then(() => "ok", (error) => `${Code[ConnectError.from(error).code]}: ${ConnectError.from(error).rawMessage}`);
+
+  it("applies every email event type, and an out-of-order history ends as its latest rules say", async () => {
+    const ws = uniqueName("ws");
+    await publish(ws, "e1", "email.clicked", 40, { click: { link: "https://example.com/x", ipAddress: "10.0.0.1" } });
+    await publish(ws, "e1", "email.opened", 30);
+    await publish(ws, "e1", "email.delivery_delayed", 5);
+    await publish(ws, "e1", "email.bounced", 50, { bounce: { type: "Transient", subType: "MailboxFull", message: "full" } });
+    await publish(ws, "e1", "email.delivered", 10);
+    await publish(ws, "e1", "email.sent", 0);
+    await publish(ws, "e2", "email.failed", 3, { failedReason: "reached_daily_quota" });
+    await publish(ws, "e3", "email.suppressed", 4);
+    await publish(ws, "e4", "email.delivered", 1);
+    await publish(ws, "e4", "email.complained", 60);
+    await publish(ws, "e4", "email.bounced", 70, { bounce: { type: "Permanent", subType: "General", message: "gone" } });
+    await publish(ws, "e5", "email.bounced", 2, { bounce: { type: "Permanent", subType: "NoEmail", message: "no such user", diagnosticCode: "550 5.1.1" } });
+
+    const e1 = await waitFor(async () => {
+      const send = await getSend(ws, "e1").catch(() => undefined);
+      return send?.softBounceCount === 1 && send.sentTime && send.deliveredTime ? send : undefined;
+    }, { what: "all six events of e1" });
+    expect(e1.status).toBe(SendStatus.CLICKED);
+    expect(e1.attributed).toBe(false);
+    expect(e1.recipient).toBe("ann@example.com");
+    expect(e1.deliveryDelayedTime).toEqual(timestampFromMs(t0 + 5000));
+    expect(e1.firstOpenedTime).toEqual(timestampFromMs(t0 + 30_000));
+    expect(e1.firstClickedTime).toEqual(timestampFromMs(t0 + 40_000));
+    expect(e1.lastSoftBounce?.subType).toBe("MailboxFull");
+    expect(e1.lastEventTime).toEqual(timestampFromMs(t0 + 50_000));
+    expect([e1.openCount, e1.clickCount]).toEqual([1, 1]);
+
+    const timeline = await api.listSendEvents({ workspaceId: ws, emailId: "e1", pageSize: 4 });
+    expect(timeline.events.map((event) => event.type)).toEqual(["email.sent", "email.delivery_delayed", "email.delivered", "email.opened"]);
+    const rest = await api.listSendEvents({ workspaceId: ws, emailId: "e1", pageSize: 4, pageToken: timeline.nextPageToken });
+    expect(rest.events.map((event) => event.type)).toEqual(["email.clicked", "email.bounced"]);
+    expect(rest.nextPageToken).toBe("");
+    expect(rest.events[0]!.detail).toMatchObject({ case: "click", value: { link: "https://example.com/x", ipAddress: "10.0.0.1" } });
+
+    await waitFor(async () => (await getSend(ws, "e5").catch(() => undefined))?.status === SendStatus.BOUNCED, { what: "e5" });
+    const [e2, e3, e4, e5] = await Promise.all(["e2", "e3", "e4", "e5"].map((id) => getSend(ws, id)));
+    expect([e2!.status, e2!.failureReason]).toEqual([SendStatus.FAILED, "reached_daily_quota"]);
+    expect([e3!.status, e3!.suppression?.type]).toEqual([SendStatus.SUPPRESSED, "OnAccountSuppressionList"]);
+    await waitFor(async () => (await getSend(ws, "e4")).lastEventTime?.seconds === timestampFromMs(t0 + 70_000).seconds, { what: "e4" });
+    expect((await getSend(ws, "e4")).status).toBe(SendStatus.COMPLAINED);
+    expect(e5!.bounce).toMatchObject({ type: "Permanent", subType: "NoEmail", message: "no such user", diagnosticCode: "550 5.1.1" });
+    expect(e5!.bouncedTime).toEqual(timestampFromMs(t0 + 2000));
+  });
+
+  it("keeps one timeline entry when the same svix id arrives many times", async () => {
+    const ws = uniqueName("ws");
+    await Promise.all(Array.from({ length: 8 }, () => publish(ws, "d1", "email.opened", 5, { svixId: "msg_same" })));
+    await publish(ws, "d1", "email.delivered", 1);
+    await waitFor(async () => (await getSend(ws, "d1").catch(() => undefined))?.deliveredTime, { what: "the marker event" });
+    await waitFor(async () => (await instanceA.context.nats.jsm.consumers.info("RESEND_EVENTS", consumerName)).num_pending === 0);
+    expect((await getSend(ws, "d1")).openCount).toBe(1);
+    expect((await api.listSendEvents({ workspaceId: ws, emailId: "d1" })).events).toHaveLength(2);
+  });
+
+  it("registers a send once, applies earlier events, rejects a conflicting registration and publishes SendRecorded", async () => {
+    const ws = uniqueName("ws");
+    await publish(ws, "r1", "email.delivered", 10, { tags: { campaign_id: "from-tag" } });
+    await waitFor(async () => (await getSend(ws, "r1").catch(() => undefined))?.campaignId === "from-tag");
+    const request = { workspaceId: ws, emailId: "r1", campaignId: "camp", subscriberId: "sub", recipient: "Ann@Example.com", sentTime: timestampFromMs(t0) };
+    const first = await api.recordSend(request);
+    expect(first.created).toBe(true);
+    expect(first.send).toMatchObject({ attributed: true, campaignId: "camp", status: SendStatus.DELIVERED });
+    const again = await apiB.recordSend({ ...request, recipient: " Ann@example.COM " });
+    expect(again.created).toBe(false);
+    expect(await codeOf(api.recordSend({ ...request, subscriberId: "other" }))).toMatch(/^AlreadyExists/);
+
+    const subject = `sends.${ws}.recorded`;
+    await waitFor(async () => {
+      const info = await instanceA.context.nats.jsm.streams.info(DOMAIN_EVENTS_STREAM, { subjects_filter: subject });
+      return info.state.subjects?.[subject] === 1;
+    }, { what: "one SendRecorded" });
+    const message = await instanceA.context.nats.jsm.streams.getMessage(DOMAIN_EVENTS_STREAM, { last_by_subj: subject });
+    const recorded = fromBinary(SendRecordedSchema, message!.data);
+    expect(recorded).toMatchObject({ workspaceId: ws, emailId: "r1", campaignId: "camp", subscriberId: "sub", recipient: "Ann@Example.com" });
+    expect(recorded.sentTime).toEqual(timestampFromMs(t0));
+  });
+
+  it("lists a campaign's sends by status and by subscriber, page by page", async () => {
+    const ws = uniqueName("ws");
+    for (const [emailId, subscriberId] of [["l1", "s1"], ["l2", "s2"], ["l3", "s1"], ["l4", "s3"]] as const) {
+      await api.recordSend({ workspaceId: ws, emailId, campaignId: "camp", subscriberId, recipient: `${subscriberId}@example.com` });
+    }
+    await api.recordSend({ workspaceId: ws, emailId: "other", campaignId: "camp2", subscriberId: "s1", recipient: "s1@example.com" });
+    await publish(ws, "l1", "email.bounced", 1, { bounce: { type: "Permanent", subType: "General" } });
+    await publish(ws, "l3", "email.bounced", 1, { bounce: { type: "Permanent", subType: "General" } });
+    await publish(ws, "l4", "email.bounced", 1, { bounce: { type: "Transient", subType: "General" } });
+    await waitFor(async () => (await getSend(ws, "l4")).softBounceCount === 1 && (await getSend(ws, "l3")).status === SendStatus.BOUNCED);
+
+    const bounced = await api.listSends({ workspaceId: ws, campaignId: "camp", status: SendStatus.BOUNCED, pageSize: 1 });
+    expect(bounced.sends.map((send) => send.emailId)).toEqual(["l1"]);
+    const next = await api.listSends({ workspaceId: ws, campaignId: "camp", status: SendStatus.BOUNCED, pageSize: 1, pageToken: bounced.nextPageToken });
+    expect(next.sends.map((send) => send.emailId)).toEqual(["l3"]);
+    expect(next.nextPageToken).toBe("");
+    const bySubscriber = await api.listSends({ workspaceId: ws, campaignId: "camp", subscriberId: "s1" });
+    expect(bySubscriber.sends.map((send) => send.emailId)).toEqual(["l1", "l3"]);
+    expect((await api.listSends({ workspaceId: ws, campaignId: "camp" })).sends).toHaveLength(4);
+    expect(await codeOf(api.listSends({ workspaceId: ws, campaignId: "camp", pageToken: bounced.nextPageToken }))).toMatch(/^InvalidArgument: page_token/);
+  });
+
+  it("validates input naming the field, and never shows another workspace's send", async () => {
+    const ws = uniqueName("ws");
+    await api.recordSend({ workspaceId: ws, emailId: "v1", campaignId: "c", subscriberId: "s", recipient: "a@example.com" });
+    expect(await codeOf(api.getSend({ workspaceId: "bad ws", emailId: "v1" }))).toMatch(/^InvalidArgument: workspace_id/);
+    expect(await codeOf(api.getSend({ workspaceId: ws, emailId: "" }))).toMatch(/^InvalidArgument: email_id/);
+    expect(await codeOf(api.recordSend({ workspaceId: ws, emailId: "v2", campaignId: "c", subscriberId: "s", recipient: "nope" }))).toMatch(/^InvalidArgument: recipient/);
+    expect(await codeOf(api.recordSend({ workspaceId: ws, emailId: "v2", campaignId: "", subscriberId: "s", recipient: "a@b.c" }))).toMatch(/^InvalidArgument: campaign_id/);
+    expect(await codeOf(api.listSends({ workspaceId: ws, campaignId: "c", status: 42 as SendStatus }))).toMatch(/^InvalidArgument: status/);
+    expect(await codeOf(api.listSends({ workspaceId: ws, campaignId: "c", pageSize: -1 }))).toMatch(/^InvalidArgument: page_size/);
+    expect(await codeOf(api.getSend({ workspaceId: uniqueName("other"), emailId: "v1" }))).toMatch(/^NotFound/);
+    expect(await codeOf(api.listSendEvents({ workspaceId: uniqueName("other"), emailId: "v1" }))).toMatch(/^NotFound/);
+  });
+
+  it("streams a change made through another instance to a watcher within a second", async () => {
+    const ws = uniqueName("ws");
+    const abort = new AbortController();
+    const received: WatchSendsResponse[] = [];
+    const stream = (async () => {
+      try {
+        for await (const change of apiB.watchSends({ workspaceId: ws, campaignId: "watched" }, { signal: abort.signal })) received.push(change);
+      } catch {
+        // cancelled at the end of the test
+      }
+    })();
+    try {
+      // The subscription is live once a priming change comes through.
+      let n = 0;
+      await waitFor(async () => {
+        await api.recordSend({ workspaceId: ws, emailId: `prime${n++}`, campaignId: "watched", subscriberId: "s", recipient: "a@example.com" });
+        return received.length > 0;
+      }, { what: "the watch subscription", intervalMs: 200 });
+      await api.recordSend({ workspaceId: ws, emailId: "noise", campaignId: "other", subscriberId: "s", recipient: "a@example.com" });
+      const published = Date.now();
+      await publish(ws, "prime0", "email.delivered", 1);
+      const change = await waitFor(() => received.find((c) => c.event?.type === "email.delivered"), { timeoutMs: 1000, what: "the change within a second" });
+      expect(Date.now() - published).toBeLessThan(1000);
+      expect(change.send).toMatchObject({ emailId: "prime0", status: SendStatus.DELIVERED });
+      expect(received.some((c) => c.send?.emailId === "noise")).toBe(false);
+    } finally {
+      abort.abort();
+      await stream;
+    }
+  });
+
+  it("dead-letters a poison message with its reason and keeps going", async () => {
+    const ws = uniqueName("ws");
+    const undecodable = await js().publish(`resend.events.${ws}.email.delivered`, new TextEncoder().encode("not a protobuf"));
+    const noEmailId = create(ResendEventSchema, { schemaVersion: 1, workspaceId: ws, svixId: "msg_x", type: "email.delivered", receivedTime: timestampFromMs(t0) });
+    await js().publish(`resend.events.${ws}.email.delivered`, toBinary(ResendEventSchema, noEmailId));
+    await publish(ws, "after", "email.delivered", 1);
+    await waitFor(async () => (await getSend(ws, "after").catch(() => undefined))?.status === SendStatus.DELIVERED);
+    const subject = `dead.${consumerName}`;
+    await waitFor(async () => {
+      const info = await instanceA.context.nats.jsm.streams.info(DEAD_LETTERS_STREAM, { subjects_filter: subject });
+      return (info.state.subjects?.[subject] ?? 0) >= 2;
+    }, { what: "two dead letters" });
+    const reader = await js().consumers.get(DEAD_LETTERS_STREAM, { filter_subjects: [subject] });
+    const reasons: string[] = [];
+    for await (const msg of await reader.fetch({ max_messages: 2, expires: 2000 })) {
+      reasons.push(msg.headers?.get(deadLetterHeaders.reason) ?? "");
+      if (msg.headers?.get(deadLetterHeaders.sequence) === String(undecodable.seq)) expect(msg.headers?.get(deadLetterHeaders.consumer)).toBe(consumerName);
+    }
+    expect(reasons).toHaveLength(2);
+    expect(reasons).toEqual(expect.arrayContaining([expect.stringContaining("ResendEvent"), "email.delivered event without data.email_id"]));
+  });
+});

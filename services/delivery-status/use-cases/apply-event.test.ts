@@ -149,6 +149,33 @@ describe("applying events to sends, against the real database", () => {
     expect((await repo.get(ws, "e4"))!.state.status).toBe("delivered");
   });
 
+  it("publishes SendRecorded exactly once when the publish after the write fails (outbox + sweep)", async () => {
+    const ws = uniqueName("ws");
+    const published: string[] = [];
+    let natsDown = true;
+    const publisher = {
+      publishSendRecorded: async (send: { emailId: string }) => {
+        if (natsDown) throw new Error("nats unavailable");
+        published.push(send.emailId);
+      },
+    };
+    const failures: unknown[] = [];
+    const input = { workspaceId: ws, emailId: "o1", campaignId: "c", subscriberId: "s", recipient: "ann@example.com" };
+    const first = await recordSend({ ...deps(), publisher, onPublishFailure: (error) => void failures.push(error) }, input);
+    expect(first.created).toBe(true);
+    expect(failures).toHaveLength(1);
+    expect((await repo.get(ws, "o1"))!.pendingSendRecorded).toBe(true);
+    // An event written by a writer holding the pending flag must not resurrect it after the sweep.
+    natsDown = false;
+    const { sweepSendRecordedOutbox } = await import("./send-recorded-outbox.ts");
+    expect(await sweepSendRecordedOutbox({ repo, publisher })).toBeGreaterThanOrEqual(1);
+    await applyEvent(deps(), incoming(ws, "o1", "svix_o1", "email.delivered", 1));
+    await sweepSendRecordedOutbox({ repo, publisher });
+    await recordSend({ ...deps(), publisher }, input); // idempotent repeat publishes nothing
+    expect(published.filter((id) => id === "o1")).toEqual(["o1"]);
+    expect((await repo.get(ws, "o1"))!.pendingSendRecorded).toBe(false);
+  });
+
   it("attributes from Resend tags until RecordSend arrives, then from the registration", async () => {
     const ws = uniqueName("ws");
     await applyEvent(deps(), incoming(ws, "e3", "svix_d", "email.delivered", 1, { tags: { campaign_id: "tag-camp", subscriber_id: "tag-sub" } }));

@@ -33,7 +33,7 @@ export function testBaseConfig(overrides: Partial<BaseConfig> = {}): BaseConfig 
     natsUrl: shared.natsUrl,
     mongoUri: shared.mongoUri,
     mongoDatabase: uniqueName("test"),
-    logLevel: "warn" as const,
+    logLevel: "error" as const,
     ...overrides,
   });
 }

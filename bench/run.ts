@@ -1,0 +1,47 @@
+/**
+ * `npm run bench`: the project's benchmarks, one after another, each printing
+ * a small table and writing JSON under bench-results/ (git-ignored). Every
+ * figure stands beside a baseline measured in the same run on the same
+ * machine, as a ratio (machines are shared and noisy). Benchmarks are
+ * scripts, never timed tests; loads are bounded in count and time, loopback
+ * only. The whole run stays under 10 minutes.
+ *
+ *   npm run bench                 # every sub-benchmark
+ *   npm run bench -- gateway      # only the named ones
+ */
+import { runGatewayBenchmark } from "./gateway/gateway.ts";
+
+interface SubBenchmark {
+  name: string;
+  describe: string;
+  run(): Promise<unknown>;
+}
+
+const benchmarks: SubBenchmark[] = [
+  {
+    name: "gateway",
+    describe: "signed Resend webhooks over keep-alive HTTP: verify + JetStream publish with ack, vs bare node:http + svix",
+    run: runGatewayBenchmark,
+  },
+  // TODO(issue #8): "e2e" — events through the gateway to delivery-status, campaign-stats and suppression,
+  // time from webhook 200 to the RPC-visible effect, beside the gateway-only figure of the same run.
+  // TODO(issue #8): "rpc" — GetSend / GetCampaignStats / CheckSuppressions over gRPC (h2c) and Connect/JSON,
+  // beside a bare connect-node server answering a constant message in the same run.
+  // (bench/delivery-status, bench/campaign-stats and bench/suppression hold their owners' standalone scripts.)
+];
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((name) => !benchmarks.some((b) => b.name === name));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark(s): ${unknown.join(", ")}; known: ${benchmarks.map((b) => b.name).join(", ")}`);
+  process.exit(2);
+}
+const started = performance.now();
+for (const benchmark of benchmarks.filter((b) => wanted.length === 0 || wanted.includes(b.name))) {
+  console.log(`\n=== ${benchmark.name}: ${benchmark.describe}`);
+  const t0 = performance.now();
+  await benchmark.run();
+  console.log(`=== ${benchmark.name} took ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+}
+console.log(`\nbench finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+process.exit(0);

@@ -2,13 +2,33 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createServer } from "node:net";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
+import { WorkspaceSettingsService } from "../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
+import { sampleEmailEvent } from "../cli/resend-samples.ts";
+import { newWebhookSecret } from "../cli/sign.ts";
+import { postSigned } from "../services/webhook-gateway/gateway-test-kit.ts";
 import { waitFor } from "../test/harness.ts";
 import { freePort, repoRoot } from "../tools/local-servers.ts";
 
 async function ports(names: string[]): Promise<Record<string, string>> {
   const entries = await Promise.all(names.map(async (name) => [name, String(await freePort())] as const));
   return Object.fromEntries(entries);
+}
+
+function startStack(env: Record<string, string>) {
+  const { NATS_URL: _n, MONGODB_URI: _m, INTERNAL_TOKEN: _t, SECRETS_KEY: _s, ...inherited } = process.env;
+  const stack = spawn(process.execPath, [join(repoRoot, "scripts", "start-stack.ts")], {
+    env: { ...inherited, ...env, LOG_LEVEL: "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  stack.stdout!.on("data", (chunk) => (output += chunk));
+  stack.stderr!.on("data", (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => stack.once("exit", (code) => resolve(code)));
+  return { stack, exited, output: () => output };
 }
 
 describe("npm start (scripts/start-stack.ts)", () => {
@@ -23,17 +43,10 @@ describe("npm start (scripts/start-stack.ts)", () => {
       "LOCAL_NATS_MONITOR_PORT",
       "LOCAL_MONGO_PORT",
     ]);
-    const { NATS_URL: _n, MONGODB_URI: _m, INTERNAL_TOKEN: _t, SECRETS_KEY: _s, ...inherited } = process.env;
-    const stack = spawn(process.execPath, [join(repoRoot, "scripts", "start-stack.ts")], {
-      env: { ...inherited, ...env, DATA_DIR: dataDir, LOG_LEVEL: "warn" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const { stack, exited, output: read } = startStack({ ...env, DATA_DIR: dataDir });
     let output = "";
-    stack.stdout!.on("data", (chunk) => (output += chunk));
-    stack.stderr!.on("data", (chunk) => (output += chunk));
-    const exited = new Promise<number | null>((resolve) => stack.once("exit", (code) => resolve(code)));
     try {
-      await waitFor(() => output.includes("Press Ctrl-C to stop."), { timeoutMs: 45_000, what: "the endpoint list" });
+      await waitFor(() => (output = read()).includes("Press Ctrl-C to stop."), { timeoutMs: 45_000, what: "the endpoint list" });
       expect(output).toContain(`POST http://127.0.0.1:${env.GATEWAY_PORT}/webhooks/resend?workspaceId=<id>`);
       for (const name of ["GATEWAY_PORT", "DELIVERY_STATUS_PORT", "CAMPAIGN_STATS_PORT", "SUPPRESSION_PORT"]) {
         const health = await fetch(`http://127.0.0.1:${env[name]}/grpc.health.v1.Health/Check`, {
@@ -56,5 +69,41 @@ describe("npm start (scripts/start-stack.ts)", () => {
       () => true,
     );
     expect(free).toBe(true);
+  });
+
+  it("keeps its data across restarts: a webhook secret set before a restart still verifies after it", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "ngsreach-stack-"));
+    const env: Record<string, string> = { ...(await ports(["GATEWAY_PORT", "DELIVERY_STATUS_PORT", "CAMPAIGN_STATS_PORT", "SUPPRESSION_PORT", "LOCAL_NATS_PORT", "LOCAL_NATS_MONITOR_PORT", "LOCAL_MONGO_PORT"])), DATA_DIR: dataDir };
+    const secret = newWebhookSecret();
+    const gateway = `http://127.0.0.1:${env.GATEWAY_PORT}`;
+    for (const round of [1, 2]) {
+      const { stack, exited, output } = startStack(env);
+      try {
+        await waitFor(() => output().includes("Press Ctrl-C to stop."), { timeoutMs: 45_000, what: `start ${round}` });
+        if (round === 1) {
+          const settings = createClient(WorkspaceSettingsService, createGrpcTransport({ baseUrl: gateway }));
+          await settings.setWebhookSecret({ workspaceId: "persisted", secret, actor: "test", note: "" });
+        }
+        const body = JSON.stringify(sampleEmailEvent("email.sent"));
+        expect((await postSigned(gateway, "persisted", secret, body)).status).toBe(200);
+      } finally {
+        stack.kill("SIGINT");
+      }
+      expect(await exited).toBe(0);
+    }
+  });
+
+  it("refuses to start when a port is taken, naming the variable to change", async () => {
+    const blocker = createServer().listen(0, "127.0.0.1");
+    await new Promise((resolve) => blocker.once("listening", resolve));
+    const taken = String((blocker.address() as { port: number }).port);
+    try {
+      const env = await ports(["DELIVERY_STATUS_PORT", "CAMPAIGN_STATS_PORT", "SUPPRESSION_PORT", "LOCAL_NATS_PORT", "LOCAL_NATS_MONITOR_PORT", "LOCAL_MONGO_PORT"]);
+      const { exited, output } = startStack({ ...env, GATEWAY_PORT: taken, DATA_DIR: mkdtempSync(join(tmpdir(), "ngsreach-stack-")) });
+      expect(await exited).toBe(1);
+      expect(output()).toContain(`port ${taken} is already in use on 127.0.0.1; set GATEWAY_PORT to a free port`);
+    } finally {
+      blocker.close();
+    }
   });
 });

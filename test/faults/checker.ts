@@ -1,0 +1,271 @@
+/**
+ * The ledger-based checker. After a run it compares what the gateway promised
+ * (the ledger's 2xx answers) with what JetStream stored and what the services
+ * report through their RPCs, waiting for the pipeline to settle (polling with
+ * a deadline), and returns a verdict:
+ *
+ * - every acknowledged event is stored and applied exactly once
+ *   (delivery-status timeline: one entry per svix id; send open/click counts);
+ * - nothing refused has any effect (no stored copy, no timeline entry);
+ * - campaign statistics equal a recomputation from the ledger's acknowledged
+ *   INPUT (DESIGN.md definitions: send counts count sends, opens/clicks count
+ *   distinct events), and suppression holds exactly the addresses that got an
+ *   acknowledged hard bounce, complaint or email.suppressed.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { repoRoot } from "../../tools/local-servers.ts";
+import type { Ledger, HostileEvent } from "./ledger.ts";
+import type { Stack } from "./stack.ts";
+import { checkerConnection, storedCopies } from "./stream-reader.ts";
+import type { PlannedEvent } from "./workload.ts";
+
+export interface Verdict {
+  scenario: string;
+  /** Distinct events the driver meant to deliver (hostile requests included). */
+  sent: number;
+  /** HTTP requests made (retries and duplicates included). */
+  requests: number;
+  /** Distinct events answered 2xx at least once. */
+  acked: number;
+  /** Acknowledged events with at least one copy in RESEND_EVENTS. */
+  stored: number;
+  /** Copies in RESEND_EVENTS (more than `stored` when retries came after the duplicate window). */
+  storedCopies: number;
+  /** Acknowledged events applied exactly once by delivery-status. */
+  applied: number;
+  /** Acknowledged events not stored, or not applied. */
+  lost: number;
+  /** Extra applications (second timeline entries, open/click counts above the input). */
+  doubleApplied: number;
+  /** Effects of events never acknowledged and refused outright (4xx), or hostile. */
+  phantom: number;
+  /** Never-acknowledged events with an effect after a 503 / no answer (DESIGN.md allows one stored copy). */
+  inDoubt: number;
+  /** Statistics and suppression differences from the recomputation. */
+  mismatches: string[];
+  answers: Record<string, number>;
+  ok: boolean;
+  settleMs: number;
+}
+
+export interface CheckOptions {
+  scenario: string;
+  /** How long to wait for the pipeline to settle (default 60 s). */
+  timeoutMs?: number;
+  /** Skip services not running in this scenario. */
+  stats?: boolean;
+  suppression?: boolean;
+  /** Acknowledged events expected to be dead-lettered rather than applied (scenario 7). */
+  expectedDeadLetters?: ReadonlySet<string>;
+}
+
+interface Expected {
+  byEmail: Map<string, PlannedEvent[]>;
+  campaigns: Map<string, Record<string, number>>;
+  suppressed: Set<string>;
+  addresses: Set<string>;
+}
+
+const emptyCounts = () => ({
+  sent: 0,
+  delivered: 0,
+  deliveryDelayed: 0,
+  hardBounced: 0,
+  softBounced: 0,
+  complained: 0,
+  failed: 0,
+  suppressed: 0,
+  opens: 0,
+  uniqueOpens: 0,
+  clicks: 0,
+  uniqueClicks: 0,
+});
+
+/** Recomputes statistics and suppression from the acknowledged input only. */
+export function expectedFrom(ledger: Ledger, skip: ReadonlySet<string> = new Set()): Expected {
+  const byEmail = new Map<string, PlannedEvent[]>();
+  const addresses = new Set<string>();
+  for (const entry of ledger.entries.values()) if (!entry.hostile) addresses.add((entry.event as PlannedEvent).address);
+  for (const event of ledger.acknowledgedEvents()) {
+    if (skip.has(event.svixId)) continue;
+    byEmail.set(event.emailId, [...(byEmail.get(event.emailId) ?? []), event]);
+  }
+  const campaigns = new Map<string, Record<string, number>>();
+  const suppressed = new Set<string>();
+  for (const events of byEmail.values()) {
+    const campaign = events[0]!.campaignId;
+    const counts = campaigns.get(campaign) ?? emptyCounts();
+    campaigns.set(campaign, counts);
+    const has = (type: string, bounceType?: string) =>
+      events.some((e) => e.type === type && (bounceType === undefined || e.bounceType === bounceType));
+    const count = (type: string) => events.filter((e) => e.type === type).length;
+    if (has("email.sent")) counts.sent++;
+    if (has("email.delivered")) counts.delivered++;
+    if (has("email.delivery_delayed")) counts.deliveryDelayed++;
+    if (has("email.bounced", "Permanent")) counts.hardBounced++;
+    if (events.some((e) => e.type === "email.bounced" && e.bounceType !== "Permanent")) counts.softBounced++;
+    if (has("email.complained")) counts.complained++;
+    if (has("email.failed")) counts.failed++;
+    if (has("email.suppressed")) counts.suppressed++;
+    counts.opens += count("email.opened");
+    if (has("email.opened")) counts.uniqueOpens++;
+    counts.clicks += count("email.clicked");
+    if (has("email.clicked")) counts.uniqueClicks++;
+    if (has("email.bounced", "Permanent") || has("email.complained") || has("email.suppressed")) {
+      suppressed.add(events[0]!.address);
+    }
+  }
+  return { byEmail, campaigns, suppressed, addresses };
+}
+
+const notFound = (error: unknown) => error instanceof ConnectError && error.code === Code.NotFound;
+
+/** Cheap comparison, repeated while waiting: send counts, campaign stats, suppression. */
+async function cheapMismatches(stack: Stack, expected: Expected, options: CheckOptions) {
+  const mismatches: string[] = [];
+  let excess = 0;
+  const ws = stack.workspaceId;
+  for (const [emailId, events] of expected.byEmail) {
+    const send = await stack.delivery().getSend({ workspaceId: ws, emailId }).then(
+      (r) => r.send,
+      (error) => {
+        if (notFound(error)) return undefined;
+        throw error;
+      },
+    );
+    const opens = events.filter((e) => e.type === "email.opened").length;
+    const clicks = events.filter((e) => e.type === "email.clicked").length;
+    if (!send) {
+      mismatches.push(`send ${emailId}: missing`);
+      continue;
+    }
+    if (send.openCount !== opens) mismatches.push(`send ${emailId} open_count ${send.openCount} != ${opens}`);
+    if (send.clickCount !== clicks) mismatches.push(`send ${emailId} click_count ${send.clickCount} != ${clicks}`);
+    excess += Math.max(0, send.openCount - opens) + Math.max(0, send.clickCount - clicks);
+  }
+  if (options.stats !== false) {
+    for (const [campaignId, want] of expected.campaigns) {
+      const { stats } = await stack.stats().getCampaignStats({ workspaceId: ws, campaignId });
+      for (const [field, value] of Object.entries(want)) {
+        const got = Number((stats as unknown as Record<string, bigint>)[field] ?? 0n);
+        if (got !== value) mismatches.push(`campaign ${campaignId} ${field} ${got} != ${value}`);
+        if ((field === "opens" || field === "clicks") && got > value) excess += got - value;
+      }
+    }
+  }
+  if (options.suppression !== false) {
+    const emails = [...expected.addresses];
+    for (let i = 0; i < emails.length; i += 1000) {
+      const { results } = await stack.suppression().checkSuppressions({ workspaceId: ws, emails: emails.slice(i, i + 1000) });
+      for (const result of results) {
+        const want = expected.suppressed.has(result.email);
+        if (result.suppressed !== want) mismatches.push(`suppression ${result.email} ${result.suppressed} != ${want}`);
+      }
+    }
+  }
+  return { mismatches, excess };
+}
+
+/** Timeline entries per svix id of the given emails. */
+async function timelineCounts(stack: Stack, emailIds: Iterable<string>) {
+  const counts = new Map<string, number>();
+  for (const emailId of emailIds) {
+    let pageToken = "";
+    do {
+      const page = await stack
+        .delivery()
+        .listSendEvents({ workspaceId: stack.workspaceId, emailId, pageSize: 500, pageToken })
+        .catch((error) => {
+          if (notFound(error)) return { events: [], nextPageToken: "" };
+          throw error;
+        });
+      for (const event of page.events) counts.set(event.svixId, (counts.get(event.svixId) ?? 0) + 1);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  }
+  return counts;
+}
+
+/** Waits for the pipeline to settle (or the deadline) and returns the verdict; prints and saves it. */
+export async function check(stack: Stack, ledger: Ledger, options: CheckOptions): Promise<Verdict> {
+  const started = Date.now();
+  const deadline = started + (options.timeoutMs ?? 60_000);
+  const expected = expectedFrom(ledger, options.expectedDeadLetters);
+  let cheap = { mismatches: ["not checked"], excess: 0 };
+  for (let round = 0; ; round++) {
+    cheap = await cheapMismatches(stack, expected, options).catch((error) => ({
+      mismatches: [`rpc failed: ${String(error)}`],
+      excess: 0,
+    }));
+    if (cheap.mismatches.length === 0 || Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 250 * (round + 1))));
+  }
+  const settleMs = Date.now() - started;
+
+  const nats = await checkerConnection(stack.nats.url);
+  let stored: Map<string, number>;
+  try {
+    stored = (await storedCopies(nats, [...stack.secrets.keys()])).copies;
+  } finally {
+    await nats.nc.close();
+  }
+  const entries = [...ledger.entries.values()];
+  const emailIds = new Set(entries.map((entry) => (entry.event as PlannedEvent | HostileEvent).emailId));
+  const timeline = await timelineCounts(stack, emailIds);
+
+  let acked = 0;
+  let storedCount = 0;
+  let applied = 0;
+  let lost = 0;
+  let doubleApplied = cheap.excess;
+  let phantom = 0;
+  let inDoubt = 0;
+  let copies = 0;
+  for (const [svixId, entry] of ledger.entries) {
+    const copiesOf = stored.get(svixId) ?? 0;
+    const appliedOf = timeline.get(svixId) ?? 0;
+    copies += copiesOf;
+    if (ledger.acknowledged(svixId) && !entry.hostile) {
+      acked++;
+      if (copiesOf > 0) storedCount++;
+      const deadLettered = options.expectedDeadLetters?.has(svixId) ?? false;
+      if (copiesOf === 0 || (appliedOf === 0 && !deadLettered)) lost++;
+      if (appliedOf === 1 || (deadLettered && appliedOf === 0)) applied++;
+      if (appliedOf > 1) doubleApplied += appliedOf - 1;
+    } else if (copiesOf > 0 || appliedOf > 0) {
+      const maybeStored = !entry.hostile && entry.outcomes.some((o) => o === "no-answer" || (typeof o === "number" && o >= 500));
+      if (maybeStored && copiesOf <= 1 && appliedOf <= 1) inDoubt++;
+      else phantom++;
+    }
+  }
+  const verdict: Verdict = {
+    scenario: options.scenario,
+    sent: entries.length,
+    requests: ledger.requests,
+    acked,
+    stored: storedCount,
+    storedCopies: copies,
+    applied,
+    lost,
+    doubleApplied,
+    phantom,
+    inDoubt,
+    mismatches: cheap.mismatches.slice(0, 20),
+    answers: ledger.answers(),
+    ok: lost === 0 && doubleApplied === 0 && phantom === 0 && cheap.mismatches.length === 0,
+    settleMs,
+  };
+  report(verdict);
+  return verdict;
+}
+
+/** Prints the verdict line and keeps it under .cache/faults (the README's table is filled from these). */
+export function report(verdict: Verdict, extra: Record<string, unknown> = {}): void {
+  const line = `[faults] ${verdict.scenario}: ${verdict.ok ? "PASS" : "FAIL"} sent=${verdict.sent} requests=${verdict.requests} 2xx=${verdict.acked} stored=${verdict.stored} (copies ${verdict.storedCopies}) applied=${verdict.applied} lost=${verdict.lost} double-applied=${verdict.doubleApplied} phantom=${verdict.phantom} in-doubt=${verdict.inDoubt} mismatches=${verdict.mismatches.length} answers=${JSON.stringify(verdict.answers)} settle=${verdict.settleMs}ms`;
+  console.log(line + (verdict.mismatches.length ? `\n  ${verdict.mismatches.join("\n  ")}` : ""));
+  const dir = join(repoRoot, ".cache", "faults");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${verdict.scenario}.json`), JSON.stringify({ ...verdict, ...extra, at: new Date().toISOString() }, null, 2));
+}

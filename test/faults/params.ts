@@ -1,0 +1,15 @@
+/**
+ * Short (CI, default) and long (`FAULTS_LONG=1`) parameters of the fault
+ * scenarios: the long ones are the issue's numbers (30 s outages, 10 minutes
+ * of load), the short ones keep each file well under a minute on 2 cores.
+ */
+export const long = process.env.FAULTS_LONG === "1";
+
+/** Picks the short or the long value. */
+export const pick = <T>(short: T, longValue: T): T => (long ? longValue : short);
+
+/** How long a dependency stays down in outage scenarios (3 and 6). */
+export const outageMs = pick(3_000, 30_000);
+
+/** Vitest timeout of one scenario. */
+export const scenarioTimeoutMs = pick(120_000, 3_600_000);

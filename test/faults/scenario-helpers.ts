@@ -18,8 +18,8 @@ export interface Load {
 }
 
 /** Starts sending `sends` emails' histories (with duplicates, out of order) to the stack's gateway. */
-export function startLoad(stack: Stack, sends: number, options: Partial<DriverOptions> & { seed?: number } = {}): Load {
-  const workload = buildWorkload({ workspaceId: stack.workspaceId, sends, seed: options.seed });
+export function startLoad(stack: Stack, sends: number, options: Partial<DriverOptions> & { seed?: number; duplicateRate?: number } = {}): Load {
+  const workload = buildWorkload({ workspaceId: stack.workspaceId, sends, seed: options.seed, duplicateRate: options.duplicateRate });
   const ledger = new Ledger();
   const done = drive(ledger, workload.deliveries, {
     target: () => stack.url("webhook-gateway"),

@@ -1,0 +1,22 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+import { check } from "./checker.ts";
+import { outageMs, pick, scenarioTimeoutMs } from "./params.ts";
+import { startLoad } from "./scenario-helpers.ts";
+import { Stack } from "./stack.ts";
+
+describe("fault scenario 3: NATS stopped under load", () => {
+  it("answers 503 while NATS is down, recovers, and loses nothing", { timeout: scenarioTimeoutMs }, async () => {
+    const stack = await Stack.start();
+    const load = startLoad(stack, pick(30, 1500), { ratePerSecond: pick(25, 60), deadlineMs: outageMs + 120_000 });
+    await load.reached(0.3);
+    await stack.nats.stop();
+    await sleep(outageMs); // the outage's length is the scenario's parameter
+    await stack.nats.restart();
+    await load.done;
+    const verdict = await check(stack, load.ledger, { scenario: "03-nats-stopped" });
+    expect(verdict.answers["503"] ?? 0).toBeGreaterThan(0);
+    expect(verdict).toMatchObject({ lost: 0, doubleApplied: 0, phantom: 0, mismatches: [] });
+    expect(verdict.acked).toBe(load.workload.events.length);
+  });
+});

@@ -4,8 +4,9 @@
 -- usage: wrk -t1 -c32 -d10s -s requests.lua URL -- <file> <start index (0-based)>
 local requests = {}
 local index = 0
-local sent = 0
-local wrapped = 0
+-- globals, not locals: done() reads them from each thread with thread:get()
+sent = 0
+wrapped = 0
 
 function init(args)
   local file = assert(io.open(args[1], "rb"))

@@ -9,7 +9,8 @@ import { HealthRecorder } from "./health/health-recorder.ts";
 import { HealthRepository } from "./health/health-repository.ts";
 import { workspaceSettingsRoutes } from "./rpc.ts";
 import { webhookHttpHandler } from "./webhook/http-handler.ts";
-import { jetStreamPublisher } from "./webhook/receive-webhook.ts";
+import { startJetStreamPublisher } from "./webhook/jetstream-publisher.ts";
+import { envelopePublisher } from "./webhook/receive-webhook.ts";
 import { announceSecretChange, listenForSecretChanges } from "./workspace/invalidation.ts";
 import { openSecret, parseSecretKeys, sealSecret, type SecretKeys } from "./workspace/secret-box.ts";
 import { SecretCache } from "./workspace/secret-cache.ts";
@@ -65,7 +66,8 @@ export function gatewayService(settings: GatewaySettings): ServiceDefinition {
       const verifySeconds = metrics.histogram("ngsreach_webhook_verify_seconds", "Signature verification time.");
       const publishSeconds = metrics.histogram("ngsreach_webhook_publish_seconds", "JetStream publish-to-ack time.");
       const publishFailures = metrics.counter("ngsreach_webhook_publish_failures_total", "Publishes not acknowledged.");
-      const publish = jetStreamPublisher(nats.js, settings.publishTimeoutMs);
+      const publisher = startJetStreamPublisher(nats.nc, settings.publishTimeoutMs);
+      const publish = envelopePublisher(publisher);
 
       const handleWebhook = webhookHttpHandler({
         secrets,
@@ -106,6 +108,7 @@ export function gatewayService(settings: GatewaySettings): ServiceDefinition {
         http: handleWebhook,
         stop: async () => {
           stopListening();
+          publisher.close();
           await recorder.stop();
         },
       };

@@ -52,8 +52,14 @@ const messages: Record<Outcome, string> = {
   unavailable: "temporarily unavailable, nothing was stored; retry",
 };
 
-/** The short JSON body a caller sees. */
+const bodies = new Map<Outcome, string>();
+
+/** The short JSON body a caller sees (built once per outcome). */
 export function outcomeBody(outcome: Outcome): string {
-  const status = outcomeStatus[outcome];
-  return JSON.stringify(status === 200 ? { status: outcome } : { error: outcome, message: messages[outcome] });
+  let body = bodies.get(outcome);
+  if (body === undefined) {
+    body = JSON.stringify(outcomeStatus[outcome] === 200 ? { status: outcome } : { error: outcome, message: messages[outcome] });
+    bodies.set(outcome, body);
+  }
+  return body;
 }

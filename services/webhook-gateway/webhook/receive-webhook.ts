@@ -4,17 +4,17 @@
  * bytes, only then parse, publish to JetStream with a message id from
  * (workspace, svix-id), and answer success only once JetStream acknowledged.
  */
-import type { JetStreamClient } from "@nats-io/jetstream";
 import type { ResendEvent } from "../../../gen/ngsreach/events/v1/resend_event_pb.ts";
 import {
   BadEventBodyError,
-  encodeResendEvent,
   eventMessageId,
   eventSubject,
   parseResendEvent,
 } from "../../shared/resend-events.ts";
 import type { Outcome } from "../health/outcomes.ts";
 import type { SecretCache } from "../workspace/secret-cache.ts";
+import { encodeEnvelope } from "./envelope-encoder.ts";
+import type { JetStreamPublisher } from "./jetstream-publisher.ts";
 import { verifyWebhook } from "./signature.ts";
 
 export interface ReceiveDeps {
@@ -79,13 +79,8 @@ export async function receiveWebhook(deps: ReceiveDeps, request: WebhookRequest)
   }
 }
 
-/** Publishes an envelope and waits for JetStream's acknowledgement (or throws). */
-export function jetStreamPublisher(js: JetStreamClient, timeoutMs: number) {
-  return async (event: ResendEvent): Promise<{ duplicate: boolean }> => {
-    const ack = await js.publish(eventSubject(event.workspaceId, event.type), encodeResendEvent(event), {
-      msgID: eventMessageId(event.workspaceId, event.svixId),
-      timeout: timeoutMs,
-    });
-    return { duplicate: ack.duplicate };
-  };
+/** Publishes an envelope on its subject with its message id and waits for JetStream's acknowledgement (or throws). */
+export function envelopePublisher(publisher: JetStreamPublisher) {
+  return (event: ResendEvent): Promise<{ duplicate: boolean }> =>
+    publisher.publish(eventSubject(event.workspaceId, event.type), encodeEnvelope(event), eventMessageId(event.workspaceId, event.svixId));
 }

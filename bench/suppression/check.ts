@@ -1,0 +1,150 @@
+/**
+ * Benchmark: CheckSuppressions of 1,000 addresses (half suppressed) through
+ * the real RPC against a private FerretDB (SQLite backend) holding up to
+ * 1,000,000 suppressions. Not a test: it reports numbers.
+ *
+ *   node_modules/.bin/node bench/suppression/check.ts
+ *
+ * Variables: BENCH_SUPPRESSIONS (default 1000000), BENCH_LOAD_SECONDS (stop
+ * loading after this long and report the size reached; default 300),
+ * BENCH_CALLS (default 50), BENCH_IN_CALLS (calls with the `$in` strategy,
+ * default 3; 0 skips it), BENCH_CONCURRENCY (find-one lookups in flight, comma-separated
+ * list to compare, default 16), BENCH_MEASURE_SECONDS (time bound per variant, default 240). Prints a table and writes JSON under bench-results/.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { MongoClient } from "mongodb";
+import { SuppressionService } from "../../gen/ngsreach/suppression/v1/suppression_pb.ts";
+import { loadBaseConfig } from "../../services/shared/config.ts";
+import { createLogger } from "../../services/shared/log.ts";
+import { startService } from "../../services/shared/service-host.ts";
+import { suppressionService } from "../../services/suppression/service.ts";
+import { SubscriberRepository, type LookupStrategy } from "../../services/suppression/subscriber-repository.ts";
+import { newSubscriber, type SubscriberState } from "../../services/suppression/subscriber-state.ts";
+import { freePort, repoRoot, startFerretDb, startNatsServer } from "../../tools/local-servers.ts";
+
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const target = env("BENCH_SUPPRESSIONS", 1_000_000);
+const loadSeconds = env("BENCH_LOAD_SECONDS", 300);
+const calls = env("BENCH_CALLS", 50);
+const inCalls = env("BENCH_IN_CALLS", 3);
+const measureSeconds = env("BENCH_MEASURE_SECONDS", 240);
+const concurrencies = (process.env.BENCH_CONCURRENCY ?? "16").split(",").map(Number);
+const workspaceId = "bench";
+const batchSize = 5000;
+
+const address = (i: number) => `user${i}@example${i % 97}.com`;
+
+function suppressedState(i: number): SubscriberState {
+  const atMs = Date.UTC(2026, 0, 1) + i * 1000;
+  const record = {
+    reason: "bounced" as const,
+    source: "event" as const,
+    atMs,
+    svixId: `msg_${i}`,
+    emailId: `email_${i}`,
+    campaignId: `camp_${i % 50}`,
+    actor: "",
+    note: "",
+    detail: "General",
+  };
+  return {
+    ...newSubscriber(workspaceId, address(i), atMs),
+    subscriberId: `sub_${i}`,
+    suppression: record,
+    applied: [record.svixId],
+    history: [{ kind: "suppressed", ...record }],
+    version: 1,
+  };
+}
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+const round = (ms: number) => Math.round(ms * 10) / 10;
+
+const dir = mkdtempSync(join(tmpdir(), "ngsreach-bench-suppression-"));
+const ferret = await startFerretDb({ port: await freePort(), dataDir: join(dir, "ferretdb") });
+const nats = await startNatsServer({ port: await freePort(), dataDir: join(dir, "nats") });
+const config = { ...loadBaseConfig({}), natsUrl: nats.url, mongoUri: ferret.url, mongoDatabase: "bench", logLevel: "error" as const };
+try {
+  // Load.
+  const client = new MongoClient(ferret.url, { retryWrites: false });
+  const repository = new SubscriberRepository(client.db(config.mongoDatabase), { guard: "id" });
+  const loadStarted = performance.now();
+  let loaded = 0;
+  while (loaded < target && performance.now() - loadStarted < loadSeconds * 1000) {
+    const batch = Array.from({ length: Math.min(batchSize, target - loaded) }, (_, k) => suppressedState(loaded + k));
+    await repository.insertMany(batch);
+    loaded += batch.length;
+    if (loaded % 100_000 === 0) console.log(`loaded ${loaded} in ${Math.round((performance.now() - loadStarted) / 1000)} s`);
+  }
+  const loadMs = performance.now() - loadStarted;
+  await client.close();
+  console.log(`loaded ${loaded} suppressions in ${(loadMs / 1000).toFixed(1)} s (${Math.round(loaded / (loadMs / 1000))}/s)`);
+
+  // Measure each lookup strategy through the real RPC.
+  const results: Record<string, unknown>[] = [];
+  const variants: [LookupStrategy, number, number][] = [
+    ...concurrencies.map((concurrency): [LookupStrategy, number, number] => ["find-one", calls, concurrency]),
+    ["in", inCalls, 1],
+  ];
+  for (const [lookup, count, checkConcurrency] of variants) {
+    if (count <= 0) continue;
+    const service = await startService(suppressionService({ port: 0, lookup, checkConcurrency }), config, createLogger({ service: "bench" }, (process.env.BENCH_LOG as "info") ?? "error"));
+    const rpc = createClient(SuppressionService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.port}` }));
+    const request = (call: number) => ({
+      workspaceId,
+      // Half present (spread over the loaded range), half never stored.
+      emails: Array.from({ length: 1000 }, (_, k) =>
+        k % 2 === 0 ? address(Math.floor(((call * 1000 + k) * 7919) % loaded)) : `absent${call}_${k}@nowhere.org`,
+      ),
+    });
+    const warm = await rpc.checkSuppressions(request(-1));
+    const present = warm.results.filter((r) => r.suppressed).length;
+    const times: number[] = [];
+    const measureStarted = performance.now();
+    for (let call = 0; call < count && performance.now() - measureStarted < measureSeconds * 1000; call++) {
+      const started = performance.now();
+      const response = await rpc.checkSuppressions(request(call));
+      times.push(performance.now() - started);
+      if (response.results.length !== 1000) throw new Error("wrong result count");
+    }
+    await service.stop();
+    const sorted = [...times].sort((a, b) => a - b);
+    results.push({
+      lookup,
+      concurrency: lookup === "find-one" ? checkConcurrency : "-",
+      calls: times.length,
+      suppressedFoundInWarmup: present,
+      p50Ms: round(percentile(sorted, 50)),
+      p99Ms: round(percentile(sorted, 99)),
+      minMs: round(sorted[0] ?? NaN),
+      maxMs: round(sorted.at(-1) ?? NaN),
+      meanMs: round(times.reduce((a, b) => a + b, 0) / times.length),
+    });
+  }
+
+  const report = {
+    benchmark: "suppression CheckSuppressions, 1,000 addresses (half suppressed) via gRPC",
+    backend: "FerretDB v1.24.2, SQLite backend (private, local disk)",
+    runtime: `Node ${process.versions.node}`,
+    cpus: cpus().length,
+    storedSuppressions: loaded,
+    loadSeconds: round(loadMs / 1000),
+    loadStoppedByTimeBound: loaded < target,
+    results,
+    at: new Date().toISOString(),
+  };
+  console.log(`\nCheckSuppressions x1000 addresses against ${loaded} stored suppressions (${report.backend}, ${report.runtime})`);
+  console.table(results);
+  const outDir = join(repoRoot, "bench-results");
+  mkdirSync(outDir, { recursive: true });
+  const file = join(outDir, `suppression-check-${report.at.replace(/[:.]/g, "-")}.json`);
+  writeFileSync(file, JSON.stringify(report, null, 2));
+  console.log(`written ${file}`);
+} finally {
+  await Promise.all([ferret.stop(), nats.stop()]);
+  rmSync(dir, { recursive: true, force: true });
+}

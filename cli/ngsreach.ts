@@ -7,6 +7,8 @@
  *   ngsreach secret remove --workspace ID [--all]
  *   ngsreach simulate      --workspace ID [--secret whsec_...] [--url GATEWAY_URL]
  *   ngsreach health        --workspace ID
+ *   ngsreach dead-letters list   [--consumer NAME]
+ *   ngsreach dead-letters replay --consumer NAME (--all | --seq N[,N...])
  *
  * It talks to the gateway at GATEWAY_URL (default http://127.0.0.1:$GATEWAY_PORT,
  * port 8080), sending INTERNAL_TOKEN when set — the same variables as `npm start`.
@@ -17,6 +19,10 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { WebhookSecretRole, WebhookSecretSelector, WorkspaceSettingsService } from "../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
 import { emailEventTypes, sampleEmailEvent } from "./resend-samples.ts";
 import { newMessageId, signedHeaders } from "./sign.ts";
+import { deadLettersCommand } from "./dead-letters.ts";
+import { loadBaseConfig } from "../services/shared/config.ts";
+import { createLogger } from "../services/shared/log.ts";
+import { connectNats } from "../services/shared/nats.ts";
 
 const usage = `usage:
   ngsreach secret set    --workspace ID --secret whsec_... [--actor WHO] [--note WHY]
@@ -24,7 +30,9 @@ const usage = `usage:
   ngsreach secret remove --workspace ID [--all] [--actor WHO] [--note WHY]
   ngsreach simulate      --workspace ID [--secret whsec_...] [--url GATEWAY_URL]
   ngsreach health        --workspace ID
-environment: GATEWAY_URL (or GATEWAY_PORT), INTERNAL_TOKEN, NGSREACH_WEBHOOK_SECRET (for simulate)`;
+  ngsreach dead-letters list   [--consumer NAME]
+  ngsreach dead-letters replay --consumer NAME (--all | --seq N[,N...])
+environment: GATEWAY_URL (or GATEWAY_PORT), INTERNAL_TOKEN, NGSREACH_WEBHOOK_SECRET (for simulate), NATS_URL (dead-letters)`;
 
 class UsageError extends Error {}
 
@@ -38,6 +46,8 @@ const { values, positionals } = (() => {
         url: { type: "string" },
         ttl: { type: "string" },
         all: { type: "boolean", default: false },
+        consumer: { type: "string" },
+        seq: { type: "string" },
         actor: { type: "string", default: process.env.USER ?? "cli" },
         note: { type: "string", default: "" },
         help: { type: "boolean", short: "h", default: false },
@@ -152,6 +162,14 @@ async function main(): Promise<void> {
   if (command === "secret") return await secretCommand(action);
   if (command === "simulate") return await simulateCommand();
   if (command === "health") return await healthCommand();
+  if (command === "dead-letters") {
+    const nats = await connectNats(loadBaseConfig().natsUrl, "ngsreach-cli", createLogger({}, "error"));
+    try {
+      return await deadLettersCommand(nats, action, { consumer: values.consumer, all: values.all, seq: values.seq });
+    } finally {
+      await nats.nc.close();
+    }
+  }
   throw new UsageError(`unknown command "${command}"`);
 }
 

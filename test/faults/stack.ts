@@ -117,6 +117,7 @@ export class Stack {
 
   /** Starts servers and services and sets the workspace's secret. */
   static async start(options: StackOptions = {}): Promise<Stack> {
+    const started = Date.now();
     const [nats, ferret] = await Promise.all([privateNats(), privateFerretDb()]);
     const stack = new Stack(nats, ferret, uniqueName("faults"), options);
     afterAll(async () => stack.close());
@@ -129,6 +130,7 @@ export class Stack {
       await stack.settings().setWebhookSecret({ workspaceId, secret, actor: "faults", note: "fault-injection suite" });
       stack.secrets.set(workspaceId, secret);
     }
+    console.log(`[faults] stack of ${names.length} services started in ${Date.now() - started} ms`);
     return stack;
   }
 

@@ -1,0 +1,53 @@
+/**
+ * Entry point of a deliberately broken delivery-status build, wired from the
+ * outside (the real service's definition, its consumer wrapped) — never used
+ * outside the fault suite. FAULTS_BROKEN_MODE chooses the defect:
+ *
+ * - `reject-clicks`: a bug that declares every email.clicked event poison, so
+ *   they go to DEAD_LETTERS (scenario 7 replays them after the "fix");
+ * - `ack-before-write`: the handler returns before the database write (queued
+ *   behind it), so the shared loop acks first — the bite test proves the
+ *   checker catches the events a SIGKILL then loses.
+ */
+import type { ResendEvent } from "../../gen/ngsreach/events/v1/resend_event_pb.ts";
+import { deliveryStatusService, loadDeliveryStatusSettings } from "../../services/delivery-status/service.ts";
+import { loadBaseConfig } from "../../services/shared/config.ts";
+import type { ConsumerSpec } from "../../services/shared/consumer.ts";
+import { PoisonMessageError } from "../../services/shared/errors.ts";
+import { runMain } from "../../services/shared/main.ts";
+import { startService, type ServiceDefinition } from "../../services/shared/service-host.ts";
+
+const mode = process.env.FAULTS_BROKEN_MODE;
+
+function breakConsumer(spec: ConsumerSpec<ResendEvent>): ConsumerSpec<ResendEvent> {
+  if (mode === "reject-clicks") {
+    return {
+      ...spec,
+      handle: async (event, meta) => {
+        if (event.type === "email.clicked") throw new PoisonMessageError("bug: clicks rejected by this build");
+        await spec.handle(event, meta);
+      },
+    };
+  }
+  if (mode === "ack-before-write") {
+    let writes: Promise<void> = Promise.resolve();
+    return {
+      ...spec,
+      handle: async (event, meta) => {
+        writes = writes.then(() => spec.handle(event, meta)).catch(() => undefined);
+      },
+    };
+  }
+  throw new Error(`FAULTS_BROKEN_MODE must be reject-clicks or ack-before-write, got "${mode}"`);
+}
+
+const real = deliveryStatusService(loadDeliveryStatusSettings());
+const broken: ServiceDefinition = {
+  ...real,
+  build: async (context) => {
+    const parts = await real.build(context);
+    return { ...parts, consumers: parts.consumers?.map((spec) => breakConsumer(spec as ConsumerSpec<ResendEvent>)) };
+  },
+};
+
+await runMain("delivery-status (broken build)", () => startService(broken, loadBaseConfig()));

@@ -69,6 +69,11 @@ class RecordingRepository extends SendsRepository {
     this.ops.push({ op: "insert", at: performance.now(), detail: `facts=${send.facts.length} won=${won}` });
     return won;
   }
+  override async clearPendingSendRecorded(workspaceId: string, emailId: string) {
+    this.ops.push({ op: "clear>", at: performance.now(), detail: "outbox $unset sent" });
+    await super.clearPendingSendRecorded(workspaceId, emailId);
+    this.ops.push({ op: "clear<", at: performance.now(), detail: "outbox $unset done" });
+  }
   override async putTimelineEntry(entry: Parameters<SendsRepository["putTimelineEntry"]>[0]) {
     if (process.env.TIMELINE === "skip") return;
     await super.putTimelineEntry(entry);

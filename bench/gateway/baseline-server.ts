@@ -1,7 +1,7 @@
 /**
  * The baseline: what a user writes from Resend's docs — a bare `node:http`
- * handler that reads the body, verifies it with the `svix` package (which also
- * JSON-parses it) and answers 200. Nothing is stored.
+ * handler that reads the body, verifies it with the `svix` package, parses the
+ * JSON (svix 2.x `verify` returns nothing) and answers 200. Nothing is stored.
  *
  *   BASELINE_SECRET=whsec_... node bench/gateway/baseline-server.ts   (prints "listening <port>")
  */
@@ -14,7 +14,10 @@ const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   req.on("data", (chunk: Buffer) => chunks.push(chunk));
   req.on("end", () => {
     try {
-      webhook.verify(Buffer.concat(chunks).toString("utf8"), req.headers as Record<string, string>);
+      const payload = Buffer.concat(chunks).toString("utf8");
+      webhook.verify(payload, req.headers as Record<string, string>);
+      const event = JSON.parse(payload) as { type?: unknown };
+      if (typeof event.type !== "string") throw new Error("no type");
       res.writeHead(200, { "content-type": "application/json" });
       res.end('{"ok":true}');
     } catch {

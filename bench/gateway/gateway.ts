@@ -32,6 +32,7 @@ import { loadGenerator, runLoad, type LoadResult } from "../lib/load.ts";
 import { summariseProfile, type ProfileSummary } from "../lib/profile.ts";
 import { machine, resultsDir, table, writeResult } from "../lib/report.ts";
 import { writeRequestFile, type RequestFileInfo } from "./events.ts";
+import { measureHotPath, printHotPath, type StepCost } from "./hot-path.ts";
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const seconds = env("BENCH_GATEWAY_SECONDS", 10);
@@ -171,13 +172,14 @@ export async function runGatewayBenchmark() {
       profile = summariseProfile(path, 30);
       log(`CPU profile: ${path}`);
     }
-    return report(rows, peak, pool!, profile);
+    const hotPath = measureHotPath();
+    return report(rows, peak, pool!, profile, hotPath);
   } finally {
     for (const cleanup of cleanups) await Promise.resolve(cleanup()).catch(() => undefined);
   }
 }
 
-function report(rows: RunRow[], peak: { baseline: number; gateway: number }, pool: RequestFileInfo, profile?: ProfileSummary) {
+function report(rows: RunRow[], peak: { baseline: number; gateway: number }, pool: RequestFileInfo, profile: ProfileSummary | undefined, hotPath: StepCost[]) {
   const ratios = rows
     .filter((row) => row.server === "gateway")
     .map((row) => row.load.rps / rows.find((other) => other.server === "baseline" && other.round === row.round)!.load.rps);
@@ -219,6 +221,7 @@ function report(rows: RunRow[], peak: { baseline: number; gateway: number }, poo
       `\nCPU per event ratio gateway/baseline: ${(gateway.cpuMsPerEvent / baseline.cpuMsPerEvent).toFixed(2)}` +
       `\ntargets: ratio >= 1.0 ${targets.ratioAtLeast1 ? "MET" : "NOT MET"}; >= 10,000 events/s ${targets.tenThousandPerSecond ? "MET" : "NOT MET"} (${Math.round(gateway.rps)}); p99 <= 10 ms ${targets.p99AtMost10ms ? "MET" : "NOT MET"} (${gateway.p99Ms.toFixed(2)} ms)`,
   );
+  printHotPath(hotPath);
   if (profile) {
     console.log(`\nGateway CPU profile, self time (top 20 of ${Math.round(profile.totalMs)} ms busy):`);
     console.log(table(profile.self.slice(0, 20).map((entry) => ({ "%": entry.percent, frame: entry.frame }))));
@@ -237,6 +240,7 @@ function report(rows: RunRow[], peak: { baseline: number; gateway: number }, poo
     cpuPerEventRatio: gateway.cpuMsPerEvent / baseline.cpuMsPerEvent,
     targets,
     rows,
+    hotPath,
     profile,
   };
   const path = writeResult("gateway", result);

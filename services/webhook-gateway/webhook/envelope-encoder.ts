@@ -33,8 +33,18 @@ class Writer {
     this.buf[this.pos++] = value;
   }
   varint64(value: bigint): void {
-    let v = BigInt.asUintN(64, value);
     this.ensure(10);
+    if (value >= 0n && value <= 0x1fffffffffffffn) {
+      // Timestamps' seconds: number arithmetic, no BigInt per byte.
+      let n = Number(value);
+      while (n > 0x7f) {
+        this.buf[this.pos++] = (n % 0x80) | 0x80;
+        n = Math.floor(n / 0x80);
+      }
+      this.buf[this.pos++] = n;
+      return;
+    }
+    let v = BigInt.asUintN(64, value);
     while (v > 0x7fn) {
       this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
       v >>= 7n;

@@ -1,0 +1,78 @@
+/**
+ * In-process companion of the gateway benchmark: the CPU cost per event of
+ * each step the gateway adds or replaces, without HTTP or NATS, measured by
+ * alternating batches in one process (so machine load hits every step alike).
+ * Steps: the baseline's `svix` verify (HMAC in JS) + JSON.parse, the gateway's
+ * verify (pre-keyed node:crypto), its parse into the typed envelope, and the
+ * envelope's encoding with protobuf-es `toBinary` vs the hand-written encoder.
+ *
+ *   node bench/gateway/hot-path.ts
+ */
+import { toBinary } from "@bufbuild/protobuf";
+import { Webhook } from "svix";
+import { ResendEventSchema } from "../../gen/ngsreach/events/v1/resend_event_pb.ts";
+import { parseResendEvent } from "../../services/shared/resend-events.ts";
+import { encodeEnvelope } from "../../services/webhook-gateway/webhook/envelope-encoder.ts";
+import { SigningKey, verifyWebhook } from "../../services/webhook-gateway/webhook/signature.ts";
+import { newWebhookSecret } from "../../cli/sign.ts";
+import { table } from "../lib/report.ts";
+import { eventBody } from "./events.ts";
+
+export interface StepCost {
+  step: string;
+  microsPerEvent: number;
+}
+
+/** Median µs per event of each step over `rounds` alternating batches of `batch` distinct events. */
+export function measureHotPath(batch = 2000, rounds = 15): StepCost[] {
+  const secret = newWebhookSecret();
+  const key = new SigningKey(secret);
+  const svix = new Webhook(secret);
+  const now = Math.floor(Date.now() / 1000);
+  const events = Array.from({ length: batch }, (_, n) => {
+    const body = Buffer.from(eventBody(n, new Date()));
+    const id = `msg_hot_${n}`;
+    const headers = { "svix-id": id, "svix-timestamp": String(now), "svix-signature": `v1,${key.sign(id, now, body)}` };
+    return { body, text: body.toString("utf8"), headers };
+  });
+  const parsed = events.map((event, n) => parseResendEvent({ workspaceId: "bench", svixId: `msg_hot_${n}`, receivedAtMs: Date.now(), rawBody: event.body }));
+  let sink = 0;
+  const steps: Record<string, () => void> = {
+    "baseline: svix verify + JSON.parse": () => {
+      for (const event of events) {
+        svix.verify(event.text, event.headers);
+        sink += (JSON.parse(event.text) as { type: string }).type.length;
+      }
+    },
+    "gateway: verify (pre-keyed SHA-256)": () => {
+      for (const event of events) sink += verifyWebhook(event.headers, event.body, [key], now).ok ? 1 : 0;
+    },
+    "gateway: parse into envelope": () => {
+      for (const event of events) sink += parseResendEvent({ workspaceId: "bench", svixId: "msg", receivedAtMs: 0, rawBody: event.body }).type.length;
+    },
+    "gateway: encode, protobuf-es toBinary (before)": () => {
+      for (const event of parsed) sink += toBinary(ResendEventSchema, event).length;
+    },
+    "gateway: encode, envelope-encoder (now)": () => {
+      for (const event of parsed) sink += encodeEnvelope(event).length;
+    },
+  };
+  const samples = new Map<string, number[]>(Object.keys(steps).map((name) => [name, []]));
+  for (let round = 0; round < rounds + 3; round++) {
+    for (const [name, run] of Object.entries(steps)) {
+      const started = performance.now();
+      run();
+      if (round >= 3) samples.get(name)!.push(((performance.now() - started) * 1000) / batch);
+    }
+  }
+  if (sink === 0) throw new Error("unreachable");
+  return [...samples].map(([step, values]) => ({ step, microsPerEvent: values.sort((a, b) => a - b)[Math.floor(values.length / 2)]! }));
+}
+
+export function printHotPath(costs: StepCost[]): void {
+  const baseline = costs[0]!.microsPerEvent;
+  console.log(`\nCPU per event of each step, in process (median of alternating batches; ratio to the svix baseline step):`);
+  console.log(table(costs.map((cost) => ({ step: cost.step, "µs/event": cost.microsPerEvent, "× svix verify": cost.microsPerEvent / baseline }))));
+}
+
+if (import.meta.main) printHotPath(measureHotPath());

@@ -2,6 +2,8 @@
  * What most scenarios share: a stack, a workload, a driver aimed at the
  * gateway's current address, and waiting for a share of the load.
  */
+import { nanos } from "@nats-io/nats-core";
+import { DOMAIN_EVENTS_STREAM, RESEND_EVENTS_STREAM, type NatsHandles } from "../../services/shared/nats.ts";
 import { waitFor } from "../harness.ts";
 import { drive, type DriverOptions } from "./driver.ts";
 import { Ledger } from "./ledger.ts";
@@ -45,3 +47,28 @@ function attempted(ledger: Ledger): number {
 
 /** A random integer in [min, max). */
 export const randomBetween = (min: number, max: number) => min + Math.floor(Math.random() * (max - min));
+
+/** The durable consumer of RESEND_EVENTS of each consumer service. */
+export const eventsConsumerOf = {
+  "delivery-status": "delivery-status",
+  "campaign-stats": "campaign-stats-events",
+  suppression: "suppression-events",
+} as const;
+
+/** Messages a durable consumer has not acked yet (waiting + in flight); undefined while NATS is unreachable. */
+export async function backlog(nats: NatsHandles, durable: string): Promise<number | undefined> {
+  const info = await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, durable).catch(() => undefined);
+  return info ? info.num_pending + info.num_ack_pending : undefined;
+}
+
+/**
+ * Shortens every durable consumer's ack wait (the services set 30 s at start-up), so messages a
+ * SIGKILLed consumer held are redelivered within a short run. Call again after each restart.
+ */
+export async function shortenAckWait(nats: NatsHandles, ms: number): Promise<void> {
+  for (const stream of [RESEND_EVENTS_STREAM, DOMAIN_EVENTS_STREAM]) {
+    for await (const info of nats.jsm.consumers.list(stream)) {
+      if (info.config.durable_name) await nats.jsm.consumers.update(stream, info.name, { ack_wait: nanos(ms) });
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+import { check } from "./checker.ts";
+import { pick, scenarioTimeoutMs } from "./params.ts";
+import { startLoad } from "./scenario-helpers.ts";
+import { Stack } from "./stack.ts";
+
+const pauseMs = pick(2_000, 20_000);
+
+describe("fault scenario 10: NATS, the database and a consumer frozen with SIGSTOP, then SIGCONT", () => {
+  it("loses nothing and applies nothing twice", { timeout: scenarioTimeoutMs }, async () => {
+    const stack = await Stack.start();
+    const load = startLoad(stack, pick(40, 1500), { ratePerSecond: pick(15, 40), deadlineMs: 3 * pauseMs + 120_000 });
+    const freezes: [string, { pause(): void; resume(): void }][] = [
+      ["nats-server", stack.nats],
+      ["ferretdb", stack.ferret],
+      ["delivery-status", stack.proc("delivery-status")],
+    ];
+    for (const [index, [, target]] of freezes.entries()) {
+      await load.reached((index + 1) / (freezes.length + 1));
+      target.pause();
+      await sleep(pauseMs); // the freeze's length is the scenario's parameter
+      target.resume();
+    }
+    await load.done;
+    const verdict = await check(stack, load.ledger, { scenario: "10-sigstop-sigcont", timeoutMs: 90_000 });
+    expect(verdict).toMatchObject({ lost: 0, doubleApplied: 0, phantom: 0, mismatches: [] });
+    expect(verdict.acked).toBe(load.workload.events.length);
+  });
+});

@@ -4,7 +4,7 @@
  * alternating batches in one process (so machine load hits every step alike).
  * Steps: the baseline's `svix` verify (HMAC in JS) + JSON.parse, the gateway's
  * verify (pre-keyed node:crypto), its parse into the typed envelope, and the
- * envelope's encoding with protobuf-es `toBinary` vs the hand-written encoder.
+ * envelope's encoding with protobuf-es `toBinary`.
  *
  *   node bench/gateway/hot-path.ts
  */
@@ -12,7 +12,6 @@ import { toBinary } from "@bufbuild/protobuf";
 import { Webhook } from "svix";
 import { ResendEventSchema } from "../../gen/ngsreach/events/v1/resend_event_pb.ts";
 import { parseResendEvent } from "../../services/shared/resend-events.ts";
-import { encodeEnvelope } from "../../services/webhook-gateway/webhook/envelope-encoder.ts";
 import { SigningKey, verifyWebhook } from "../../services/webhook-gateway/webhook/signature.ts";
 import { newWebhookSecret } from "../../cli/sign.ts";
 import { table } from "../lib/report.ts";
@@ -50,11 +49,8 @@ export function measureHotPath(batch = 2000, rounds = 15): StepCost[] {
     "gateway: parse into envelope": () => {
       for (const event of events) sink += parseResendEvent({ workspaceId: "bench", svixId: "msg", receivedAtMs: 0, rawBody: event.body }).type.length;
     },
-    "gateway: encode, protobuf-es toBinary (before)": () => {
+    "gateway: encode envelope (protobuf-es toBinary)": () => {
       for (const event of parsed) sink += toBinary(ResendEventSchema, event).length;
-    },
-    "gateway: encode, envelope-encoder (now)": () => {
-      for (const event of parsed) sink += encodeEnvelope(event).length;
     },
   };
   const samples = new Map<string, number[]>(Object.keys(steps).map((name) => [name, []]));

@@ -7,13 +7,13 @@
 import type { ResendEvent } from "../../../gen/ngsreach/events/v1/resend_event_pb.ts";
 import {
   BadEventBodyError,
+  encodeResendEvent,
   eventMessageId,
   eventSubject,
   parseResendEvent,
 } from "../../shared/resend-events.ts";
 import type { Outcome } from "../health/outcomes.ts";
 import type { SecretCache } from "../workspace/secret-cache.ts";
-import { encodeEnvelope } from "./envelope-encoder.ts";
 import type { JetStreamPublisher } from "./jetstream-publisher.ts";
 import { verifyWebhook } from "./signature.ts";
 
@@ -82,5 +82,5 @@ export async function receiveWebhook(deps: ReceiveDeps, request: WebhookRequest)
 /** Publishes an envelope on its subject with its message id and waits for JetStream's acknowledgement (or throws). */
 export function envelopePublisher(publisher: JetStreamPublisher) {
   return (event: ResendEvent): Promise<{ duplicate: boolean }> =>
-    publisher.publish(eventSubject(event.workspaceId, event.type), encodeEnvelope(event), eventMessageId(event.workspaceId, event.svixId));
+    publisher.publish(eventSubject(event.workspaceId, event.type), encodeResendEvent(event), eventMessageId(event.workspaceId, event.svixId));
 }

@@ -200,6 +200,7 @@ export async function check(stack: Stack, ledger: Ledger, options: CheckOptions)
       excess: 0,
     }));
     if (cheap.mismatches.length === 0 || Date.now() > deadline) break;
+    if (process.env.FAULTS_DEBUG) console.log(`[faults] settling, round ${round}: ${cheap.mismatches.length} mismatches, e.g. ${cheap.mismatches[0]}`);
     await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 250 * (round + 1))));
   }
   const settleMs = Date.now() - started;

@@ -26,6 +26,8 @@ export interface SuppressionSettings {
   readonly writeGuard: WriteGuard | "auto";
   /** How CheckSuppressions reads many addresses; "auto" picks by database (see README). */
   readonly lookup: LookupStrategy | "auto";
+  /** Lookups in flight per CheckSuppressions call with the find-one strategy. */
+  readonly checkConcurrency: number;
 }
 
 /** Reads this service's variables; errors name the variable. */
@@ -41,6 +43,7 @@ export function loadSuppressionSettings(env: Env = process.env): SuppressionSett
     outboxSweepMs: read.integer("SUPPRESSION_OUTBOX_SWEEP_SECONDS", 30, 1, 86_400) * 1000,
     writeGuard: read.oneOf("SUPPRESSION_WRITE_GUARD", "auto", ["auto", "version", "id"] as const),
     lookup: read.oneOf("SUPPRESSION_CHECK_LOOKUP", "auto", ["auto", "find-one", "in"] as const),
+    checkConcurrency: read.integer("SUPPRESSION_CHECK_CONCURRENCY", 16, 1, 256),
   });
 }
 
@@ -62,7 +65,7 @@ export function suppressionService(settings: Partial<SuppressionSettings> & { po
       // there the in-process lock guards (one instance per database); MongoDB gets the version CAS.
       const guard: WriteGuard = full.writeGuard === "auto" ? (ferret ? "id" : "version") : full.writeGuard;
       const lookup: LookupStrategy = full.lookup === "auto" ? (ferret ? "find-one" : "in") : full.lookup;
-      const subscribers = new SubscriberRepository(mongo.db, { guard });
+      const subscribers = new SubscriberRepository(mongo.db, { guard, lookupConcurrency: full.checkConcurrency });
       const sends = new SendRepository(mongo.db);
       await subscribers.ensureIndexes();
       const deps: SuppressionDeps = {

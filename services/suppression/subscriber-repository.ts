@@ -45,12 +45,22 @@ const stateOf = (doc: SubscriberDoc): StoredSubscriber => {
   return { state, outbox: outbox ?? [] };
 };
 
+const toDocument = (state: SubscriberState, outbox: string[]): SubscriberDoc => ({
+  _id: subscriberKey(state.workspaceId, state.email),
+  ...state,
+  suppressed: state.suppression !== null,
+  reason: state.suppression?.reason ?? null,
+  outbox,
+});
+
 export class SubscriberRepository {
   readonly #subscribers: Collection<SubscriberDoc>;
   readonly #outboxIndex: Collection<{ _id: string; sinceMs: number }>;
   readonly #guard: WriteGuard;
+  readonly #lookupConcurrency: number;
 
-  constructor(db: Db, options: { guard: WriteGuard }) {
+  constructor(db: Db, options: { guard: WriteGuard; lookupConcurrency?: number }) {
+    this.#lookupConcurrency = options.lookupConcurrency ?? 16;
     this.#subscribers = db.collection<SubscriberDoc>("suppression_subscribers");
     this.#outboxIndex = db.collection("suppression_outbox");
     this.#guard = options.guard;
@@ -71,19 +81,18 @@ export class SubscriberRepository {
     return doc ? stateOf(doc) : undefined;
   }
 
+  /** Inserts many new addresses at once (bulk loading for benchmarks and imports). */
+  async insertMany(states: SubscriberState[]): Promise<void> {
+    await this.#subscribers.insertMany(states.map((state) => toDocument(state, [])), { ordered: false });
+  }
+
   /**
    * Stores `state` (whose version is one more than what was read) with its
    * outbox in one write; "conflict" when another writer got there first.
    */
   async save(state: SubscriberState, outbox: string[]): Promise<SaveResult> {
-    const _id = subscriberKey(state.workspaceId, state.email);
-    const doc: SubscriberDoc = {
-      _id,
-      ...state,
-      suppressed: state.suppression !== null,
-      reason: state.suppression?.reason ?? null,
-      outbox,
-    };
+    const doc = toDocument(state, outbox);
+    const _id = doc._id;
     if (state.version === 1) {
       try {
         await this.#subscribers.insertOne(doc);
@@ -138,12 +147,17 @@ export class SubscriberRepository {
       }
       return found;
     }
-    await Promise.all(
-      emails.map(async (email) => {
+    // A bounded number of lookups in flight: enough to overlap round trips, few enough not to
+    // open a connection per address.
+    let next = 0;
+    const worker = async () => {
+      while (next < emails.length) {
+        const email = emails[next++] as string;
         const doc = await this.#subscribers.findOne({ _id: subscriberKey(workspaceId, email) }, { projection });
         if (doc?.suppression) found.set(email, doc.suppression);
-      }),
-    );
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.#lookupConcurrency, emails.length) }, worker));
     return found;
   }
 

@@ -33,8 +33,9 @@ export function startLoad(stack: Stack, sends: number, options: Partial<DriverOp
     workload,
     ledger,
     done,
-    reached: (share) =>
-      waitFor(() => attempted(ledger) >= Math.floor(total * share), { timeoutMs: 120_000, what: `${share * 100}% of the load` }),
+    reached: async (share) => {
+      await waitFor(() => attempted(ledger) >= Math.floor(total * share), { timeoutMs: 120_000, what: `${share * 100}% of the load` });
+    },
   };
 }
 

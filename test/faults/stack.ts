@@ -108,12 +108,17 @@ export class Stack {
   readonly secrets = new Map<string, string>();
   private readonly transports = new Map<string, ReturnType<typeof createConnectTransport>>();
 
-  private constructor(
-    readonly nats: LocalServer,
-    readonly ferret: LocalServer,
-    readonly database: string,
-    private readonly options: StackOptions,
-  ) {}
+  readonly nats: LocalServer;
+  readonly ferret: LocalServer;
+  readonly database: string;
+  private readonly options: StackOptions;
+
+  private constructor(nats: LocalServer, ferret: LocalServer, database: string, options: StackOptions) {
+    this.nats = nats;
+    this.ferret = ferret;
+    this.database = database;
+    this.options = options;
+  }
 
   /** Starts servers and services and sets the workspace's secret. */
   static async start(options: StackOptions = {}): Promise<Stack> {

@@ -57,7 +57,7 @@ await db.collection<any>("stats_campaigns").insertOne({
 });
 
 async function time(calls: number, fn: () => Promise<unknown>) {
-  for (let i = 0; i < 20; i++) await fn();
+  for (let i = 0; i < Math.min(20, calls); i++) await fn();
   const samples: number[] = [];
   for (let i = 0; i < calls; i++) {
     const start = performance.now();
@@ -73,7 +73,8 @@ console.log(`loading stopped at ${loaded} sends after ${loadSeconds.toFixed(0)} 
 const stats = await getCampaignStats(repo, ws, campaignId);
 if (stats.counts.sent !== loaded) throw new Error(`stats report ${stats.counts.sent} sent, loaded ${loaded}`);
 const query = await time(200, () => getCampaignStats(repo, ws, campaignId));
-const sendLookup = await time(200, () => repo.getSend(ws, `em-${Math.floor(Math.random() * loaded)}`));
+// FerretDB v1/SQLite runs `{_id}` lookups as a full table scan (see README), so only a few samples.
+const sendLookup = await time(10, () => repo.getSend(ws, `em-${Math.floor(Math.random() * loaded)}`));
 console.table({ GetCampaignStats: query, "send doc by _id": sendLookup });
 // The alternative design: recount the campaign from its per-send documents (what "dirty campaign"
 // recounting costs here). Abandoned after 90 s.

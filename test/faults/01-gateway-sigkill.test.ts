@@ -8,7 +8,7 @@ describe("fault scenario 1: the gateway is SIGKILLed mid-load", () => {
   it("gives requests in flight no 2xx, and the sender's retries land exactly once", { timeout: scenarioTimeoutMs }, async () => {
     const stack = await Stack.start();
     const kills = pick(2, 10);
-    const load = startLoad(stack, pick(40, 1000), { ratePerSecond: pick(30, 60) });
+    const load = startLoad(stack, pick(25, 1000), { ratePerSecond: pick(30, 60) });
     for (let k = 1; k <= kills; k++) {
       await load.reached(k / (kills + 1));
       await stack.proc("webhook-gateway").kill();

@@ -13,7 +13,7 @@ const windowSeconds = 1;
 describe("fault scenario 2: the same events retried after the JetStream duplicate window", () => {
   it("stores the late retries as second copies and still applies every event once", { timeout: scenarioTimeoutMs }, async () => {
     const stack = await Stack.start({ env: { EVENTS_DUPLICATE_WINDOW_SECONDS: String(windowSeconds) } });
-    const load = startLoad(stack, pick(25, 500), { duplicateRate: 0 });
+    const load = startLoad(stack, pick(20, 500), { duplicateRate: 0 });
     await load.done;
     // Waiting out the window is the point of the scenario (a time, not an effect to poll for).
     await sleep(windowSeconds * 1000 + 500);

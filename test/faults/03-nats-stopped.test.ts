@@ -8,7 +8,7 @@ import { Stack } from "./stack.ts";
 describe("fault scenario 3: NATS stopped under load", () => {
   it("answers 503 while NATS is down, recovers, and loses nothing", { timeout: scenarioTimeoutMs }, async () => {
     const stack = await Stack.start();
-    const load = startLoad(stack, pick(30, 1500), { ratePerSecond: pick(25, 60), deadlineMs: outageMs + 120_000 });
+    const load = startLoad(stack, pick(25, 1500), { ratePerSecond: pick(25, 60), deadlineMs: outageMs + 120_000 });
     await load.reached(0.3);
     await stack.nats.stop();
     await sleep(outageMs); // the outage's length is the scenario's parameter

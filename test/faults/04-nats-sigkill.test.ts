@@ -21,7 +21,7 @@ describe("fault scenario 4: nats-server SIGKILLed under load and restarted", () 
       await stack.nats.restart();
     }
     await load.done;
-    const verdict = await check(stack, load.ledger, { scenario: "04-nats-sigkill", timeoutMs: 90_000 });
+    const verdict = await check(stack, load.ledger, { scenario: "04-nats-sigkill" });
     expect(verdict).toMatchObject({ lost: 0, doubleApplied: 0, phantom: 0, mismatches: [] });
     expect(verdict.acked).toBe(load.workload.events.length);
   });

@@ -45,7 +45,7 @@ describe("fault scenario 7: poison messages", () => {
           const counts = await deadLetterCounts(nats);
           return (counts["delivery-status"] ?? 0) >= clicks + 2 && (counts["campaign-stats-events"] ?? 0) >= 1 && (counts["suppression-events"] ?? 0) >= 1 && counts;
         },
-        { timeoutMs: 60_000, intervalMs: 500, what: "the dead letters" },
+        { timeoutMs: 150_000, intervalMs: 500, what: "the dead letters" },
       );
       console.log(`[faults] 07 dead letters before the fix: ${JSON.stringify(counted)} (clicks in the load: ${clicks})`);
       expect(counted["delivery-status"]).toBe(clicks + 2);
@@ -65,7 +65,7 @@ describe("fault scenario 7: poison messages", () => {
       const after = await waitFor(async () => {
         const letters = await listDeadLetters(nats, "delivery-status");
         return letters.length === 2 && letters;
-      }, { timeoutMs: 30_000, what: "the unfixable ones to be dead-lettered again" });
+      }, { timeoutMs: 90_000, what: "the unfixable ones to be dead-lettered again" });
       expect(after.map((letter) => letter.reason).join(" ")).not.toContain("clicks rejected");
     } finally {
       await nats.nc.close();

@@ -20,7 +20,7 @@ describe("fault scenario 8: a consumer stopped while load arrives, then restarte
       const restarted = Date.now();
       await stack.start("delivery-status");
       await waitFor(async () => (await backlog(nats, eventsConsumerOf["delivery-status"])) === 0, {
-        timeoutMs: pick(90_000, 1_800_000),
+        timeoutMs: pick(150_000, 1_800_000),
         intervalMs: 200,
         what: "delivery-status to drain its backlog",
       });

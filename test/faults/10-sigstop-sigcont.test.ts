@@ -10,7 +10,7 @@ const pauseMs = pick(2_000, 20_000);
 describe("fault scenario 10: NATS, the database and a consumer frozen with SIGSTOP, then SIGCONT", () => {
   it("loses nothing and applies nothing twice", { timeout: scenarioTimeoutMs }, async () => {
     const stack = await Stack.start();
-    const load = startLoad(stack, pick(40, 1500), { ratePerSecond: pick(15, 40), deadlineMs: 3 * pauseMs + 120_000 });
+    const load = startLoad(stack, pick(30, 1500), { ratePerSecond: pick(15, 40), deadlineMs: 3 * pauseMs + 120_000 });
     const freezes: [string, { pause(): void; resume(): void }][] = [
       ["nats-server", stack.nats],
       ["ferretdb", stack.ferret],
@@ -23,7 +23,7 @@ describe("fault scenario 10: NATS, the database and a consumer frozen with SIGST
       target.resume();
     }
     await load.done;
-    const verdict = await check(stack, load.ledger, { scenario: "10-sigstop-sigcont", timeoutMs: 90_000 });
+    const verdict = await check(stack, load.ledger, { scenario: "10-sigstop-sigcont" });
     expect(verdict).toMatchObject({ lost: 0, doubleApplied: 0, phantom: 0, mismatches: [] });
     expect(verdict.acked).toBe(load.workload.events.length);
   });

@@ -52,7 +52,12 @@ export interface Verdict {
 
 export interface CheckOptions {
   scenario: string;
-  /** How long to wait for the pipeline to settle (default 60 s). */
+  /**
+   * Give up waiting when nothing changed for this long (default 45 s): a lost event never arrives, a
+   * slow pipeline keeps changing. On a shared 2-core machine the same settle takes 5 s or 90 s.
+   */
+  stallMs?: number;
+  /** Give up waiting after this long in any case (default 180 s). */
   timeoutMs?: number;
   /** Skip services not running in this scenario. */
   stats?: boolean;
@@ -191,7 +196,10 @@ async function timelineCounts(stack: Stack, emailIds: Iterable<string>) {
 /** Waits for the pipeline to settle (or the deadline) and returns the verdict; prints and saves it. */
 export async function check(stack: Stack, ledger: Ledger, options: CheckOptions): Promise<Verdict> {
   const started = Date.now();
-  const deadline = started + (options.timeoutMs ?? 60_000);
+  const deadline = started + (options.timeoutMs ?? 180_000);
+  const stallMs = options.stallMs ?? 45_000;
+  let lastChange = started;
+  let lastSeen = "";
   const expected = expectedFrom(ledger, options.expectedDeadLetters);
   let cheap = { mismatches: ["not checked"], excess: 0 };
   for (let round = 0; ; round++) {
@@ -199,7 +207,9 @@ export async function check(stack: Stack, ledger: Ledger, options: CheckOptions)
       mismatches: [`rpc failed: ${String(error)}`],
       excess: 0,
     }));
-    if (cheap.mismatches.length === 0 || Date.now() > deadline) break;
+    const seen = cheap.mismatches.join("\n");
+    if (seen !== lastSeen) [lastSeen, lastChange] = [seen, Date.now()];
+    if (cheap.mismatches.length === 0 || Date.now() > deadline || Date.now() - lastChange > stallMs) break;
     if (process.env.FAULTS_DEBUG) console.log(`[faults] settling, round ${round}: ${cheap.mismatches.length} mismatches, e.g. ${cheap.mismatches[0]}`);
     await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 250 * (round + 1))));
   }

@@ -66,17 +66,7 @@ export function hostileRequests(ledger: Ledger, context: Context): HostileReques
       const body = big(e);
       return { headers: { ...json, ...signed(context.secret, e, body) }, body };
     }),
-    make("oversized-chunked", 413, (e) => {
-      const body = big(e);
-      const bytes = new TextEncoder().encode(body);
-      const stream = new ReadableStream({
-        start(controller) {
-          for (let i = 0; i < bytes.length; i += 16 * 1024) controller.enqueue(bytes.slice(i, i + 16 * 1024));
-          controller.close();
-        },
-      });
-      return { headers: { ...json, ...signed(context.secret, e, body) }, body: stream, duplex: "half" } as RequestInit;
-    }),
+    oversizedChunked(ledger, context, big),
     make("signed-not-json", 400, (e) => {
       const body = "{not json";
       return { headers: { ...json, ...signed(context.secret, e, body) }, body };
@@ -127,4 +117,50 @@ export function slowLoris(port: number, workspaceId: string, giveUpMs = 60_000):
     });
     socket.resume();
   });
+}
+
+/**
+ * A signed 300 KiB body sent chunked (no Content-Length) over a raw socket: the gateway must answer 413
+ * without reading it all. A raw socket, because fetch reports a cut-off upload as an error even when
+ * the server's 413 already arrived; here the status line is read from whatever the server sent.
+ */
+function oversizedChunked(ledger: Ledger, context: Context, big: (event: HostileEvent) => string): HostileRequest {
+  const event: HostileEvent = { svixId: newMessageId(), workspaceId: context.workspaceId, emailId: randomUUID(), kind: "oversized-chunked" };
+  ledger.planHostile(event);
+  return {
+    kind: event.kind,
+    expected: 413,
+    send: (baseUrl: string) =>
+      new Promise<Outcome>((resolve) => {
+        const body = big(event);
+        const headers = signedHeaders(context.secret, body, { id: event.svixId });
+        const url = new URL(baseUrl);
+        let received = "";
+        const socket = connect(Number(url.port), url.hostname, () => {
+          socket.write(
+            `POST /webhooks/resend?workspaceId=${context.workspaceId} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/json\r\n` +
+              Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("") +
+              "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+          );
+          const bytes = Buffer.from(body);
+          for (let i = 0; i < bytes.length && socket.writable; i += 16 * 1024) {
+            const chunk = bytes.subarray(i, i + 16 * 1024);
+            socket.write(`${chunk.length.toString(16)}\r\n`);
+            socket.write(chunk);
+            socket.write("\r\n");
+          }
+          if (socket.writable) socket.write("0\r\n\r\n");
+        });
+        const finish = () => {
+          const status = /^HTTP\/1\.1 (\d{3})/.exec(received)?.[1];
+          const outcome: Outcome = status ? Number(status) : "no-answer";
+          ledger.record(event.svixId, outcome);
+          resolve(outcome);
+        };
+        socket.setTimeout(10_000, () => socket.destroy());
+        socket.on("data", (chunk) => (received += chunk.toString("latin1")));
+        socket.on("error", () => undefined);
+        socket.on("close", finish);
+      }),
+  };
 }

@@ -127,8 +127,10 @@ export class Stack {
     const stack = new Stack(nats, ferret, uniqueName("faults"), options);
     afterAll(async () => stack.close());
     const names = options.services ?? ["webhook-gateway", ...consumerServices];
-    // One at a time: the first creates the streams, and two cores start Node processes faster in turn.
-    for (const name of names) await stack.start(name);
+    // The first one creates the streams; the others then start together (stream creation is idempotent anyway).
+    const [first, ...rest] = names;
+    await stack.start(first!);
+    await Promise.all(rest.map((name) => stack.start(name)));
     const workspaces = [stack.workspaceId, ...Array.from({ length: options.extraWorkspaces ?? 0 }, () => uniqueName("ws"))];
     for (const workspaceId of workspaces) {
       const secret = newWebhookSecret();

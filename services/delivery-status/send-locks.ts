@@ -7,6 +7,14 @@
  * or `$addToSet` on one document lose updates. The version guard is what keeps
  * concurrent writers correct on MongoDB (also across instances); this lock is
  * what keeps them correct on FerretDB within one instance.
+ *
+ * So EVERY write to a send document runs under its lock, small ones included:
+ * FerretDB v1 executes any update — whatever its filter or operator — as a
+ * SELECT of the whole document, the operators applied in Go, then an UPDATE
+ * of the whole document in a separate transaction (handler/msg_update.go →
+ * common.UpdateDocument → sqlite collection.UpdateAll). An unlocked `$unset`
+ * of the outbox flag therefore wrote back a stale copy and erased a fact
+ * (bench/delivery-status/lost-update-stress.ts).
  */
 const tails = new Map<string, Promise<unknown>>();
 

@@ -130,7 +130,10 @@ export class SendsRepository {
     return result.matchedCount === 1;
   }
 
-  /** Marks the SendRecorded outbox entry as published. */
+  /**
+   * Marks the SendRecorded outbox entry as published. Call it under the send's lock: on FerretDB v1
+   * this rewrites the whole document from a fresh read, like every update.
+   */
   async clearPendingSendRecorded(workspaceId: string, emailId: string): Promise<void> {
     // The extra condition is not decoration: FerretDB v1 runs an exact {_id} update in time proportional
     // to the collection (measured), any other filter with _id in constant time.

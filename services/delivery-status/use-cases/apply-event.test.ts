@@ -1,13 +1,15 @@
 import { MongoClient, type Db } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sampleEmailEvent, type EmailEventType, type SampleOptions } from "../../../cli/resend-samples.ts";
-import { shared, uniqueName } from "../../../test/harness.ts";
+import { shared, uniqueName, waitFor } from "../../../test/harness.ts";
 import { parseResendEvent } from "../../shared/resend-events.ts";
 import { toIncomingEvent } from "../consumer.ts";
 import type { SendState } from "../send-projection.ts";
-import { SendsRepository, type TimelineEntry } from "../sends-repository.ts";
+import { withSendLock } from "../send-locks.ts";
+import { sendKey, SendsRepository, type TimelineEntry } from "../sends-repository.ts";
 import { applyEvent, type IncomingEvent } from "./apply-event.ts";
 import { recordSend } from "./record-send.ts";
+import { publishSendRecorded } from "./send-recorded-outbox.ts";
 
 const t0 = Date.parse("2026-11-20T10:00:00.000Z");
 const at = (seconds: number) => new Date(t0 + seconds * 1000);
@@ -174,6 +176,26 @@ describe("applying events to sends, against the real database", () => {
     await recordSend({ ...deps(), publisher }, input); // idempotent repeat publishes nothing
     expect(published.filter((id) => id === "o1")).toEqual(["o1"]);
     expect((await repo.get(ws, "o1"))!.pendingSendRecorded).toBe(false);
+  });
+
+  it("clears the SendRecorded outbox flag only between the send's writes (FerretDB rewrites the whole document)", async () => {
+    const ws = uniqueName("ws");
+    const input = { workspaceId: ws, emailId: "o2", campaignId: "c", subscriberId: "s", recipient: "ann@example.com" };
+    await recordSend({ ...deps(), onPublishFailure: () => {}, publisher: { publishSendRecorded: async () => Promise.reject(new Error("down")) } }, input);
+    const pending = (await repo.get(ws, "o2"))!;
+    expect(pending.pendingSendRecorded).toBe(true);
+
+    // A writer of the send is mid-change (holds its lock) while the publish succeeds.
+    let release!: () => void;
+    const writerDone = withSendLock(sendKey(ws, "o2"), () => new Promise<void>((resolve) => (release = resolve)));
+    let published = false;
+    const publishing = publishSendRecorded({ repo, publisher: { publishSendRecorded: async () => void (published = true) } }, pending);
+    await waitFor(() => published, { timeoutMs: 10_000, what: "the publish" });
+    // Several round trips: an unqueued clear would have been written by now and could erase that writer's change.
+    for (let i = 0; i < 5; i++) expect((await repo.get(ws, "o2"))!.pendingSendRecorded).toBe(true);
+    release();
+    await Promise.all([writerDone, publishing]);
+    expect((await repo.get(ws, "o2"))!.pendingSendRecorded).toBe(false);
   });
 
   it("attributes from Resend tags until RecordSend arrives, then from the registration", async () => {

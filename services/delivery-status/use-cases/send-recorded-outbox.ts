@@ -5,7 +5,8 @@
  * duplicate window) and only then the flag is cleared. A sweep at start-up
  * and periodically publishes whatever a crash left flagged.
  */
-import type { SendsRepository, StoredSend } from "../sends-repository.ts";
+import { withSendLock } from "../send-locks.ts";
+import { sendKey, type SendsRepository, type StoredSend } from "../sends-repository.ts";
 
 /** Publishes SendRecorded for a registered send; resolves once JetStream acknowledged it. */
 export interface SendRecordedPublisher {
@@ -21,7 +22,10 @@ export interface OutboxDeps {
 export async function publishSendRecorded(deps: OutboxDeps, send: StoredSend): Promise<void> {
   if (!send.registration) return;
   await deps.publisher.publishSendRecorded(send);
-  await deps.repo.clearPendingSendRecorded(send.workspaceId, send.emailId);
+  // Clearing the flag is a write to the send like any other, so it queues behind the send's writers:
+  // FerretDB v1 runs even this `$unset` as "read the whole document, write the whole document back",
+  // and outside the lock it reverted a fact written in between (seen as a lost open under load).
+  await withSendLock(sendKey(send.workspaceId, send.emailId), () => deps.repo.clearPendingSendRecorded(send.workspaceId, send.emailId));
 }
 
 /** Publishes every pending SendRecorded (up to `limit`); returns how many. */

@@ -158,6 +158,21 @@ async function cheapMismatches(stack: Stack, expected: Expected, options: CheckO
         if (got !== value) mismatches.push(`campaign ${campaignId} ${field} ${got} != ${value}`);
         if ((field === "opens" || field === "clicks") && got > value) excess += got - value;
       }
+      // Rates (DESIGN.md): derived from the expected counts, a zero denominator gives 0.
+      const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
+      const rates: Record<string, number> = {
+        deliveryRate: ratio(want.delivered!, want.sent!),
+        openRate: ratio(want.uniqueOpens!, want.delivered!),
+        clickRate: ratio(want.uniqueClicks!, want.delivered!),
+        clickToOpenRate: ratio(want.uniqueClicks!, want.uniqueOpens!),
+        bounceRate: ratio(want.hardBounced!, want.sent!),
+        softBounceRate: ratio(want.softBounced!, want.sent!),
+        complaintRate: ratio(want.complained!, want.delivered!),
+      };
+      for (const [field, value] of Object.entries(rates)) {
+        const got = (stats?.rates as unknown as Record<string, number> | undefined)?.[field] ?? 0;
+        if (Math.abs(got - value) > 1e-9) mismatches.push(`campaign ${campaignId} rates.${field} ${got} != ${value}`);
+      }
     }
   }
   if (options.suppression !== false) {
@@ -273,9 +288,9 @@ export async function check(stack: Stack, ledger: Ledger, options: CheckOptions)
 }
 
 /** Prints the verdict line and keeps it under .cache/faults (the README's table is filled from these). */
-export function report(verdict: Verdict, extra: Record<string, unknown> = {}): void {
+export function report(verdict: Verdict, extra: Record<string, unknown> = {}, print = true): void {
   const line = `[faults] ${verdict.scenario}: ${verdict.ok ? "PASS" : "FAIL"} sent=${verdict.sent} requests=${verdict.requests} 2xx=${verdict.acked} stored=${verdict.stored} (copies ${verdict.storedCopies}) applied=${verdict.applied} lost=${verdict.lost} double-applied=${verdict.doubleApplied} phantom=${verdict.phantom} in-doubt=${verdict.inDoubt} mismatches=${verdict.mismatches.length} answers=${JSON.stringify(verdict.answers)} settle=${verdict.settleMs}ms`;
-  console.log(line + (verdict.mismatches.length ? `\n  ${verdict.mismatches.join("\n  ")}` : ""));
+  if (print) console.log(line + (verdict.mismatches.length ? `\n  ${verdict.mismatches.join("\n  ")}` : ""));
   const dir = join(repoRoot, ".cache", "faults");
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${verdict.scenario}.json`), JSON.stringify({ ...verdict, ...extra, at: new Date().toISOString() }, null, 2));

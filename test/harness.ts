@@ -60,7 +60,7 @@ export async function privateFerretDb(): Promise<LocalServer> {
 /** Polls `check` until it returns a value other than undefined/false, or fails after the deadline. */
 export async function waitFor<T>(
   check: () => Promise<T | undefined | false> | T | undefined | false,
-  { timeoutMs = 15_000, intervalMs = 25, what = "condition" } = {},
+  { timeoutMs = 30_000, intervalMs = 25, what = "condition" } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;

@@ -125,6 +125,13 @@ export function expectedFrom(ledger: Ledger, skip: ReadonlySet<string> = new Set
   return { byEmail, campaigns, suppressed, addresses };
 }
 
+/** Names the RPC in its error, so a verdict says which service did not answer. */
+const labelled = <T>(what: string, call: Promise<T>): Promise<T> =>
+  call.catch((error: unknown) => {
+    if (error instanceof ConnectError && error.code === Code.NotFound) throw error;
+    throw new Error(`${what}: ${String(error)}`, { cause: error });
+  });
+
 const notFound = (error: unknown) => error instanceof ConnectError && error.code === Code.NotFound;
 
 /** Cheap comparison, repeated while waiting: send counts, campaign stats, suppression. */
@@ -133,7 +140,7 @@ async function cheapMismatches(stack: Stack, expected: Expected, options: CheckO
   let excess = 0;
   const ws = stack.workspaceId;
   for (const [emailId, events] of expected.byEmail) {
-    const send = await stack.delivery().getSend({ workspaceId: ws, emailId }).then(
+    const send = await labelled("delivery-status GetSend", stack.delivery().getSend({ workspaceId: ws, emailId })).then(
       (r) => r.send,
       (error) => {
         if (notFound(error)) return undefined;
@@ -152,7 +159,7 @@ async function cheapMismatches(stack: Stack, expected: Expected, options: CheckO
   }
   if (options.stats !== false) {
     for (const [campaignId, want] of expected.campaigns) {
-      const { stats } = await stack.stats().getCampaignStats({ workspaceId: ws, campaignId });
+      const { stats } = await labelled("campaign-stats GetCampaignStats", stack.stats().getCampaignStats({ workspaceId: ws, campaignId }));
       for (const [field, value] of Object.entries(want)) {
         const got = Number((stats as unknown as Record<string, bigint>)[field] ?? 0n);
         if (got !== value) mismatches.push(`campaign ${campaignId} ${field} ${got} != ${value}`);
@@ -178,7 +185,10 @@ async function cheapMismatches(stack: Stack, expected: Expected, options: CheckO
   if (options.suppression !== false) {
     const emails = [...expected.addresses];
     for (let i = 0; i < emails.length; i += 1000) {
-      const { results } = await stack.suppression().checkSuppressions({ workspaceId: ws, emails: emails.slice(i, i + 1000) });
+      const { results } = await labelled(
+        "suppression CheckSuppressions",
+        stack.suppression().checkSuppressions({ workspaceId: ws, emails: emails.slice(i, i + 1000) }),
+      );
       for (const result of results) {
         const want = expected.suppressed.has(result.email);
         if (result.suppressed !== want) mismatches.push(`suppression ${result.email} ${result.suppressed} != ${want}`);

@@ -163,6 +163,10 @@ async function main(): Promise<void> {
   if (command === "simulate") return await simulateCommand();
   if (command === "health") return await healthCommand();
   if (command === "dead-letters") {
+    if (action !== "list" && action !== "replay") throw new UsageError(`unknown dead-letters action "${action ?? ""}" (list or replay)`);
+    if (action === "replay" && (!values.consumer || (!values.all && !values.seq))) {
+      throw new UsageError("dead-letters replay needs --consumer NAME and --all or --seq N");
+    }
     const nats = await connectNats(loadBaseConfig().natsUrl, "ngsreach-cli", createLogger({}, "error"));
     try {
       return await deadLettersCommand(nats, action, { consumer: values.consumer, all: values.all, seq: values.seq });

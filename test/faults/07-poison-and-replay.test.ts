@@ -56,8 +56,13 @@ describe("fault scenario 7: poison messages", () => {
       // The fix: the real build replaces the broken one; then the operator replays.
       await stack.proc("delivery-status").stop();
       await stack.start("delivery-status", join(repoRoot, "services", "delivery-status", "main.ts"));
+      // One by sequence number first (an operator checking the fix on one message), then all the rest.
+      const [first] = await listDeadLetters(nats, "delivery-status");
+      const one = await cli({ NATS_URL: stack.nats.url }, "dead-letters", "replay", "--consumer", "delivery-status", "--seq", String(first!.seq));
+      expect(one.stdout).toContain("replayed 1 dead letter(s)");
       const replay = await cli({ NATS_URL: stack.nats.url }, "dead-letters", "replay", "--consumer", "delivery-status", "--all");
-      expect(replay.stdout).toContain(`replayed ${clicks + 2} dead letter(s)`);
+      // The first one, if it was an unfixable message, may be back already as a new dead letter: at least the rest.
+      expect(Number(/replayed (\d+) dead letter/.exec(replay.stdout)?.[1])).toBeGreaterThanOrEqual(clicks + 1);
 
       const verdict = await check(stack, load.ledger, { scenario: "07-poison-and-replay" });
       expect(verdict).toMatchObject({ lost: 0, doubleApplied: 0, phantom: 0, mismatches: [] });

@@ -6,13 +6,17 @@
  *   node_modules/.bin/node bench/suppression/check.ts
  *
  * Variables: BENCH_SUPPRESSIONS (default 1000000), BENCH_LOAD_SECONDS (stop
- * loading after this long and report the size reached; default 300),
+ * loading after this long and report the size reached; default 600),
+ * BENCH_BATCH (insertMany size, default 2000), BENCH_PARALLEL (insertMany calls
+ * in flight, default 3), BENCH_BASELINE_SIZE (measure the same RPC and a raw
+ * findOne({_id}) loop once this many are loaded, as a baseline in the same run;
+ * default 1000, 0 skips), BENCH_BASELINE_CALLS (default 30),
  * BENCH_CALLS (default 50), BENCH_IN_CALLS (calls with the `$in` strategy,
  * default 3; 0 skips it), BENCH_CONCURRENCY (find-one lookups in flight, comma-separated
  * list to compare, default 16), BENCH_MEASURE_SECONDS (time bound per variant, default 240). Prints a table and writes JSON under bench-results/.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -28,13 +32,17 @@ import { freePort, repoRoot, startFerretDb, startNatsServer } from "../../tools/
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const target = env("BENCH_SUPPRESSIONS", 1_000_000);
-const loadSeconds = env("BENCH_LOAD_SECONDS", 300);
+const loadSeconds = env("BENCH_LOAD_SECONDS", 600);
 const calls = env("BENCH_CALLS", 50);
 const inCalls = env("BENCH_IN_CALLS", 3);
 const measureSeconds = env("BENCH_MEASURE_SECONDS", 240);
 const concurrencies = (process.env.BENCH_CONCURRENCY ?? "16").split(",").map(Number);
 const workspaceId = "bench";
-const batchSize = 5000;
+const batchSize = env("BENCH_BATCH", 2000);
+const parallel = env("BENCH_PARALLEL", 3);
+const baselineSize = env("BENCH_BASELINE_SIZE", 1000);
+const baselineCalls = env("BENCH_BASELINE_CALLS", 30);
+const load1 = () => +loadavg()[0]!.toFixed(2);
 
 const address = (i: number) => `user${i}@example${i % 97}.com`;
 
@@ -69,62 +77,118 @@ const ferret = await startFerretDb({ port: await freePort(), dataDir: join(dir, 
 const nats = await startNatsServer({ port: await freePort(), dataDir: join(dir, "nats") });
 const config = { ...loadBaseConfig({}), natsUrl: nats.url, mongoUri: ferret.url, mongoDatabase: "bench", logLevel: "error" as const };
 try {
-  // Load.
   const client = new MongoClient(ferret.url, { retryWrites: false });
   const repository = new SubscriberRepository(client.db(config.mongoDatabase), { guard: "id" });
-  const loadStarted = performance.now();
-  let loaded = 0;
-  while (loaded < target && performance.now() - loadStarted < loadSeconds * 1000) {
-    const batch = Array.from({ length: Math.min(batchSize, target - loaded) }, (_, k) => suppressedState(loaded + k));
-    await repository.insertMany(batch);
-    loaded += batch.length;
-    if (loaded % 100_000 === 0) console.log(`loaded ${loaded} in ${Math.round((performance.now() - loadStarted) / 1000)} s`);
-  }
-  const loadMs = performance.now() - loadStarted;
-  await client.close();
-  console.log(`loaded ${loaded} suppressions in ${(loadMs / 1000).toFixed(1)} s (${Math.round(loaded / (loadMs / 1000))}/s)`);
+  const collection = client.db(config.mongoDatabase).collection<{ _id: string }>("suppression_subscribers");
 
-  // Measure each lookup strategy through the real RPC.
-  const results: Record<string, unknown>[] = [];
-  const variants: [LookupStrategy, number, number][] = [
-    ...concurrencies.map((concurrency): [LookupStrategy, number, number] => ["find-one", calls, concurrency]),
-    ["in", inCalls, 1],
-  ];
-  for (const [lookup, count, checkConcurrency] of variants) {
-    if (count <= 0) continue;
-    const service = await startService(suppressionService({ port: 0, lookup, checkConcurrency }), config, createLogger({ service: "bench" }, (process.env.BENCH_LOG as "info") ?? "error"));
-    const rpc = createClient(SuppressionService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.port}` }));
-    const request = (call: number) => ({
-      workspaceId,
-      // Half present (spread over the loaded range), half never stored.
-      emails: Array.from({ length: 1000 }, (_, k) =>
-        k % 2 === 0 ? address(Math.floor(((call * 1000 + k) * 7919) % loaded)) : `absent${call}_${k}@nowhere.org`,
-      ),
-    });
-    const warm = await rpc.checkSuppressions(request(-1));
-    const present = warm.results.filter((r) => r.suppressed).length;
-    const times: number[] = [];
-    const measureStarted = performance.now();
-    for (let call = 0; call < count && performance.now() - measureStarted < measureSeconds * 1000; call++) {
-      const started = performance.now();
-      const response = await rpc.checkSuppressions(request(call));
-      times.push(performance.now() - started);
-      if (response.results.length !== 1000) throw new Error("wrong result count");
-    }
-    await service.stop();
-    const sorted = [...times].sort((a, b) => a - b);
-    results.push({
-      lookup,
-      concurrency: lookup === "find-one" ? checkConcurrency : "-",
-      calls: times.length,
-      suppressedFoundInWarmup: present,
-      p50Ms: round(percentile(sorted, 50)),
-      p99Ms: round(percentile(sorted, 99)),
-      minMs: round(sorted[0] ?? NaN),
-      maxMs: round(sorted.at(-1) ?? NaN),
-      meanMs: round(times.reduce((a, b) => a + b, 0) / times.length),
-    });
+  /** `count` inserts starting at `loaded`, `parallel` insertMany calls in flight, bounded by the load budget. */
+  let loaded = 0;
+  let next = 0;
+  let nextReport = 100_000;
+  let loadMs = 0;
+  async function loadUpTo(count: number) {
+    const started = performance.now();
+    const worker = async () => {
+      while (next < count && loadMs + (performance.now() - started) < loadSeconds * 1000) {
+        const from = next;
+        const to = Math.min(count, from + batchSize);
+        next = to;
+        await repository.insertMany(Array.from({ length: to - from }, (_, k) => suppressedState(from + k)));
+        loaded += to - from;
+        if (loaded >= nextReport) {
+          nextReport += 100_000;
+          const s = (loadMs + performance.now() - started) / 1000;
+          console.log(`loaded ${loaded} in ${Math.round(s)} s (${Math.round(loaded / s)}/s, load average ${load1()})`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: parallel }, worker));
+    loadMs += performance.now() - started;
   }
+
+  /** Raw driver baseline: findOne({_id}) of a present and an absent address, one at a time. */
+  async function rawFindOne(samples: number) {
+    const times: number[] = [];
+    const loadBefore = load1();
+    for (let i = 0; i < samples; i++) {
+      const id = i % 2 === 0 ? `${workspaceId}:${address(Math.floor((i * 7919) % loaded))}` : `${workspaceId}:absent${i}@nowhere.org`;
+      const started = performance.now();
+      await collection.findOne({ _id: id });
+      times.push(performance.now() - started);
+    }
+    const sorted = [...times].sort((a, b) => a - b);
+    return { stored: loaded, samples, totalMs: Math.round(times.reduce((a, b) => a + b, 0)), p50Ms: round(percentile(sorted, 50)), p99Ms: round(percentile(sorted, 99)), loadAverage1m: [loadBefore, load1()] };
+  }
+
+  /** Each lookup strategy through the real RPC, against what is loaded now. */
+  async function measureRpc(variants: [LookupStrategy, number, number][]) {
+    const results: Record<string, unknown>[] = [];
+    for (const [lookup, count, checkConcurrency] of variants) {
+      if (count <= 0) continue;
+      const service = await startService(suppressionService({ port: 0, lookup, checkConcurrency }), config, createLogger({ service: "bench" }, (process.env.BENCH_LOG as "info") ?? "error"));
+      const rpc = createClient(SuppressionService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.port}` }));
+      const request = (call: number) => ({
+        workspaceId,
+        // Half present (spread over the loaded range), half never stored.
+        emails: Array.from({ length: 1000 }, (_, k) =>
+          k % 2 === 0 ? address(Math.floor(((call * 1000 + k) * 7919) % loaded)) : `absent${call}_${k}@nowhere.org`,
+        ),
+      });
+      const warm = await rpc.checkSuppressions(request(count + 1));
+      const present = warm.results.filter((r) => r.suppressed).length;
+      const times: number[] = [];
+      let found = Infinity;
+      const loadBefore = load1();
+      const measureStarted = performance.now();
+      for (let call = 0; call < count && performance.now() - measureStarted < measureSeconds * 1000; call++) {
+        const started = performance.now();
+        const response = await rpc.checkSuppressions(request(call));
+        times.push(performance.now() - started);
+        if (response.results.length !== 1000) throw new Error("wrong result count");
+        found = Math.min(found, response.results.filter((r) => r.suppressed).length);
+      }
+      await service.stop();
+      const sorted = [...times].sort((a, b) => a - b);
+      results.push({
+        stored: loaded,
+        lookup,
+        concurrency: lookup === "find-one" ? checkConcurrency : "-",
+        calls: times.length,
+        suppressedFoundInWarmup: present,
+        minSuppressedFoundPerCall: found,
+        p50Ms: round(percentile(sorted, 50)),
+        p99Ms: round(percentile(sorted, 99)),
+        minMs: round(sorted[0] ?? NaN),
+        maxMs: round(sorted.at(-1) ?? NaN),
+        meanMs: round(times.reduce((a, b) => a + b, 0) / times.length),
+        loadAverage1m: `${loadBefore} -> ${load1()}`,
+      });
+    }
+    return results;
+  }
+
+  const findOneVariants = (count: number) => concurrencies.map((concurrency): [LookupStrategy, number, number] => ["find-one", count, concurrency]);
+
+  // Baseline in the same run: the same RPC and the raw lookup at a small size.
+  let baseline: { rpc: Record<string, unknown>[]; rawFindOne: Awaited<ReturnType<typeof rawFindOne>> } | undefined;
+  if (baselineSize > 0 && baselineSize < target) {
+    await loadUpTo(baselineSize);
+    baseline = { rpc: await measureRpc(findOneVariants(baselineCalls)), rawFindOne: await rawFindOne(1000) };
+    console.log(`baseline at ${loaded} suppressions:`);
+    console.table(baseline.rpc);
+    console.table([baseline.rawFindOne]);
+  }
+
+  // Load the rest.
+  await loadUpTo(target);
+  console.log(`loaded ${loaded} suppressions in ${(loadMs / 1000).toFixed(1)} s (${Math.round(loaded / (loadMs / 1000))}/s, load average ${load1()})`);
+
+  const results = await measureRpc([...findOneVariants(calls), ["in", inCalls, 1]]);
+  const rawAtSize = await rawFindOne(1000);
+  await client.close();
+  const first = results[0] as { p50Ms: number; p99Ms: number } | undefined;
+  const base = baseline?.rpc[0] as { p50Ms: number; p99Ms: number } | undefined;
+  const ratios = first && base ? { rpcP50: round(first.p50Ms / base.p50Ms), rpcP99: round(first.p99Ms / base.p99Ms), rawFindOneP50: round(rawAtSize.p50Ms / baseline!.rawFindOne.p50Ms) } : undefined;
 
   const report = {
     benchmark: "suppression CheckSuppressions, 1,000 addresses (half suppressed) via gRPC",
@@ -133,12 +197,19 @@ try {
     cpus: cpus().length,
     storedSuppressions: loaded,
     loadSeconds: round(loadMs / 1000),
+    loadRatePerSecond: Math.round(loaded / (loadMs / 1000)),
+    loader: { batch: batchSize, parallel },
     loadStoppedByTimeBound: loaded < target,
     results,
+    rawFindOneAtSize: rawAtSize,
+    baseline,
+    ratiosToBaseline: ratios,
     at: new Date().toISOString(),
   };
   console.log(`\nCheckSuppressions x1000 addresses against ${loaded} stored suppressions (${report.backend}, ${report.runtime})`);
   console.table(results);
+  console.table([rawAtSize]);
+  console.log("ratios to the baseline:", ratios);
   const outDir = join(repoRoot, "bench-results");
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, `suppression-check-${report.at.replace(/[:.]/g, "-")}.json`);

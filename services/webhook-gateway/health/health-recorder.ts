@@ -58,8 +58,27 @@ export class HealthRecorder {
 
   /** Writes what is pending; one flush at a time. */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.flushOnce());
-    return this.flushing;
+    return this.exclusive(() => this.flushOnce());
+  }
+
+  /**
+   * Flushes, then runs `read` before any other flush can start: counts are then either in the database
+   * or still pending in memory, never in a batch being written (which a read would miss).
+   */
+  withFlushed<T>(read: () => Promise<T>): Promise<T> {
+    return this.exclusive(async () => {
+      await this.flushOnce();
+      return await read();
+    });
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.flushing.then(work);
+    this.flushing = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   private async flushOnce(): Promise<void> {

@@ -32,8 +32,10 @@ export async function getWebhookHealth(deps: HealthDeps, workspaceId: string): P
   const now = deps.now();
   const currentHour = Date.parse(`${hourKey(now)}:00:00Z`);
   const hours = Array.from({ length: 25 }, (_, i) => hourKey(new Date(currentHour - (24 - i) * 3_600_000)));
-  const stored = await deps.health.read(workspaceId, hours);
-  const pending = deps.recorder.unflushed(workspaceId, hours);
+  const { stored, pending } = await deps.recorder.withFlushed(async () => ({
+    stored: await deps.health.read(workspaceId, hours),
+    pending: deps.recorder.unflushed(workspaceId, hours),
+  }));
   const counts = { ...stored.counts };
   for (const name of healthCounters) counts[name] += pending.counts[name];
   const latest = [stored.lastAcceptedAt, pending.lastAcceptedAt].filter((at): at is Date => at !== undefined);

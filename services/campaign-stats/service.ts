@@ -10,7 +10,7 @@ import { ConfigError, defaultPorts, envReader, type Env } from "../shared/config
 import type { ServiceDefinition } from "../shared/service-host.ts";
 import { defaultAlertSettings, type AlertSettings, type PendingAlert } from "./alerts.ts";
 import { resendEventsConsumer, sendRecordedConsumer } from "./consumer.ts";
-import { KeyedLock } from "./keyed-lock.ts";
+import { KeyedLock } from "../shared/keyed-lock.ts";
 import { registerCampaignStatsRoutes } from "./rpc.ts";
 import { defaultScannerWindowMs } from "./scanner.ts";
 import { StatsRepository } from "./stats-repository.ts";

@@ -15,7 +15,7 @@
  * keep in `recent` the references (`emailId#seq`) of the deltas they applied
  * whose send has not yet confirmed the delta done, which makes applying a
  * delta idempotent without an unbounded list. Every read-modify-write runs
- * under an in-process lock per document (see keyed-lock.ts), and on a real
+ * under an in-process lock per document (see services/shared/keyed-lock.ts), and on a real
  * MongoDB also under a version guard (`v`), so concurrent writers of other
  * instances cannot interleave.
  */
@@ -24,7 +24,7 @@ import type { Collection, Db, Document } from "mongodb";
 import { UnavailableError } from "../shared/errors.ts";
 import { evaluateAlerts, initialAlertState, type AlertSettings, type AlertState, type PendingAlert } from "./alerts.ts";
 import { countFields, countsOf, type Counts } from "./counts.ts";
-import { KeyedLock } from "./keyed-lock.ts";
+import { KeyedLock } from "../shared/keyed-lock.ts";
 import type { ContributionPart, SendState } from "./send-state.ts";
 
 /** A delta waiting on its send to be moved into campaign documents. */

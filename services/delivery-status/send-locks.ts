@@ -16,17 +16,11 @@
  * of the outbox flag therefore wrote back a stale copy and erased a fact
  * (bench/delivery-status/lost-update-stress.ts).
  */
-const tails = new Map<string, Promise<unknown>>();
+import { KeyedLock } from "../shared/keyed-lock.ts";
+
+const sends = new KeyedLock();
 
 /** Runs `work` after every earlier call with the same key finished. */
-export async function withSendLock<T>(key: string, work: () => Promise<T>): Promise<T> {
-  const previous = tails.get(key) ?? Promise.resolve();
-  const run = previous.then(work, work);
-  const tail = run.catch(() => {});
-  tails.set(key, tail);
-  try {
-    return await run;
-  } finally {
-    if (tails.get(key) === tail) tails.delete(key);
-  }
+export function withSendLock<T>(key: string, work: () => Promise<T>): Promise<T> {
+  return sends.run(key, work);
 }

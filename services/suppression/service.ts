@@ -7,7 +7,7 @@ import { defaultPorts, envReader, type Env } from "../shared/config.ts";
 import type { ServiceDefinition } from "../shared/service-host.ts";
 import { SuppressionService } from "../../gen/ngsreach/suppression/v1/suppression_pb.ts";
 import { resendEventsConsumer, sendRecordedConsumer } from "./consumer.ts";
-import { KeyLock } from "./key-lock.ts";
+import { KeyedLock } from "../shared/keyed-lock.ts";
 import { OutboxPublisher } from "./outbox.ts";
 import { registerSuppressionRpc } from "./rpc.ts";
 import { SendRepository } from "./send-repository.ts";
@@ -72,7 +72,7 @@ export function suppressionService(settings: Partial<SuppressionSettings> & { po
         subscribers,
         sends,
         outbox: new OutboxPublisher(nats.js, subscribers, log),
-        lock: new KeyLock(),
+        lock: new KeyedLock(),
         policy: full.softBouncePolicy,
         lookup,
         log,

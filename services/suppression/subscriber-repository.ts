@@ -26,7 +26,7 @@ interface SubscriberDoc extends SubscriberState {
 export type WriteGuard =
   /** `{_id, version}`: atomic compare-and-set on MongoDB; on FerretDB it decodes the whole collection. */
   | "version"
-  /** `{_id}` only: stays in SQL on FerretDB; relies on the in-process KeyLock (one instance per database). */
+  /** `{_id}` only: stays in SQL on FerretDB; relies on the in-process KeyedLock (one instance per database). */
   | "id";
 
 /** How CheckSuppressions reads many addresses. */

@@ -20,7 +20,7 @@ import type { SendRecorded } from "../../../gen/ngsreach/events/v1/domain_events
 import type { ResendEvent } from "../../../gen/ngsreach/events/v1/resend_event_pb.ts";
 import { attributionFromTags, isHardBounce } from "../../shared/resend-events.ts";
 import type { AlertSettings, PendingAlert } from "../alerts.ts";
-import { KeyedLock } from "../keyed-lock.ts";
+import { KeyedLock } from "../../shared/keyed-lock.ts";
 import { isScannerUserAgent } from "../scanner.ts";
 import {
   applyFact,

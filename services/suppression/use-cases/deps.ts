@@ -1,6 +1,6 @@
 /** What the use cases need, passed in (no globals). */
 import type { Logger } from "../../shared/log.ts";
-import type { KeyLock } from "../key-lock.ts";
+import type { KeyedLock } from "../../shared/keyed-lock.ts";
 import type { OutboxPublisher } from "../outbox.ts";
 import type { SendRepository } from "../send-repository.ts";
 import type { SoftBouncePolicy } from "../soft-bounce-policy.ts";
@@ -10,7 +10,7 @@ export interface SuppressionDeps {
   subscribers: SubscriberRepository;
   sends: SendRepository;
   outbox: OutboxPublisher;
-  lock: KeyLock;
+  lock: KeyedLock;
   policy: SoftBouncePolicy;
   lookup: LookupStrategy;
   log: Logger;

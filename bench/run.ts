@@ -9,6 +9,7 @@
  *   npm run bench                 # every sub-benchmark
  *   npm run bench -- gateway      # only the named ones
  */
+import { runE2eBenchmark } from "./e2e/e2e.ts";
 import { runGatewayBenchmark } from "./gateway/gateway.ts";
 
 interface SubBenchmark {
@@ -23,8 +24,11 @@ const benchmarks: SubBenchmark[] = [
     describe: "signed Resend webhooks over keep-alive HTTP: verify + JetStream publish with ack, vs bare node:http + svix",
     run: runGatewayBenchmark,
   },
-  // TODO(issue #8): "e2e" — events through the gateway to delivery-status, campaign-stats and suppression,
-  // time from webhook 200 to the RPC-visible effect, beside the gateway-only figure of the same run.
+  {
+    name: "e2e",
+    describe: "webhook → gateway → JetStream → campaign-stats (+ delivery-status) → GetCampaignStats: sustained applied events/s and event-to-queryable p50/p99 at half that rate, vs raw FerretDB bulk upserts/s",
+    run: runE2eBenchmark,
+  },
   // TODO(issue #8): "rpc" — GetSend / GetCampaignStats / CheckSuppressions over gRPC (h2c) and Connect/JSON,
   // beside a bare connect-node server answering a constant message in the same run.
   // (bench/delivery-status, bench/campaign-stats and bench/suppression hold their owners' standalone scripts.)

@@ -26,7 +26,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient, type Client } from "@connectrpc/connect";
@@ -36,8 +36,9 @@ import { WorkspaceSettingsService } from "../../gen/ngsreach/workspace/v1/worksp
 import { CampaignStatsService, type CampaignStats } from "../../gen/ngsreach/stats/v1/campaign_stats_pb.ts";
 import { freePort, repoRoot, startFerretDb, startNatsServer } from "../../tools/local-servers.ts";
 import { newWebhookSecret, signedHeaders } from "../../cli/sign.ts";
-import { sampleEmailEvent, type EmailEventType } from "../../cli/resend-samples.ts";
-import { cpuSeconds, peakRssMiB } from "../lib/proc.ts";
+import { sampleEmailEvent } from "../../cli/resend-samples.ts";
+import { eventMix } from "../gateway/events.ts";
+import { cpuSeconds, findPid, peakRssMiB, stopChild } from "../lib/proc.ts";
 import { machine, table, writeResult } from "../lib/report.ts";
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -54,18 +55,9 @@ const campaigns = 40;
 const log = (line: string) => console.log(`[e2e bench] ${line}`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A campaign's event mix (as bench/gateway/events.ts): one event per email id, so each adds exactly one count. */
-const mix: EmailEventType[] = [
-  ...Array<EmailEventType>(6).fill("email.sent"),
-  ...Array<EmailEventType>(6).fill("email.delivered"),
-  ...Array<EmailEventType>(4).fill("email.opened"),
-  "email.clicked", "email.clicked",
-  "email.bounced",
-  "email.delivery_delayed",
-];
-
+/** One realistic event per email id (the gateway benchmark's mix), so each adds exactly one count. */
 function eventBody(n: number, campaign: string): string {
-  const type = mix[n % mix.length]!;
+  const type = eventMix[n % eventMix.length]!;
   return JSON.stringify(
     sampleEmailEvent(type, {
       emailId: randomUUID(),
@@ -377,14 +369,7 @@ async function startProcess(dir: string, name: string, portVariable: string, ext
   throw new Error(`${name} not healthy within 30 s: ${readFileSync(logFile, "utf8")}`);
 }
 
-async function stop(proc: Proc): Promise<void> {
-  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.child.once("exit", resolve));
-  proc.child.kill("SIGTERM");
-  const timer = setTimeout(() => proc.child.kill("SIGKILL"), 20_000);
-  await exited;
-  clearTimeout(timer);
-}
+const stop = (proc: Proc) => stopChild(proc.child);
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -395,18 +380,6 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
   throw new Error(`warm-up events not visible in campaign stats within ${timeoutMs / 1000} s`);
 }
 
-/** The pid whose NUL-separated command line matches (read-only scan of /proc). */
-function findPid(match: (cmdline: string) => boolean): number | undefined {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (match(readFileSync(`/proc/${entry}/cmdline`, "latin1"))) return Number(entry);
-    } catch {
-      /* exited */
-    }
-  }
-  return undefined;
-}
 
 if (import.meta.main) {
   await runE2eBenchmark();

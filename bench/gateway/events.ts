@@ -11,7 +11,7 @@ import { sampleEmailEvent, type EmailEventType } from "../../cli/resend-samples.
 import { SigningKey } from "../../services/webhook-gateway/webhook/signature.ts";
 
 /** A campaign's event mix: most events are sends, deliveries and opens. */
-const mix: EmailEventType[] = [
+export const eventMix: EmailEventType[] = [
   ...Array<EmailEventType>(6).fill("email.sent"),
   ...Array<EmailEventType>(6).fill("email.delivered"),
   ...Array<EmailEventType>(4).fill("email.opened"),
@@ -41,7 +41,7 @@ function hex(n: number, length: number): string {
 
 /** One realistic body for event number `n`. */
 export function eventBody(n: number, now: Date): string {
-  const type = mix[n % mix.length]!;
+  const type = eventMix[n % eventMix.length]!;
   const campaign = `cmp_${(n % 40).toString().padStart(4, "0")}_2026_11_newsletter`;
   return JSON.stringify(
     sampleEmailEvent(type, {

@@ -16,7 +16,7 @@
  * (skip wrk).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
@@ -27,7 +27,7 @@ import { WorkspaceSettingsService } from "../../gen/ngsreach/workspace/v1/worksp
 import { RESEND_EVENTS_STREAM } from "../../services/shared/nats.ts";
 import { freePort, repoRoot, startFerretDb, startNatsServer, type LocalServer } from "../../tools/local-servers.ts";
 import { newWebhookSecret } from "../../cli/sign.ts";
-import { cpuSeconds, peakRssMiB } from "../lib/proc.ts";
+import { cpuSeconds, findPid, peakRssMiB, stopChild } from "../lib/proc.ts";
 import { loadGenerator, runLoad, type LoadResult } from "../lib/load.ts";
 import { summariseProfile, type ProfileSummary } from "../lib/profile.ts";
 import { machine, resultsDir, table, writeResult } from "../lib/report.ts";
@@ -256,14 +256,7 @@ function spawnLogged(args: string[], extraEnv: Record<string, string>, logFile: 
   return { child, pid: child.pid! };
 }
 
-async function stop(proc: Proc): Promise<void> {
-  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.child.once("exit", resolve));
-  proc.child.kill("SIGTERM");
-  const timer = setTimeout(() => proc.child.kill("SIGKILL"), 20_000);
-  await exited;
-  clearTimeout(timer);
-}
+const stop = (proc: Proc) => stopChild(proc.child);
 
 async function waitHealthy(port: number, proc: Proc, logFile: string): Promise<void> {
   const deadline = Date.now() + 30_000;
@@ -287,17 +280,5 @@ async function waitListening(port: number, proc: Proc): Promise<void> {
   throw new Error("baseline server did not listen within 15 s");
 }
 
-/** The pid whose NUL-separated command line matches (read-only scan of /proc). */
-function findPid(match: (cmdline: string) => boolean): number | undefined {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (match(readFileSync(`/proc/${entry}/cmdline`, "latin1"))) return Number(entry);
-    } catch {
-      /* exited */
-    }
-  }
-  return undefined;
-}
 
 if (import.meta.main) await runGatewayBenchmark();

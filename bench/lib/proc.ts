@@ -4,8 +4,8 @@
  * /proc/<pid>/status. Benchmarks take deltas of CPU time around a measured
  * window, so warm-up and start-up are not counted.
  */
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { execFileSync, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 
 let ticksPerSecond: number | undefined;
 function clockTicks(): number {
@@ -44,4 +44,27 @@ export function sampleCpu(pids: Record<string, number>): Record<string, number> 
   const out: Record<string, number> = {};
   for (const [name, pid] of Object.entries(pids)) out[name] = cpuSeconds(pid);
   return out;
+}
+
+/** The pid whose NUL-separated command line matches (read-only scan of /proc). */
+export function findPid(match: (cmdline: string) => boolean): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (match(readFileSync(`/proc/${entry}/cmdline`, "latin1"))) return Number(entry);
+    } catch {
+      /* exited */
+    }
+  }
+  return undefined;
+}
+
+/** SIGTERM a benchmark's child process and wait for it (SIGKILL after 20 s). */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  await exited;
+  clearTimeout(timer);
 }

@@ -68,6 +68,8 @@ export interface NatsHandles {
   nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
+  /** False between a disconnect and the reconnect (the connection object stays open meanwhile). */
+  connected(): boolean;
 }
 
 /** Connects (retrying forever once connected; failing fast at start-up) and opens JetStream. */
@@ -79,12 +81,15 @@ export async function connectNats(url: string, name: string, log: Logger): Promi
   } catch (error) {
     throw new Error(`cannot connect to NATS at ${url} (set NATS_URL): ${String(error)}`, { cause: error });
   }
+  let connected = true;
   void (async () => {
     for await (const status of nc.status()) {
-      if (status.type === "disconnect" || status.type === "reconnect") log.warn(`nats ${status.type}`, { server: url });
+      if (status.type !== "disconnect" && status.type !== "reconnect") continue;
+      connected = status.type === "reconnect";
+      log.warn(`nats ${status.type}`, { server: url });
     }
   })();
   const jsm = await jetstreamManager(nc, { timeout: 5000 });
   const js = jetstream(nc, { timeout: 5000 });
-  return { nc, js, jsm };
+  return { nc, js, jsm, connected: () => connected && !nc.isClosed() };
 }

@@ -81,7 +81,7 @@ export async function startService(definition: ServiceDefinition, config: BaseCo
     throw error;
   }
 
-  const ready = async () => !nats.nc.isClosed() && nats.nc.info !== undefined && (await mongo.ping());
+  const ready = async () => nats.connected() && (await mongo.ping());
   const server = await startRpcServer({
     host: config.listenHost,
     port: definition.port,

@@ -1,10 +1,19 @@
 import { connect } from "node:net";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newWebhookSecret } from "../../cli/sign.ts";
 import { sampleEmailEvent } from "../../cli/resend-samples.ts";
 import { privateFerretDb, privateNats, testBaseConfig, uniqueName, waitFor } from "../../test/harness.ts";
 import type { LocalServer } from "../../tools/local-servers.ts";
 import { natsReader, postSigned, startGateway, storedEvents, type TestGateway } from "./gateway-test-kit.ts";
+
+async function healthOf(gateway: TestGateway) {
+  const http = (await fetch(`${gateway.url}/healthz`)).status;
+  const grpc = (await createClient(Health, createGrpcTransport({ baseUrl: gateway.url })).check({})).status;
+  return { http, grpc };
+}
 
 describe("the webhook endpoint when its dependencies fail", () => {
   let nats: LocalServer;
@@ -27,8 +36,11 @@ describe("the webhook endpoint when its dependencies fail", () => {
     await nats.stop();
     const during = await postSigned(gateway.url, workspace, secret, body, { id: "msg_outage" });
     expect(during).toMatchObject({ status: 503, body: { error: "unavailable" } });
+    // Health reports the outage: SERVING only while NATS and the database are reachable.
+    expect(await healthOf(gateway)).toEqual({ http: 503, grpc: HealthCheckResponse_ServingStatus.NOT_SERVING });
     await nats.restart();
     await waitFor(async () => (await fetch(`${gateway.url}/healthz`)).ok, { what: "the gateway to reconnect" });
+    expect((await healthOf(gateway)).grpc).toBe(HealthCheckResponse_ServingStatus.SERVING);
     const retried = await waitFor(async () => {
       const response = await postSigned(gateway.url, workspace, secret, body, { id: "msg_outage" });
       return response.status === 200 ? response : undefined;
@@ -48,6 +60,7 @@ describe("the webhook endpoint when its dependencies fail", () => {
     try {
       const uncached = await postSigned(gateway.url, uniqueName("ws"), secret, body);
       expect(uncached).toMatchObject({ status: 503, body: { error: "unavailable" } });
+      expect(await healthOf(gateway)).toEqual({ http: 503, grpc: HealthCheckResponse_ServingStatus.NOT_SERVING });
       expect((await postSigned(gateway.url, workspace, secret, body)).status).toBe(200);
     } finally {
       await ferret.restart();

@@ -13,14 +13,13 @@ export interface MongoHandles {
 
 /** Connects and checks the server answers; the message names MONGODB_URI when it does not. */
 export async function connectMongo(uri: string, database: string, appName: string): Promise<MongoHandles> {
-  // Poll the server every 2 s (FerretDB speaks no streaming hello): after a database restart every service
-  // sees it again within seconds instead of waiting for the default 10 s heartbeat.
+  // Check the server every 2 s: after a database restart a service sees it again within seconds instead of
+  // waiting for the default 10 s heartbeat.
   const client = new MongoClient(uri, {
     appName,
     serverSelectionTimeoutMS: 5000,
     retryWrites: false,
     heartbeatFrequencyMS: 2000,
-    serverMonitoringMode: "poll",
   });
   try {
     await client.connect();

@@ -198,19 +198,35 @@ async function cheapMismatches(stack: Stack, expected: Expected, options: CheckO
   return { mismatches, excess };
 }
 
+/**
+ * Runs a read again while it answers Unavailable (what Unavailable asks a client to do), for up to 30 s:
+ * right after a dependency comes back a service may refuse a few reads, which is not a verdict on the data.
+ */
+async function retryUnavailable<T>(read: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await read();
+    } catch (error) {
+      if (!(error instanceof ConnectError && error.code === Code.Unavailable) || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
 /** Timeline entries per svix id of the given emails. */
 async function timelineCounts(stack: Stack, emailIds: Iterable<string>) {
   const counts = new Map<string, number>();
   for (const emailId of emailIds) {
     let pageToken = "";
     do {
-      const page = await stack
-        .delivery()
-        .listSendEvents({ workspaceId: stack.workspaceId, emailId, pageSize: 500, pageToken })
-        .catch((error) => {
-          if (notFound(error)) return { events: [], nextPageToken: "" };
-          throw error;
-        });
+      const token = pageToken;
+      const page = await retryUnavailable(() =>
+        stack.delivery().listSendEvents({ workspaceId: stack.workspaceId, emailId, pageSize: 500, pageToken: token }),
+      ).catch((error) => {
+        if (notFound(error)) return { events: [], nextPageToken: "" };
+        throw error;
+      });
       for (const event of page.events) counts.set(event.svixId, (counts.get(event.svixId) ?? 0) + 1);
       pageToken = page.nextPageToken;
     } while (pageToken);

@@ -5,7 +5,7 @@
  * stops, kills, pauses and restarts them to test faults.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, openSync, closeSync, readFileSync, existsSync } from "node:fs";
+import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, existsSync } from "node:fs";
 import { createServer, connect as tcpConnect } from "node:net";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,8 +27,8 @@ export interface LocalServer {
   kill(): Promise<void>;
   /** Start again on the same port and data directory. */
   restart(): Promise<void>;
-  /** SIGSTOP: the process holds its sockets but answers nothing. */
-  pause(): void;
+  /** SIGSTOP, resolved once every thread of the process has stopped: it holds its sockets but answers nothing. */
+  pause(): Promise<void>;
   /** SIGCONT after pause(). */
   resume(): void;
 }
@@ -163,9 +163,38 @@ async function startLocalServer(spec: Spec): Promise<LocalServer> {
       await signalAndWait("SIGTERM");
       await launch();
     },
-    pause: () => void child?.kill("SIGSTOP"),
+    pause: () => (child ? freeze(child) : Promise.resolve()),
     resume: () => void child?.kill("SIGCONT"),
   };
+}
+
+/**
+ * SIGSTOP a child and wait until the kernel stopped all its threads. kill() only queues the signal: the
+ * group stop begins when one thread takes it, and until then the process's other threads run on (a
+ * nats-server acknowledged a publish sent after kill() returned, on a loaded machine).
+ */
+export async function freeze(child: ChildProcess): Promise<void> {
+  if (!child.pid || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGSTOP");
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (allThreadsStopped(child.pid)) return;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  throw new Error(`process ${child.pid} did not stop within 10 s of SIGSTOP`);
+}
+
+function allThreadsStopped(pid: number): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/task`).every((tid) => {
+      // The state is the field after the parenthesised command name, which may itself hold spaces.
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "latin1");
+      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+      return state === "T" || state === "t";
+    });
+  } catch {
+    return true; // no /proc entry: the process is gone (or this is not Linux, where kill() is all we can do)
+  }
 }
 
 async function waitForPort(port: number, child: ChildProcess, log: () => string, name: string): Promise<void> {

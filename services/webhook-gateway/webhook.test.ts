@@ -1,4 +1,5 @@
 import { request } from "node:http";
+import { connect } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebhookSecretRole, WebhookSecretSelector } from "../../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
@@ -108,6 +109,17 @@ describe("the webhook endpoint", () => {
         for (let i = 0; i < 10; i++) req.write(big.slice(i * 500, (i + 1) * 500));
       });
       expect(chunked).toBe(413);
+      expect(await countBefore()).toBe(before);
+    });
+
+    it("a client still uploading an oversized chunked body reads the 413 instead of a connection reset", async () => {
+      // The gateway drains (and discards) a bounded overflow before it closes: closing with unread bytes
+      // resets the connection, and a client still writing then loses the answer (seen in fault scenario 9).
+      const before = await countBefore();
+      const big = JSON.stringify({ type: "email.sent", pad: "x".repeat(900_000) }); // past the kernel buffers, within the drain
+      const answers = [];
+      for (let attempt = 0; attempt < 10; attempt++) answers.push(await uploadChunkedOnRawSocket(gateway.url, workspace, signedHeaders(secret, big), big));
+      expect(answers).toEqual(Array(10).fill({ status: 413, reset: false }));
       expect(await countBefore()).toBe(before);
     });
 
@@ -284,3 +296,34 @@ describe("workspace webhook secrets", () => {
     expect(response.status).toBe(503);
   });
 });
+
+/**
+ * Writes a whole chunked request on a raw socket at once; resolves with the status line's code (or
+ * "no-answer") and whether the connection ended in a reset rather than a clean close.
+ */
+function uploadChunkedOnRawSocket(baseUrl: string, workspaceId: string, headers: Record<string, string>, body: string) {
+  return new Promise<{ status: number | "no-answer"; reset: boolean }>((resolve) => {
+    const url = new URL(baseUrl);
+    let received = "";
+    let reset = false;
+    const socket = connect(Number(url.port), url.hostname, () => {
+      const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+      socket.write(`POST /webhooks/resend?workspaceId=${workspaceId} HTTP/1.1\r\nHost: x\r\n${head}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n`);
+      const bytes = Buffer.from(body);
+      for (let i = 0; i < bytes.length; i += 16 * 1024) {
+        const chunk = bytes.subarray(i, i + 16 * 1024);
+        socket.write(`${chunk.length.toString(16)}\r\n`);
+        socket.write(chunk);
+        socket.write("\r\n");
+      }
+      socket.write("0\r\n\r\n");
+    });
+    socket.setTimeout(10_000, () => socket.destroy());
+    socket.on("data", (chunk) => (received += chunk.toString("latin1")));
+    socket.on("error", (error: NodeJS.ErrnoException) => (reset ||= error.code === "ECONNRESET" || error.code === "EPIPE"));
+    socket.on("close", () => {
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(received)?.[1];
+      resolve({ status: status ? Number(status) : "no-answer", reset });
+    });
+  });
+}

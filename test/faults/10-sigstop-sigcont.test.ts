@@ -11,14 +11,14 @@ describe("fault scenario 10: NATS, the database and a consumer frozen with SIGST
   it("loses nothing and applies nothing twice", { timeout: scenarioTimeoutMs }, async () => {
     const stack = await Stack.start();
     const load = startLoad(stack, pick(30, 1500), { ratePerSecond: pick(15, 40), deadlineMs: 3 * pauseMs + 120_000 });
-    const freezes: [string, { pause(): void; resume(): void }][] = [
+    const freezes: [string, { pause(): Promise<void>; resume(): void }][] = [
       ["nats-server", stack.nats],
       ["ferretdb", stack.ferret],
       ["delivery-status", stack.proc("delivery-status")],
     ];
     for (const [index, [, target]] of freezes.entries()) {
       await load.reached((index + 1) / (freezes.length + 1));
-      target.pause();
+      await target.pause();
       await sleep(pauseMs); // the freeze's length is the scenario's parameter
       target.resume();
     }

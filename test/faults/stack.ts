@@ -15,7 +15,7 @@ import { CampaignStatsService } from "../../gen/ngsreach/stats/v1/campaign_stats
 import { SuppressionService } from "../../gen/ngsreach/suppression/v1/suppression_pb.ts";
 import { WorkspaceSettingsService } from "../../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
 import { newWebhookSecret } from "../../cli/sign.ts";
-import { freePort, repoRoot, type LocalServer } from "../../tools/local-servers.ts";
+import { freePort, freeze, repoRoot, type LocalServer } from "../../tools/local-servers.ts";
 import { privateFerretDb, privateNats, testSecretsKey, uniqueName, waitFor } from "../harness.ts";
 
 export type ServiceName = "webhook-gateway" | "delivery-status" | "campaign-stats" | "suppression";
@@ -36,7 +36,7 @@ export interface ServiceProc {
   output(): string;
   stop(): Promise<void>;
   kill(): Promise<void>;
-  pause(): void;
+  pause(): Promise<void>;
   resume(): void;
 }
 
@@ -83,7 +83,7 @@ export async function spawnEntry(name: ServiceName, env: Record<string, string>,
       child.kill("SIGKILL");
       await exited;
     },
-    pause: () => void child.kill("SIGSTOP"),
+    pause: () => freeze(child),
     resume: () => void child.kill("SIGCONT"),
   };
 }

@@ -57,7 +57,7 @@ describe("JetStream publisher (the gateway's js.publish)", () => {
     await admin.nc.close();
     const publisher = startJetStreamPublisher(nc, 300);
     await expect(publisher.publish("resend.events.ws.email_sent", new Uint8Array([1]), "ok-1")).resolves.toEqual({ duplicate: false });
-    own.pause();
+    await own.pause();
     try {
       const started = Date.now();
       await expect(publisher.publish("resend.events.ws.email_sent", new Uint8Array([1]), "late-1")).rejects.toThrow(/not acknowledged within 300 ms/);

@@ -11,6 +11,7 @@
  */
 import { runE2eBenchmark } from "./e2e/e2e.ts";
 import { runGatewayBenchmark } from "./gateway/gateway.ts";
+import { runRpcBenchmark } from "./rpc/rpc.ts";
 
 interface SubBenchmark {
   name: string;
@@ -29,9 +30,13 @@ const benchmarks: SubBenchmark[] = [
     describe: "webhook → gateway → JetStream → campaign-stats (+ delivery-status) → GetCampaignStats: sustained applied events/s and event-to-queryable p50/p99 at half that rate, vs raw FerretDB bulk upserts/s",
     run: runE2eBenchmark,
   },
-  // TODO(issue #8): "rpc" — GetSend / GetCampaignStats / CheckSuppressions over gRPC (h2c) and Connect/JSON,
-  // beside a bare connect-node server answering a constant message in the same run.
-  // (bench/delivery-status, bench/campaign-stats and bench/suppression hold their owners' standalone scripts.)
+  {
+    name: "rpc",
+    describe: "CheckSuppressions ×1,000 / GetCampaignStats of a large campaign / ListSendEvents over gRPC h2c, idle and under concurrent JetStream ingest, vs a bare connect-node server answering the same response",
+    run: runRpcBenchmark,
+  },
+  // (bench/delivery-status, bench/campaign-stats and bench/suppression hold their owners' standalone scripts,
+  // e.g. the 1,000,000-row CheckSuppressions and GetCampaignStats figures.)
 ];
 
 const wanted = process.argv.slice(2);

@@ -56,7 +56,7 @@ const log = (line: string) => console.log(`[e2e bench] ${line}`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One realistic event per email id (the gateway benchmark's mix), so each adds exactly one count. */
-function eventBody(n: number, campaign: string): string {
+export function eventBody(n: number, campaign: string): string {
   const type = eventMix[n % eventMix.length]!;
   return JSON.stringify(
     sampleEmailEvent(type, {
@@ -94,7 +94,7 @@ interface Proc {
   logFile: string;
 }
 
-const percentile = (sorted: number[], p: number) => (sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!);
+export const percentile = (sorted: number[], p: number) => (sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!);
 
 /** Runs the whole end-to-end benchmark and returns its result object (also written to bench-results/). */
 export async function runE2eBenchmark() {
@@ -347,7 +347,7 @@ function report(
   return result;
 }
 
-async function startProcess(dir: string, name: string, portVariable: string, extraEnv: Record<string, string>): Promise<Proc> {
+export async function startProcess(dir: string, name: string, portVariable: string, extraEnv: Record<string, string>): Promise<Proc> {
   const port = await freePort();
   const logFile = join(dir, `${name}.log`);
   const out = createWriteStream(logFile);

@@ -86,6 +86,22 @@ describe("campaign alerts", () => {
     expect(step(190, 170, 6)).toEqual([]); // 3.16 %: re-armed
     expect(step(200, 170, 8)).toEqual([2]);
   });
+
+  it("fire for the complaint rate (complained / delivered, 0.08 %) on their own, and never for the other kind", () => {
+    let state = initialAlertState();
+    const step = (delivered: number, complained: number) => {
+      const result = evaluateAlerts(state, { ...zeroCounts(), sent: delivered, delivered, complained }, settings, 0);
+      state = result.state;
+      return result.fired.map((alert) => `${alert.kind}#${alert.crossing}`);
+    };
+    expect(step(99, 1)).toEqual([]); // 1 % but fewer than 100 delivered
+    expect(step(1300, 1)).toEqual([]); // 0.077 %: under the threshold
+    expect(step(1250, 1)).toEqual(["complaintRate#1"]); // 0.08 %: crossed
+    expect(step(2000, 2)).toEqual([]); // 0.1 %: still above, fired already
+    expect(step(2000, 1)).toEqual([]); // 0.05 %: below 80 % of it, re-armed
+    expect(step(2000, 2)).toEqual(["complaintRate#2"]);
+    expect(state.hardBounceRate).toEqual({ armed: true, crossings: 0 });
+  });
 });
 
 describe("rates", () => {

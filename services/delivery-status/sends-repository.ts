@@ -155,21 +155,27 @@ export class SendsRepository {
     }
   }
 
-  /** A page of a send's timeline in (event time, received time, svix id) order. */
-  async listTimeline(workspaceId: string, emailId: string, after: TimelineCursor | undefined, limit: number): Promise<TimelineEntry[]> {
-    const scope = { workspaceId, emailId };
-    const filter = after
-      ? {
-          ...scope,
-          $or: [
-            { eventAtUs: { $gt: after[0] } },
-            { eventAtUs: after[0], receivedAtUs: { $gt: after[1] } },
-            { eventAtUs: after[0], receivedAtUs: after[1], svixId: { $gt: after[2] } },
-          ],
-        }
-      : scope;
-    const docs = await this.#timeline.find(filter).sort({ eventAtUs: 1, receivedAtUs: 1, svixId: 1 }).limit(limit).toArray();
-    return docs.map(({ _id, ...entry }) => entry);
+  /**
+   * A page of a send's timeline in (event time, received time, svix id) order, read by `_id` from the
+   * send's own facts (one per svix id) rather than by a filter on the timeline collection: FerretDB v1
+   * decodes the whole collection for any filter but an exact `_id`, which made this read grow with every
+   * send's events (1.3 s at 20,000 entries, measured by bench/rpc). Only the entries the page can hold
+   * are fetched.
+   */
+  async listTimeline(send: StoredSend, after: TimelineCursor | undefined, limit: number): Promise<TimelineEntry[]> {
+    // Facts carry the event time but not the received time that breaks ties, so: every fact at the cursor's
+    // event time (some are past the cursor, some not), and the first `limit` later ones with all their ties.
+    const atCursor = after ? send.facts.filter((fact) => fact.atUs === after[0]) : [];
+    const later = send.facts.filter((fact) => !after || fact.atUs > after[0]).sort((a, b) => a.atUs - b.atUs);
+    const horizon = later[Math.min(later.length, limit) - 1]?.atUs ?? -Infinity;
+    const wanted = [...atCursor, ...later.filter((fact) => fact.atUs <= horizon)];
+    const entries = await mapLimited(wanted, 16, (fact) => this.#timeline.findOne({ _id: timelineKey(send.workspaceId, fact.svixId) }));
+    return entries
+      .filter((doc): doc is TimelineDocument => doc !== null)
+      .map(({ _id, ...entry }) => entry)
+      .sort(compareTimeline)
+      .filter((entry) => !after || compareTimeline(entry, { eventAtUs: after[0], receivedAtUs: after[1], svixId: after[2] }) > 0)
+      .slice(0, limit);
   }
 
   /** A page of a campaign's sends in email id order. */
@@ -187,6 +193,24 @@ export class SendsRepository {
     const docs = await this.#sends.find(filter).sort({ emailId: 1 }).limit(limit).toArray();
     return docs.map(toStored);
   }
+}
+
+function compareTimeline(a: Pick<TimelineEntry, "eventAtUs" | "receivedAtUs" | "svixId">, b: Pick<TimelineEntry, "eventAtUs" | "receivedAtUs" | "svixId">): number {
+  return a.eventAtUs - b.eventAtUs || a.receivedAtUs - b.receivedAtUs || (a.svixId < b.svixId ? -1 : a.svixId > b.svixId ? 1 : 0);
+}
+
+/** Maps with at most `limit` calls in flight, keeping the order. */
+async function mapLimited<T, R>(items: readonly T[], limit: number, map: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await map(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }
 
 async function createMissingIndexes(collection: Collection<any>, indexes: IndexDescription[]): Promise<void> {

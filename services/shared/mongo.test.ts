@@ -4,7 +4,7 @@ import { connectMongo, redactUri, type MongoHandles } from "./mongo.ts";
 
 describe("the MongoDB-wire connection", () => {
   let mongo: MongoHandles | undefined;
-  afterAll(async () => mongo?.client.close());
+  afterAll(async () => mongo?.close());
 
   it("writes and reads a document through FerretDB", async () => {
     mongo = await connectMongo(shared.mongoUri, uniqueName("test"), "mongo-test");

@@ -3,24 +3,34 @@
  * indexes at start-up; nothing outside a repository touches the driver.
  */
 import { MongoClient, type Db } from "mongodb";
+import type { Logger } from "./log.ts";
+import { watchMongoMonitor } from "./mongo-watchdog.ts";
 
 export interface MongoHandles {
   client: MongoClient;
   db: Db;
   /** True when the server answers a ping within a second. */
   ping(): Promise<boolean>;
+  /** Stops the monitor watchdog and closes the client. */
+  close(): Promise<void>;
 }
 
+/** Bounds a connection attempt and each heartbeat (the driver's default is 30 s). */
+const connectTimeoutMS = 5000;
+const heartbeatFrequencyMS = 2000;
+
 /** Connects and checks the server answers; the message names MONGODB_URI when it does not. */
-export async function connectMongo(uri: string, database: string, appName: string): Promise<MongoHandles> {
+export async function connectMongo(uri: string, database: string, appName: string, log?: Logger): Promise<MongoHandles> {
   // Check the server every 2 s: after a database restart a service sees it again within seconds instead of
   // waiting for the default 10 s heartbeat.
   const client = new MongoClient(uri, {
     appName,
     serverSelectionTimeoutMS: 5000,
     retryWrites: false,
-    heartbeatFrequencyMS: 2000,
+    heartbeatFrequencyMS,
+    connectTimeoutMS,
   });
+  if (log) logServerChanges(client, log);
   try {
     await client.connect();
     await client.db(database).command({ ping: 1 });
@@ -28,10 +38,15 @@ export async function connectMongo(uri: string, database: string, appName: strin
     await client.close().catch(() => {});
     throw new Error(`cannot reach the database at ${redactUri(uri)} (set MONGODB_URI): ${String(error)}`, { cause: error });
   }
+  const watchdog = watchMongoMonitor(client, log, { stuckAfterMs: connectTimeoutMS + heartbeatFrequencyMS + 8000 });
   const db = client.db(database);
   return {
     client,
     db,
+    close: async () => {
+      watchdog.stop();
+      await client.close();
+    },
     ping: async () => {
       try {
         await db.command({ ping: 1 }, { timeoutMS: 1000 });
@@ -59,6 +74,18 @@ export function isTransientDbError(error: unknown): boolean {
     name === "MongoTopologyClosedError" ||
     name === "MongoNotConnectedError" ||
     name === "MongoOperationTimeoutError" ||
+    name === "MongoExpiredSessionError" || // an operation cut off by a client restart (mongo-watchdog.ts)
     (error as { hasErrorLabel?: (label: string) => boolean }).hasErrorLabel?.("RetryableWriteError") === true
   );
+}
+
+/** Logs when the database is lost and found again (a line per change, not per heartbeat). */
+function logServerChanges(client: MongoClient, log: Logger): void {
+  client.on("serverDescriptionChanged", (event) => {
+    const before = event.previousDescription.type;
+    const after = event.newDescription.type;
+    if (before === after) return;
+    if (after === "Unknown") log.warn("database unreachable", { address: event.address, error: event.newDescription.error ?? undefined });
+    else if (before === "Unknown") log.info("database reachable", { address: event.address, type: after });
+  });
 }

@@ -1,7 +1,8 @@
-import { createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.ts";
+import { WorkspaceSettingsService } from "../../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
 import { testBaseConfig, testSecretsKey } from "../../test/harness.ts";
 import { campaignStatsService } from "../campaign-stats/service.ts";
 import { deliveryStatusService } from "../delivery-status/service.ts";
@@ -80,6 +81,17 @@ describe("a service with INTERNAL_TOKEN set", () => {
     }
     const authorized = await call(`Bearer ${token}`);
     expect(((await authorized.json()) as { code: string }).code).toBe("not_found");
+    // Mutating RPCs too, over gRPC as the mesh calls them: nothing is stored without the token.
+    const settings = (authorization?: string) =>
+      createClient(
+        WorkspaceSettingsService,
+        createGrpcTransport({ baseUrl, interceptors: authorization ? [(next) => (req) => (req.header.set("authorization", authorization), next(req))] : [] }),
+      );
+    const change = { workspaceId: "token_ws", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", actor: "test", note: "" };
+    await expect(settings().setWebhookSecret(change)).rejects.toMatchObject({ code: Code.Unauthenticated });
+    await expect(settings(`Bearer ${token}`).getWebhookHealth({ workspaceId: "token_ws" })).rejects.toMatchObject({ code: Code.NotFound });
+    await settings(`Bearer ${token}`).setWebhookSecret(change);
+    expect((await settings(`Bearer ${token}`).getWebhookHealth({ workspaceId: "token_ws" })).accepted).toBe(0n); // it exists now
     const health = await createClient(Health, createGrpcTransport({ baseUrl })).check({});
     expect(health.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
   });

@@ -56,7 +56,7 @@ export async function startService(definition: ServiceDefinition, config: BaseCo
   const nats = await connectNats(config.natsUrl, definition.name, logger);
   let mongo: MongoHandles;
   try {
-    mongo = await connectMongo(config.mongoUri, config.mongoDatabase, definition.name);
+    mongo = await connectMongo(config.mongoUri, config.mongoDatabase, definition.name, logger);
   } catch (error) {
     await nats.nc.close();
     throw error;
@@ -64,7 +64,7 @@ export async function startService(definition: ServiceDefinition, config: BaseCo
   const context: ServiceContext = { config, log: logger, metrics, nats, mongo };
   const closeConnections = async () => {
     await nats.nc.drain().catch(() => nats.nc.close());
-    await mongo.client.close();
+    await mongo.close();
   };
 
   let parts: ServiceParts;

@@ -7,9 +7,11 @@ import { checkerConnection } from "./stream-reader.ts";
 
 describe("fault scenario 6: the database stopped under load", () => {
   it("builds a backlog in JetStream while it is down and drains it after, losing nothing", { timeout: scenarioTimeoutMs }, async () => {
-    // campaign-stats logs at warn here: in some runs its GetCampaignStats answered Unavailable for 45 s after the
-    // database was back (open finding); its log is printed when the verdict fails.
-    const stack = await Stack.start({ serviceEnv: { "campaign-stats": { LOG_LEVEL: "warn" } } });
+    // The consumers log at warn here, so the run reports how often a database client had to be restarted because
+    // its server monitor wedged (services/shared/mongo-watchdog.ts); campaign-stats' log is printed on failure.
+    const warn = { LOG_LEVEL: "warn" };
+    const consumers = ["delivery-status", "campaign-stats", "suppression"] as const;
+    const stack = await Stack.start({ serviceEnv: Object.fromEntries(consumers.map((name) => [name, warn])) });
     const nats = await checkerConnection(stack.nats.url);
     try {
       const load = startLoad(stack, pick(25, 1500), { ratePerSecond: pick(20, 50), deadlineMs: outageMs + 120_000 });
@@ -27,6 +29,8 @@ describe("fault scenario 6: the database stopped under load", () => {
       await load.done;
       const verdict = await check(stack, load.ledger, { scenario: "06-database-stopped" });
       console.log(`[faults] 06 backlog during the outage: up to ${maxBacklog} messages; settled ${Date.now() - restartedAt} ms after the database came back`);
+      const restarts = consumers.map((name) => `${name} ${stack.proc(name).output().split("database monitor stuck").length - 1}`);
+      console.log(`[faults] 06 database clients restarted by the watchdog: ${restarts.join(", ")}`);
       if (!verdict.ok) console.log(`[faults] 06 campaign-stats log tail:\n${stack.proc("campaign-stats").output().slice(-4000)}`);
       expect(maxBacklog).toBeGreaterThan(0);
       expect(verdict).toMatchObject({ lost: 0, doubleApplied: 0, phantom: 0, mismatches: [] });

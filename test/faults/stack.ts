@@ -125,7 +125,7 @@ export class Stack {
     const started = Date.now();
     const [nats, ferret] = await Promise.all([privateNats(), privateFerretDb()]);
     const stack = new Stack(nats, ferret, uniqueName("faults"), options);
-    afterAll(async () => stack.close());
+    openStacks.add(stack);
     const names = options.services ?? ["webhook-gateway", ...consumerServices];
     // The first one creates the streams; the others then start together (stream creation is idempotent anyway).
     const [first, ...rest] = names;
@@ -205,6 +205,20 @@ export class Stack {
 
   /** SIGKILLs every service (the servers are stopped by the harness). */
   async close(): Promise<void> {
+    openStacks.delete(this);
     await Promise.all([...this.procs.values()].map((proc) => proc.kill()));
   }
 }
+
+/**
+ * Stacks of this test file still running. A hook registered inside a running test is not run by vitest, so
+ * the file-level hook below closes them (before, every scenario left its service processes running after
+ * the run, reparented to init); the exit handler catches a worker that ends without its hooks.
+ */
+const openStacks = new Set<Stack>();
+afterAll(async () => {
+  await Promise.all([...openStacks].map((stack) => stack.close()));
+});
+process.once("exit", () => {
+  for (const stack of openStacks) for (const proc of stack.procs.values()) proc.child.kill("SIGKILL");
+});

@@ -8,6 +8,7 @@ import type { SendState } from "../send-projection.ts";
 import { withSendLock } from "../send-locks.ts";
 import { sendKey, SendsRepository, type TimelineEntry } from "../sends-repository.ts";
 import { applyEvent, type IncomingEvent } from "./apply-event.ts";
+import { listSendEvents } from "./queries.ts";
 import { recordSend } from "./record-send.ts";
 import { publishSendRecorded } from "./send-recorded-outbox.ts";
 
@@ -84,7 +85,7 @@ describe("applying events to sends, against the real database", () => {
       for (const step of steps) await step();
       const send = await repo.get(ws, emailId);
       finals[index] = send!.state;
-      if (index === 7) timeline.push(...(await repo.listTimeline(ws, emailId, undefined, 100)));
+      if (index === 7) timeline.push(...(await repo.listTimeline((await repo.get(ws, emailId))!, undefined, 100)));
       await client.db(`${db.databaseName}_${index}`).dropDatabase();
     };
     // Each ordering runs strictly in sequence; two different sends at a time (FerretDB serialises writes; more only queue).
@@ -125,7 +126,7 @@ describe("applying events to sends, against the real database", () => {
     const send = await repo.get(ws, "e1");
     expect(send!.state.openCount).toBe(1);
     expect(send!.facts).toHaveLength(1);
-    expect(await repo.listTimeline(ws, "e1", undefined, 100)).toHaveLength(1);
+    expect(await repo.listTimeline((await repo.get(ws, "e1"))!, undefined, 100)).toHaveLength(1);
   });
 
   it("loses no update when distinct events of one send are written concurrently", async () => {
@@ -139,7 +140,35 @@ describe("applying events to sends, against the real database", () => {
     expect(send!.state.openCount).toBe(12);
     expect(send!.state.attributed).toBe(true);
     expect(send!.state.firstOpenedAtUs).toBe(us(0));
-    expect(await repo.listTimeline(ws, "e2", undefined, 100)).toHaveLength(12);
+    expect(await repo.listTimeline((await repo.get(ws, "e2"))!, undefined, 100)).toHaveLength(12);
+  });
+
+  it("pages a timeline in (event time, received time, svix id) order, however many events share one time", async () => {
+    const ws = uniqueName("ws");
+    // 12 opens at the same second with received times out of svix-id order, 3 later clicks, 2 earlier events.
+    const received = (event: IncomingEvent, receivedAtUs: number) => ({ ...event, timeline: { ...event.timeline, receivedAtUs } });
+    const events = [
+      ...Array.from({ length: 12 }, (_, i) => received(incoming(ws, "e5", `svix_o${i}`, "email.opened", 20), (12 - i) * 1000)),
+      ...[21, 22, 22].map((second, i) => received(incoming(ws, "e5", `svix_c${i}`, "email.clicked", second), 1)),
+      incoming(ws, "e5", "svix_sent", "email.sent", 1),
+      incoming(ws, "e5", "svix_deliv", "email.delivered", 2),
+    ];
+    for (const event of events) await applyEvent(deps(), event);
+    const expected = events
+      .map((event) => event.timeline)
+      .sort((a, b) => a.eventAtUs - b.eventAtUs || a.receivedAtUs - b.receivedAtUs || a.svixId.localeCompare(b.svixId))
+      .map((entry) => entry.svixId);
+    for (const pageSize of [1, 2, 3, 5, 100]) {
+      const seen: string[] = [];
+      let pageToken = "";
+      do {
+        const page = await listSendEvents(repo, { workspaceId: ws, emailId: "e5", pageSize, pageToken });
+        expect(page.items.length).toBeLessThanOrEqual(pageSize);
+        seen.push(...page.items.map((entry) => entry.svixId));
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+      expect(seen, `page size ${pageSize}`).toEqual(expected);
+    }
   });
 
   it("refuses a write based on a stale version (the guard MongoDB enforces across instances)", async () => {

@@ -27,8 +27,8 @@ export async function listSendEvents(
 ): Promise<Page<TimelineEntry>> {
   const scope = `timeline|${query.workspaceId}|${query.emailId}`;
   const after = decodePageToken<TimelineCursor>(query.pageToken, scope);
-  await getSend(repo, query.workspaceId, query.emailId);
-  const entries = await repo.listTimeline(query.workspaceId, query.emailId, after, query.pageSize + 1);
+  const send = await getSend(repo, query.workspaceId, query.emailId);
+  const entries = await repo.listTimeline(send, after, query.pageSize + 1);
   const items = entries.slice(0, query.pageSize);
   const last = items.at(-1);
   const nextPageToken =

@@ -9,7 +9,7 @@ import { getWebhookHealth } from "./webhook-health.ts";
 
 describe("webhook health counts", () => {
   let mongo: MongoHandles | undefined;
-  afterAll(async () => mongo?.client.close());
+  afterAll(async () => mongo?.close());
 
   it("never undercount while a batch is being flushed, however reads and flushes interleave", async () => {
     mongo = await connectMongo(shared.mongoUri, uniqueName("test"), "health-test");

@@ -12,6 +12,7 @@
 import { runE2eBenchmark } from "./e2e/e2e.ts";
 import { runGatewayBenchmark } from "./gateway/gateway.ts";
 import { runRpcBenchmark } from "./rpc/rpc.ts";
+import { runWatchLatencyBenchmark } from "./watch/watch-latency.ts";
 
 interface SubBenchmark {
   name: string;
@@ -34,6 +35,11 @@ const benchmarks: SubBenchmark[] = [
     name: "rpc",
     describe: "CheckSuppressions ×1,000 / GetCampaignStats of a large campaign / ListSendEvents over gRPC h2c, idle and under concurrent JetStream ingest, vs a bare connect-node server answering the same response",
     run: runRpcBenchmark,
+  },
+  {
+    name: "watch",
+    describe: "event published → WatchSends / WatchCampaignStats message that reflects it: p50/p99 and share within 1 s, vs a core NATS round trip",
+    run: runWatchLatencyBenchmark,
   },
   // (bench/delivery-status, bench/campaign-stats and bench/suppression hold their owners' standalone scripts,
   // e.g. the 1,000,000-row CheckSuppressions and GetCampaignStats figures.)

@@ -105,7 +105,7 @@ export async function startFerretDb(options: FerretDbOptions): Promise<LocalServ
   return await startLocalServer({
     name: "ferretdb",
     bin: ferretDbBin,
-    args: ["-listen-addr", `127.0.0.1:${options.port}`, "-sqlite-url", `file:${sqliteDir}/`],
+    args: ["-listen-addr", `127.0.0.1:${options.port}`, "-sqlite-url", `file:${sqliteDir}/?_pragma=synchronous(normal)`],
     port: options.port,
     url: `mongodb://127.0.0.1:${options.port}/`,
     dataDir: options.dataDir,

@@ -97,6 +97,8 @@ export class StatsRepository {
   private readonly hours: Collection<Stored>;
   private readonly links: Collection<Stored>;
   private readonly locks = new KeyedLock();
+  /** The last known state of recently written documents (see mutate). */
+  private readonly recentDocs = new RecentDocuments(20_000);
   /** Version guard in filters: on for MongoDB, off for FerretDB (any filter beyond `{_id}` scans the collection there). */
   private versionGuard = true;
 
@@ -271,24 +273,41 @@ export class StatsRepository {
     return { collection: this.links, id: linkDocId(workspaceId, part.campaignId, part.link) };
   }
 
-  /** Read, decide, write one document under its lock (and version guard on MongoDB). */
+  /**
+   * Read, decide, write one document under its lock (and version guard on MongoDB).
+   *
+   * The read comes from `recentDocs` when this process wrote or read the document last: an event touches
+   * its send twice and its campaign and hour documents every time, and on FerretDB each read is a round
+   * trip costing database CPU (the end-to-end benchmark's bound). A cached copy is as fresh as the
+   * database whenever this instance is the only writer (what FerretDB needs anyway, see keyed-lock.ts);
+   * on MongoDB a stale copy fails the version guard and is read again. A write whose outcome is unknown
+   * (an error) drops the copy.
+   */
   private async mutate(
     collection: Collection<Stored>,
     id: string,
     decide: (doc: Stored | null) => Document | null,
   ): Promise<{ doc: Stored | null; written: boolean }> {
-    return await this.locks.run(`${collection.collectionName}:${id}`, async () => {
+    const key = `${collection.collectionName}:${id}`;
+    return await this.locks.run(key, async () => {
       for (let attempt = 0; attempt < 50; attempt++) {
-        const doc = await collection.findOne({ _id: id });
+        const cached = attempt === 0 ? this.recentDocs.get(key) : undefined;
+        const doc = cached ?? (await collection.findOne({ _id: id }));
         const decided = decide(doc);
-        if (!decided) return { doc, written: false };
+        if (!decided) {
+          if (doc) this.recentDocs.set(key, doc);
+          return { doc, written: false };
+        }
         const { _id: _ignoredId, v: _ignoredVersion, ...set } = decided;
         const filter: Document = { _id: id };
         if (this.versionGuard) filter.v = doc ? doc.v : { $exists: false };
+        this.recentDocs.delete(key);
         try {
           const result = await collection.updateOne(filter, { $set: set, $inc: { v: 1 } }, { upsert: true });
           if (result.matchedCount + result.upsertedCount > 0) {
-            return { doc: { ...(doc ?? {}), ...set, _id: id, v: ((doc?.v as number | undefined) ?? 0) + 1 }, written: true };
+            const written: Stored = { ...(doc ?? {}), ...set, _id: id, v: ((doc?.v as number | undefined) ?? 0) + 1 };
+            this.recentDocs.set(key, written);
+            return { doc: written, written: true };
           }
         } catch (error) {
           if ((error as { code?: number }).code !== 11000) throw error;
@@ -296,6 +315,26 @@ export class StatsRepository {
       }
       throw new UnavailableError(`too much write contention on ${collection.collectionName} ${id}`);
     });
+  }
+}
+
+/** A bounded map that forgets the least recently set entry first. */
+class RecentDocuments {
+  readonly #docs = new Map<string, Stored>();
+  readonly #limit: number;
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+  get(key: string): Stored | undefined {
+    return this.#docs.get(key);
+  }
+  set(key: string, doc: Stored): void {
+    this.#docs.delete(key);
+    this.#docs.set(key, doc);
+    if (this.#docs.size > this.#limit) this.#docs.delete(this.#docs.keys().next().value!);
+  }
+  delete(key: string): void {
+    this.#docs.delete(key);
   }
 }
 

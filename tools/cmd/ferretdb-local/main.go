@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -50,6 +51,23 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+
+	// FERRETDB_CPU_PROFILE=<file> writes a Go CPU profile until a clean stop (SIGTERM): what the benchmarks
+	// use to see where the database's time goes (`go tool pprof -top <binary> <file>`).
+	if path := os.Getenv("FERRETDB_CPU_PROFILE"); path != "" {
+		out, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(out)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ferretdb-local: FERRETDB_CPU_PROFILE: %v\n", err)
+			os.Exit(1)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			out.Close()
+		}()
+	}
 
 	if err := f.Run(ctx); err != nil && ctx.Err() == nil {
 		fmt.Fprintf(os.Stderr, "ferretdb-local: %v\n", err)

@@ -43,6 +43,31 @@ describe("the shared JetStream consumer loop", () => {
     return consumer;
   };
 
+  it("handles several messages at once, acking each when its own handler is done", async () => {
+    const workspace = uniqueName("ws");
+    for (let i = 0; i < 20; i++) await nats.js.publish(`resend.events.${workspace}.email.sent`, bytes(`m${i}`), { msgID: `${workspace}:${i}` });
+    let inHandler = 0;
+    let most = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const name = uniqueName("durable");
+    await start(name, workspace, async (body) => {
+      inHandler++;
+      most = Math.max(most, inHandler);
+      if (body !== "m0") await gate; // every message but the first waits until the test opens the gate
+      inHandler--;
+    });
+    // 16 at once (the default): the first finishes and is acked while the other 15 wait; the 17th starts.
+    await waitFor(() => most >= 16, { what: "16 handlers running at once" });
+    await waitFor(async () => (await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name)).ack_floor.stream_seq > 0, { what: "the first ack" });
+    expect(most).toBe(16);
+    release();
+    await waitFor(async () => {
+      const info = await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name);
+      return info.num_ack_pending === 0 && info.num_pending === 0;
+    }, { what: "every message acked" });
+  });
+
   it("delivers a published message to a durable consumer and acks it after the handler", async () => {
     const workspace = uniqueName("ws");
     const seen: string[] = [];

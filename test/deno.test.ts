@@ -6,8 +6,12 @@ import { WorkspaceSettingsService } from "../gen/ngsreach/workspace/v1/workspace
 import { sampleEmailEvent } from "../cli/resend-samples.ts";
 import { newWebhookSecret } from "../cli/sign.ts";
 import { natsReader, postSigned, postWebhook, storedEvents } from "../services/webhook-gateway/gateway-test-kit.ts";
-import { shared, testSecretsKey, uniqueName } from "./harness.ts";
+import { CampaignStatsService } from "../gen/ngsreach/stats/v1/campaign_stats_pb.ts";
+import { DeliveryStatusService, SendStatus } from "../gen/ngsreach/delivery/v1/delivery_status_pb.ts";
+import { SuppressionService } from "../gen/ngsreach/suppression/v1/suppression_pb.ts";
+import { shared, testSecretsKey, uniqueName, waitFor } from "./harness.ts";
 import { spawnService } from "./processes.ts";
+import { publishResendEvent } from "./publish-events.ts";
 
 const services = ["webhook-gateway", "delivery-status", "campaign-stats", "suppression"];
 
@@ -76,6 +80,54 @@ describe("the webhook gateway on Deno", () => {
     } finally {
       await reader.nc.close();
       expect(await gateway.stop()).toBe(0);
+    }
+  });
+});
+
+describe("the three consumers on Deno", () => {
+  it("apply events from JetStream and answer their queries over gRPC", async () => {
+    const env = { NATS_URL: shared.natsUrl, MONGODB_URI: shared.mongoUri, MONGODB_DATABASE: uniqueName("deno"), SECRETS_KEY: testSecretsKey };
+    const [delivery, stats, suppression] = await Promise.all(
+      ["delivery-status", "campaign-stats", "suppression"].map((name) => spawnService("deno", name, env)),
+    );
+    const reader = await natsReader(shared.natsUrl);
+    try {
+      const workspaceId = uniqueName("ws");
+      const event = (type: string) =>
+        sampleEmailEvent(type, { emailId: "deno-e1", to: ["Ann@Example.COM"], tags: { campaign_id: "deno-c", subscriber_id: "sub-1" } });
+      for (const type of ["email.sent", "email.delivered", "email.bounced"]) await publishResendEvent(reader.js, workspaceId, event(type));
+
+      const sends = createClient(DeliveryStatusService, createGrpcTransport({ baseUrl: delivery!.baseUrl }));
+      const campaigns = createClient(CampaignStatsService, createGrpcTransport({ baseUrl: stats!.baseUrl }));
+      const addresses = createClient(SuppressionService, createGrpcTransport({ baseUrl: suppression!.baseUrl }));
+      const send = await waitFor(
+        async () => {
+          const found = (await sends.getSend({ workspaceId, emailId: "deno-e1" })).send;
+          return found?.status === SendStatus.BOUNCED ? found : undefined;
+        },
+        { what: "delivery-status on Deno to apply the bounce" },
+      );
+      expect(send.campaignId).toBe("deno-c");
+      const counts = await waitFor(
+        async () => {
+          const found = (await campaigns.getCampaignStats({ workspaceId, campaignId: "deno-c" })).stats;
+          return found?.hardBounced === 1n ? found : undefined;
+        },
+        { what: "campaign-stats on Deno to count the bounce" },
+      );
+      expect({ sent: counts.sent, delivered: counts.delivered }).toEqual({ sent: 1n, delivered: 1n });
+      const check = await waitFor(
+        async () => {
+          const [result] = (await addresses.checkSuppressions({ workspaceId, emails: ["  Ann@EXAMPLE.com "] })).results;
+          return result?.suppressed ? result : undefined;
+        },
+        { what: "suppression on Deno to suppress the address" },
+      );
+      expect(check.normalizedEmail).toBe("Ann@example.com");
+    } finally {
+      await reader.nc.close();
+      const codes = await Promise.all([delivery, stats, suppression].map((service) => service!.stop()));
+      expect(codes).toEqual([0, 0, 0]);
     }
   });
 });

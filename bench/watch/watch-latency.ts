@@ -31,9 +31,10 @@
  * (the live fan-out, and for stats the coalescing wait and the stats read).
  * Events not seen within the drain deadline count as not within 1 s.
  *
- * Variables: BENCH_WATCH_EVENTS (200), BENCH_WATCH_RATE (5 events/s: below what the consumers apply on a loaded 2-core machine, so the figure is the watch path, not a backlog),
+ * Variables: BENCH_WATCH_EVENTS (200), BENCH_WATCH_RATE (5 events/s: under
+ * what the consumers apply on a loaded 2-core machine, so the figure is the watch path, not a backlog),
  * BENCH_WATCH_INTERVAL_MS (min_interval_ms asked for; 0 = the server default,
- * 1000), BENCH_WATCH_CAMPAIGNS (30 cold campaigns), BENCH_WATCH_HOT_EVERY (4),
+ * 500), BENCH_WATCH_CAMPAIGNS (30 cold campaigns), BENCH_WATCH_HOT_EVERY (4),
  * BENCH_WATCH_DRAIN_SECONDS (20), BENCH_WATCH_RTT_BYTES (512: baseline payload).
  */
 import { randomBytes, randomUUID } from "node:crypto";

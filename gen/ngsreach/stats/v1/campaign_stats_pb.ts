@@ -671,7 +671,7 @@ export type WatchCampaignStatsRequest = Message<"ngsreach.stats.v1.WatchCampaign
 
   /**
    * Optional. Minimum time between two updates of the same campaign, in milliseconds. 0 means the
-   * default of 1000; values below 100 are treated as 100 and values above 60000 as 60000.
+   * default of 500; values below 100 are treated as 100 and values above 60000 as 60000.
    *
    * @generated from field: uint32 min_interval_ms = 3;
    */

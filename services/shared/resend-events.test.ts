@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { eventSubject, parseResendTime, parseTags } from "./resend-events.ts";
+import { eventSubject, isHardBounce, isMessageLevelBounce, parseResendTime, parseTags } from "./resend-events.ts";
 
 describe("Resend event parsing", () => {
   it("builds subjects that are safe and bounded whatever the event type", () => {
@@ -24,5 +24,12 @@ describe("Resend event parsing", () => {
     expect(parseTags({ campaign_id: "c1", n: 3 })).toEqual({ campaign_id: "c1", n: "3" });
     expect(parseTags([{ name: "campaign_id", value: "c1" }, { name: "" }, "x", { value: "v" }])).toEqual({ campaign_id: "c1" });
     expect(parseTags("nope")).toEqual({});
+  });
+
+  it("tells hard bounces (Permanent) from soft ones (Transient, Temporary, Undetermined) and message-level subtypes", () => {
+    expect(["Permanent", "permanent"].map((type) => isHardBounce({ type }))).toEqual([true, true]);
+    expect(["Transient", "Temporary", "Undetermined", ""].map((type) => isHardBounce({ type }))).toEqual([false, false, false, false]);
+    expect(["MessageTooLarge", "ContentRejected", "AttachmentRejected"].every((subType) => isMessageLevelBounce({ subType }))).toBe(true);
+    expect(["General", "MailboxFull", "NoEmail", "Suppressed", "OnAccountSuppressionList"].some((subType) => isMessageLevelBounce({ subType }))).toBe(false);
   });
 });

@@ -63,7 +63,8 @@ describe("the suppression service, fed by Resend events", () => {
     expect(subscriber?.softBounceCount).toBe(2);
     expect(subscriber?.softBounceThreshold).toBe(3);
 
-    const third = await publishResendEvent(js(), ws, sampleEmailEvent("email.bounced", { emailId: "s3", to: ["soft@x.com"], bounce: soft(), createdAt: at(10) }));
+    // The three soft spellings all count: Transient, Undetermined and (Resend's older word) Temporary.
+    const third = await publishResendEvent(js(), ws, sampleEmailEvent("email.bounced", { emailId: "s3", to: ["soft@x.com"], bounce: { type: "Temporary", subType: "MailboxFull" }, createdAt: at(10) }));
     await waitIdle(h.service);
     const [result] = await check(ws, ["soft@x.com"]);
     expect(result).toMatchObject({ suppressed: true, reason: SuppressionReason.SOFT_BOUNCE_POLICY, status: SubscriberStatus.BOUNCED });

@@ -27,6 +27,7 @@ describe("the webhook endpoint when its dependencies fail", () => {
     [nats, ferret] = await Promise.all([privateNats(), privateFerretDb()]);
     gateway = await startGateway(testBaseConfig({ natsUrl: nats.url, mongoUri: ferret.url, requestTimeoutMs: 1000 }), {
       WEBHOOK_PUBLISH_TIMEOUT_MS: "500",
+      WEBHOOK_UNKNOWN_CACHE_SECONDS: "120", // the outage test relies on a cached miss, however slow the machine
     });
     await gateway.settings.setWebhookSecret({ workspaceId: workspace, secret, actor: "test", note: "" });
   });
@@ -56,8 +57,13 @@ describe("the webhook endpoint when its dependencies fail", () => {
 
   it("answers 503 when the settings database is unreachable on a cache miss, and keeps serving cached workspaces", async () => {
     await postSigned(gateway.url, workspace, secret, body); // make sure the workspace is cached
+    const unknown = uniqueName("nobody");
+    expect((await postSigned(gateway.url, unknown, secret, body)).status).toBe(404); // cached as a miss
     await ferret.stop();
     try {
+      // Rejections need no database: the bad signature of a cached workspace and a cached unknown workspace.
+      expect((await postSigned(gateway.url, workspace, newWebhookSecret(), body)).status).toBe(401);
+      expect((await postSigned(gateway.url, unknown, secret, body)).status).toBe(404);
       const uncached = await postSigned(gateway.url, uniqueName("ws"), secret, body);
       expect(uncached).toMatchObject({ status: 503, body: { error: "unavailable" } });
       expect(await healthOf(gateway)).toEqual({ http: 503, grpc: HealthCheckResponse_ServingStatus.NOT_SERVING });

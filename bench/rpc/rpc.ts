@@ -48,9 +48,8 @@ import { DeliveryStatusService } from "../../gen/ngsreach/delivery/v1/delivery_s
 import { SuppressionService } from "../../gen/ngsreach/suppression/v1/suppression_pb.ts";
 import { sampleEmailEvent, type EmailEventType } from "../../cli/resend-samples.ts";
 import { loadBaseConfig } from "../../services/shared/config.ts";
-import { freePort, startFerretDb, startNatsServer } from "../../tools/local-servers.ts";
-import { startProcess } from "../e2e/e2e.ts";
-import { findPid, peakRssMiB, sampleCpu, stopChild } from "../lib/proc.ts";
+import { peakRssMiB, sampleCpu, stopChild } from "../lib/proc.ts";
+import { startBenchStack } from "../lib/stack.ts";
 import { machine, table, writeResult } from "../lib/report.ts";
 import { startBaselineServer } from "./baseline-process.ts";
 import { consumerProgress, envelope, publishEnvelope, startIngest, waitConsumersIdle, type IngestReport } from "./ingest.ts";
@@ -131,22 +130,8 @@ export async function runRpcBenchmark() {
   const cleanups: (() => Promise<unknown> | void)[] = [() => rmSync(dir, { recursive: true, force: true })];
   const loadAtStart = loadavg();
   try {
-    const nats = await startNatsServer({ port: await freePort(), dataDir: join(dir, "nats") });
-    cleanups.unshift(() => nats.stop());
-    const ferret = await startFerretDb({ port: await freePort(), dataDir: join(dir, "ferretdb") });
-    cleanups.unshift(() => ferret.stop());
-    const common = { NATS_URL: nats.url, MONGODB_URI: ferret.url, LOG_LEVEL: "warn", LISTEN_HOST: "127.0.0.1" };
-    const delivery = await startProcess(dir, "delivery-status", "DELIVERY_STATUS_PORT", common);
-    cleanups.unshift(() => stopChild(delivery.child));
-    const stats = await startProcess(dir, "campaign-stats", "CAMPAIGN_STATS_PORT", common);
-    cleanups.unshift(() => stopChild(stats.child));
-    const suppression = await startProcess(dir, "suppression", "SUPPRESSION_PORT", common);
-    cleanups.unshift(() => stopChild(suppression.child));
-    const pids: Record<string, number> = { "delivery-status": delivery.pid, "campaign-stats": stats.pid, suppression: suppression.pid };
-    const natsPid = findPid((cmd) => cmd.includes("nats-server") && cmd.includes(`-p\0${nats.port}\0`));
-    const ferretPid = findPid((cmd) => cmd.includes("ferretdb") && cmd.includes(`127.0.0.1:${ferret.port}`));
-    if (ferretPid) pids.ferretdb = ferretPid;
-    if (natsPid) pids["nats-server"] = natsPid;
+    const { nats, ferret, procs, pids } = await startBenchStack(dir, ["delivery-status", "campaign-stats", "suppression"], cleanups);
+    const [delivery, stats, suppression] = [procs["delivery-status"]!, procs["campaign-stats"]!, procs.suppression!];
     pids["bench (client)"] = process.pid;
 
     const mongo = new MongoClient(ferret.url, { directConnection: true, retryWrites: false });

@@ -52,9 +52,9 @@ import { watchInterval } from "../../services/campaign-stats/watch.ts";
 import { createLogger } from "../../services/shared/log.ts";
 import { connectNats, type NatsHandles } from "../../services/shared/nats.ts";
 import { publishResendEvent } from "../../test/publish-events.ts";
-import { freePort, startFerretDb, startNatsServer } from "../../tools/local-servers.ts";
-import { percentile, startProcess } from "../e2e/e2e.ts";
-import { findPid, sampleCpu, stopChild } from "../lib/proc.ts";
+import { percentile } from "../e2e/e2e.ts";
+import { sampleCpu } from "../lib/proc.ts";
+import { startBenchStack } from "../lib/stack.ts";
 import { machine, table, writeResult } from "../lib/report.ts";
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -98,20 +98,8 @@ export async function runWatchLatencyBenchmark() {
   const loadAtStart = loadavg();
   const abort = new AbortController();
   try {
-    const nats = await startNatsServer({ port: await freePort(), dataDir: join(dir, "nats") });
-    cleanups.unshift(() => nats.stop());
-    const ferret = await startFerretDb({ port: await freePort(), dataDir: join(dir, "ferretdb") });
-    cleanups.unshift(() => ferret.stop());
-    const common = { NATS_URL: nats.url, MONGODB_URI: ferret.url, LOG_LEVEL: "warn", LISTEN_HOST: "127.0.0.1" };
-    const delivery = await startProcess(dir, "delivery-status", "DELIVERY_STATUS_PORT", common);
-    cleanups.unshift(() => stopChild(delivery.child));
-    const stats = await startProcess(dir, "campaign-stats", "CAMPAIGN_STATS_PORT", common);
-    cleanups.unshift(() => stopChild(stats.child));
-    const pids: Record<string, number> = { "delivery-status": delivery.pid, "campaign-stats": stats.pid };
-    const natsPid = findPid((cmd) => cmd.includes("nats-server") && cmd.includes(`-p\0${nats.port}\0`));
-    const ferretPid = findPid((cmd) => cmd.includes("ferretdb") && cmd.includes(`127.0.0.1:${ferret.port}`));
-    if (natsPid) pids["nats-server"] = natsPid;
-    if (ferretPid) pids.ferretdb = ferretPid;
+    const { nats, procs, pids } = await startBenchStack(dir, ["delivery-status", "campaign-stats"], cleanups);
+    const [delivery, stats] = [procs["delivery-status"]!, procs["campaign-stats"]!];
 
     const publisher = await connectNats(nats.url, "bench-watch-publisher", quietLog);
     cleanups.unshift(() => publisher.nc.close());

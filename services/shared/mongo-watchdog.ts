@@ -39,6 +39,8 @@ export function watchMongoMonitor(client: MongoClient, log: Logger | undefined, 
   let restarting = false;
   let stopped = false;
   let restarts = 0;
+  /** A restart closed the client but could not connect it again yet. */
+  let needsConnect = false;
 
   client.on("serverHeartbeatStarted", (event) => running.set(event.connectionId, now()));
   client.on("serverHeartbeatSucceeded", (event) => running.delete(event.connectionId));
@@ -62,7 +64,6 @@ export function watchMongoMonitor(client: MongoClient, log: Logger | undefined, 
     }
   };
 
-  let needsConnect = false;
   const check = () => {
     if (restarting || stopped) return;
     if (needsConnect) {

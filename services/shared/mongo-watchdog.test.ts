@@ -1,6 +1,6 @@
 import { MongoClient } from "mongodb";
 import { afterEach, describe, expect, it } from "vitest";
-import { shared, uniqueName, waitFor } from "../../test/harness.ts";
+import { privateFerretDb, shared, uniqueName, waitFor } from "../../test/harness.ts";
 import { createLogger } from "./log.ts";
 import { watchMongoMonitor, type MongoWatchdog } from "./mongo-watchdog.ts";
 
@@ -40,5 +40,22 @@ describe("the database monitor watchdog", () => {
     });
     expect(await things.findOne({ _id: "a" })).toEqual({ _id: "a", n: 1 });
     expect(lines.some((line) => line.includes("database monitor stuck"))).toBe(true);
+  });
+
+  it("keeps trying to connect when the database is still down at the restart, and serves again once it is up", async () => {
+    const ferret = await privateFerretDb();
+    client = new MongoClient(ferret.url, { heartbeatFrequencyMS: 100, serverSelectionTimeoutMS: 500, connectTimeoutMS: 500 });
+    await client.connect();
+    const live = client;
+    const lines: string[] = [];
+    watchdog = watchMongoMonitor(live, createLogger({}, "info", (line) => lines.push(line)), { stuckAfterMs: 200, checkEveryMs: 50 });
+    const things = live.db(uniqueName("test")).collection<{ _id: string }>("things");
+    await things.insertOne({ _id: "kept" });
+    await ferret.stop();
+    live.emit("serverHeartbeatStarted", { connectionId: "127.0.0.1:1", awaited: false } as never);
+    await waitFor(() => lines.some((line) => line.includes("reconnect failed, will retry")), { what: "a failed reconnect" });
+    await ferret.restart();
+    await waitFor(async () => (await things.findOne({ _id: "kept" }))?._id === "kept", { what: "reads through the reconnected client" });
+    expect(watchdog.restarts).toBe(1);
   });
 });

@@ -26,7 +26,12 @@ describe("the delivery status service when the database stops mid-stream", () =>
 
     for (let i = 0; i < 10; i++) await publishOpen(i);
     await ferret.stop();
-    for (let i = 10; i < 20; i++) await publishOpen(i); // arrive while the database is down
+    const duringOutage: { seq: number }[] = [];
+    for (let i = 10; i < 20; i++) duringOutage.push(await publishOpen(i)); // arrive while the database is down
+    // The consumer receives them and acks none: the ack floor stays below the first one.
+    const consumerInfo = () => service!.context.nats.jsm.consumers.info("RESEND_EVENTS", "delivery-status");
+    await waitFor(async () => (await consumerInfo()).delivered.stream_seq >= duringOutage.at(-1)!.seq, { what: "the outage's messages delivered" });
+    expect((await consumerInfo()).ack_floor.stream_seq).toBeLessThan(duringOutage[0]!.seq);
     // A copy of an already-published event, as a later Svix retry would bring it.
     await publishResendEvent(js, ws, sampleEmailEvent("email.opened", { emailId: "down1", createdAt: new Date(Date.UTC(2026, 10, 20, 10, 0, 3)) }), {
       svixId: "msg_open_3",

@@ -11,6 +11,7 @@
  *   the send document stays small however many opens and clicks arrive.
  */
 import type { Collection, Db, IndexDescription } from "mongodb";
+import { mapLimited } from "../shared/map-limited.ts";
 import type { EventFact, Registration, SendState, StatusName } from "./send-projection.ts";
 
 /** A send document as the use cases see it. */
@@ -197,20 +198,6 @@ export class SendsRepository {
 
 function compareTimeline(a: Pick<TimelineEntry, "eventAtUs" | "receivedAtUs" | "svixId">, b: Pick<TimelineEntry, "eventAtUs" | "receivedAtUs" | "svixId">): number {
   return a.eventAtUs - b.eventAtUs || a.receivedAtUs - b.receivedAtUs || (a.svixId < b.svixId ? -1 : a.svixId > b.svixId ? 1 : 0);
-}
-
-/** Maps with at most `limit` calls in flight, keeping the order. */
-async function mapLimited<T, R>(items: readonly T[], limit: number, map: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await map(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 async function createMissingIndexes(collection: Collection<any>, indexes: IndexDescription[]): Promise<void> {

@@ -11,6 +11,7 @@
  */
 import type { Collection, Db } from "mongodb";
 import { subscriberKey } from "./address.ts";
+import { mapLimited } from "../shared/map-limited.ts";
 import type { Reason, SubscriberState, SuppressionRecord } from "./subscriber-state.ts";
 
 interface SubscriberDoc extends SubscriberState {
@@ -147,17 +148,10 @@ export class SubscriberRepository {
       }
       return found;
     }
-    // A bounded number of lookups in flight: enough to overlap round trips, few enough not to
-    // open a connection per address.
-    let next = 0;
-    const worker = async () => {
-      while (next < emails.length) {
-        const email = emails[next++] as string;
-        const doc = await this.#subscribers.findOne({ _id: subscriberKey(workspaceId, email) }, { projection });
-        if (doc?.suppression) found.set(email, doc.suppression);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#lookupConcurrency, emails.length) }, worker));
+    await mapLimited(emails, this.#lookupConcurrency, async (email) => {
+      const doc = await this.#subscribers.findOne({ _id: subscriberKey(workspaceId, email) }, { projection });
+      if (doc?.suppression) found.set(email, doc.suppression);
+    });
     return found;
   }
 

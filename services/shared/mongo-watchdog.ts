@@ -11,8 +11,8 @@
  * `serverHeartbeatStarted` with no end). A heartbeat is bounded by
  * connectTimeoutMS, so one still running well past that bound is stuck; the
  * client is then closed (which also fails operations stuck the same way) and
- * connected again. Repositories keep their `Db`: a reconnected client serves
- * it as before.
+ * connected again, retried on every check until the database answers.
+ * Repositories keep their `Db`: a reconnected client serves it as before.
  */
 import type { MongoClient } from "mongodb";
 import type { Logger } from "./log.ts";
@@ -29,56 +29,52 @@ export interface WatchdogOptions {
   stuckAfterMs: number;
   /** How often to look. */
   checkEveryMs?: number;
-  now?: () => number;
 }
 
 /** Watches the client's heartbeats and reconnects it when one never ends. */
 export function watchMongoMonitor(client: MongoClient, log: Logger | undefined, options: WatchdogOptions): MongoWatchdog {
-  const now = options.now ?? Date.now;
   const running = new Map<string, number>(); // server address -> when its heartbeat started
-  let restarting = false;
-  let stopped = false;
+  let state: "watching" | "closed" | "busy" | "stopped" = "watching";
   let restarts = 0;
-  /** A restart closed the client but could not connect it again yet. */
-  let needsConnect = false;
 
-  client.on("serverHeartbeatStarted", (event) => running.set(event.connectionId, now()));
+  client.on("serverHeartbeatStarted", (event) => running.set(event.connectionId, Date.now()));
   client.on("serverHeartbeatSucceeded", (event) => running.delete(event.connectionId));
   client.on("serverHeartbeatFailed", (event) => running.delete(event.connectionId));
 
-  const restart = async (address: string, ranMs: number) => {
-    restarting = true;
-    restarts++;
-    log?.warn("database monitor stuck, reconnecting the client", { address, heartbeatRunningMs: ranMs });
-    running.clear();
-    try {
-      await client.close();
-      if (!stopped) await client.connect();
-      log?.info("database client reconnected", { address });
-    } catch (error) {
-      // Not reachable yet: operations keep failing as transient until a later check connects.
-      log?.warn("database client reconnect failed, will retry", { address, error });
-      needsConnect = !stopped;
-    } finally {
-      restarting = false;
-    }
+  /** Runs one step of a restart; the state after it is `next` unless the watchdog was stopped meanwhile. */
+  const step = (work: () => Promise<void>, next: typeof state, onError: typeof state) => {
+    state = "busy";
+    void work().then(
+      () => state !== "stopped" && (state = next),
+      () => state !== "stopped" && (state = onError),
+    );
   };
 
   const check = () => {
-    if (restarting || stopped) return;
-    if (needsConnect) {
-      needsConnect = false;
-      restarting = true;
-      void client
-        .connect()
-        .then(() => log?.info("database client reconnected"))
-        .catch(() => (needsConnect = !stopped))
-        .finally(() => (restarting = false));
-      return;
+    if (state === "closed") {
+      // Closed by a restart: connect again (the database may still be down; then the next check tries again).
+      return step(
+        async () => {
+          try {
+            await client.connect();
+          } catch (error) {
+            log?.warn("database client reconnect failed, will retry", { error });
+            throw error;
+          }
+          log?.info("database client reconnected");
+        },
+        "watching",
+        "closed",
+      );
     }
+    if (state !== "watching") return;
+    const now = Date.now();
     for (const [address, startedAt] of running) {
-      const ranMs = now() - startedAt;
-      if (ranMs > options.stuckAfterMs) return void restart(address, ranMs);
+      if (now - startedAt <= options.stuckAfterMs) continue;
+      restarts++;
+      log?.warn("database monitor stuck, reconnecting the client", { address, heartbeatRunningMs: now - startedAt });
+      running.clear();
+      return step(() => client.close(), "closed", "closed");
     }
   };
   const timer = setInterval(check, options.checkEveryMs ?? 1000);
@@ -86,7 +82,7 @@ export function watchMongoMonitor(client: MongoClient, log: Logger | undefined, 
 
   return {
     stop: () => {
-      stopped = true;
+      state = "stopped";
       clearInterval(timer);
     },
     get restarts() {

@@ -22,15 +22,10 @@ export class BodyTooLargeError extends Error {
 }
 
 /** How much of an oversized body is read and thrown away, at most, before answering. */
-export interface DrainBounds {
-  bytes: number;
-  ms: number;
-}
-
-export const defaultDrainBounds: DrainBounds = Object.freeze({ bytes: 1024 * 1024, ms: 1000 });
+const drain = { bytes: 1024 * 1024, ms: 1000 };
 
 /** Resolves with the whole body, or rejects with BodyTooLargeError (or the stream's error). */
-export function readBody(req: HttpRequest, limit: number, drain: DrainBounds = defaultDrainBounds): Promise<Buffer> {
+export function readBody(req: HttpRequest, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"]);
   const declaredTooLarge = Number.isFinite(declared) && declared > limit;
   // A declared length past what would be drained is refused without reading a byte.

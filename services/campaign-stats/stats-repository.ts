@@ -109,10 +109,14 @@ export class StatsRepository {
     this.links = db.collection<Stored>("stats_links");
   }
 
-  /** Creates the indexes of every query path and detects FerretDB. */
-  async init(db: Db): Promise<void> {
+  /**
+   * Creates the indexes of every query path and detects FerretDB (no version guard there, see
+   * `versionGuard`). `versionGuard` overrides the detection, so tests can run the MongoDB behaviour
+   * (several writers of one document) against FerretDB.
+   */
+  async init(db: Db, options: { versionGuard?: boolean } = {}): Promise<void> {
     const info = await db.admin().command({ buildInfo: 1 }).catch(() => ({}) as Document);
-    this.versionGuard = !("ferretdbVersion" in info);
+    this.versionGuard = options.versionGuard ?? !("ferretdbVersion" in info);
     await this.sends.createIndex({ workspaceId: 1, campaignId: 1 });
     await this.campaigns.createIndex({ workspaceId: 1, campaignId: 1 });
     await this.hours.createIndex({ workspaceId: 1, campaignId: 1, hour: 1 });

@@ -1,0 +1,31 @@
+import { MongoClient } from "mongodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { shared, uniqueName } from "../../test/harness.ts";
+import { defaultAlertSettings } from "./alerts.ts";
+import { StatsRepository } from "./stats-repository.ts";
+
+describe("the stats repository's copies of documents it wrote", () => {
+  let client: MongoClient;
+  beforeAll(async () => {
+    client = new MongoClient(shared.mongoUri);
+    await client.connect();
+  });
+  afterAll(async () => client?.close());
+
+  it("lose no write of another instance: a stale copy fails the version guard and is read again", async () => {
+    const db = client.db(uniqueName("test"));
+    const [a, b] = [new StatsRepository(db), new StatsRepository(db)];
+    // The guard MongoDB deployments run with (detection would turn it off on FerretDB).
+    await a.init(db, { versionGuard: true });
+    await b.init(db, { versionGuard: true });
+    const part = { kind: "campaign" as const, campaignId: "c1", inc: { delivered: 1 } };
+    const apply = (repo: StatsRepository, ref: string) => repo.applyPart("ws", ref, part, () => false, defaultAlertSettings, Date.now());
+
+    await apply(a, "e1#1"); // a now holds a copy of the campaign document
+    await apply(b, "e2#1"); // b changes it behind a's back
+    await apply(a, "e3#1"); // a's copy is stale
+    expect((await b.getCampaign("ws", "c1"))?.counts.delivered).toBe(3);
+    await apply(a, "e2#1"); // b's part, redelivered to a: a must see it applied
+    expect((await a.getCampaign("ws", "c1"))?.counts.delivered).toBe(3);
+  });
+});

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { privateNats, uniqueName, waitFor } from "../../test/harness.ts";
-import { startConsumer, deadLetterHeaders, retryDelayMs, type RunningConsumer } from "./consumer.ts";
+import { startConsumer, deadLetterHeaders, retryDelayMs, type ConsumerSpec, type RunningConsumer } from "./consumer.ts";
 import { PoisonMessageError } from "./errors.ts";
 import { createLogger } from "./log.ts";
 import { MetricsRegistry } from "./metrics.ts";
@@ -24,7 +24,7 @@ describe("the shared JetStream consumer loop", () => {
     await nats.nc.close();
   });
 
-  const start = async (name: string, workspace: string, handle: (body: string) => Promise<void>) => {
+  const start = async (name: string, workspace: string, handle: (body: string) => Promise<void>, extra: Partial<ConsumerSpec<string>> = {}) => {
     const consumer = await startConsumer(
       { js: nats.js, jsm: nats.jsm, log, metrics: new MetricsRegistry() },
       {
@@ -37,6 +37,7 @@ describe("the shared JetStream consumer loop", () => {
           return body;
         },
         handle,
+        ...extra,
       },
     );
     running.push(consumer);
@@ -66,6 +67,32 @@ describe("the shared JetStream consumer loop", () => {
       const info = await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name);
       return info.num_ack_pending === 0 && info.num_pending === 0;
     }, { what: "every message acked" });
+  });
+
+  it("handles messages with the same ordering key one after another, in delivery order, and others alongside", async () => {
+    const workspace = uniqueName("ws");
+    const bodies = Array.from({ length: 12 }, (_, i) => `${i % 2 === 0 ? "a" : "b"}${i}`);
+    for (const [i, body] of bodies.entries()) await nats.js.publish(`resend.events.${workspace}.email.sent`, bytes(body), { msgID: `${workspace}:${i}` });
+    const finished: string[] = [];
+    let inHandler = 0;
+    let most = 0;
+    await start(
+      uniqueName("durable"),
+      workspace,
+      async (body) => {
+        inHandler++;
+        most = Math.max(most, inHandler);
+        // Earlier messages take longer, so without the key later ones would finish first.
+        await new Promise((resolve) => setTimeout(resolve, 60 - Number(body.slice(1)) * 4));
+        finished.push(body);
+        inHandler--;
+      },
+      { orderingKey: (body) => body[0] },
+    );
+    await waitFor(() => finished.length === bodies.length, { what: "every message handled" });
+    expect(finished.filter((body) => body.startsWith("a"))).toEqual(bodies.filter((body) => body.startsWith("a")));
+    expect(finished.filter((body) => body.startsWith("b"))).toEqual(bodies.filter((body) => body.startsWith("b")));
+    expect(most).toBe(2); // one per key at a time
   });
 
   it("delivers a published message to a durable consumer and acks it after the handler", async () => {

@@ -4,7 +4,7 @@
  * pins (or this script's patch) changed, so `npm start` and `npm test` stay
  * fast after the first run.
  *
- * FerretDB is built with two patches, applied to a copy of the pinned module
+ * FerretDB is built with three patches, applied to a copy of the pinned module
  * in .cache (the Go module cache itself is never touched); neither changes a
  * result:
  * 1. FerretDB v1.24.2's SQLite backend filters `{_id: x}` on
@@ -18,6 +18,13 @@
  *    database's CPU in the end-to-end benchmark's profile
  *    (FERRETDB_CPU_PROFILE). The profile entry is a debugging aid only; the
  *    release build now skips it and keeps the rest (finalizer checks).
+ * 3. Its `update` command closes each statement's query (an SQLite
+ *    connection from a pool of 100) only when the whole command returns (a
+ *    `defer` inside the loop over statements), so one `bulkWrite` of many
+ *    updates, or a few at once, held every connection and waited for one
+ *    more: the database stopped answering anything (seen at ~100 statements
+ *    in flight, goroutine dump: 100 open rows, 44 waiting in DB.conn). Each
+ *    statement's query is now closed as soon as its update is done.
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -34,6 +41,11 @@ const patches = [
     file: "internal/backends/sqlite/metadata/metadata.go",
     before: `IDColumn = DefaultColumn + "->'$._id'"`,
     after: 'IDColumn = DefaultColumn + `->"_id"`',
+  },
+  {
+    file: "internal/handler/msg_update.go",
+    before: '\t\tresult, err := common.UpdateDocument(ctx, c, "update", iter, &u)\n',
+    after: '\t\tresult, err := common.UpdateDocument(ctx, c, "update", iter, &u)\n\t\tcloser.Close() // patched: free the connection now, not at the end of the command\n',
   },
   {
     file: "internal/util/resource/resource.go",

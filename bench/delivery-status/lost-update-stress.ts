@@ -21,7 +21,7 @@ import { MongoClient, type MongoClientOptions } from "mongodb";
 import { sampleEmailEvent } from "../../cli/resend-samples.ts";
 import { parseResendEvent } from "../../services/shared/resend-events.ts";
 import { toIncomingEvent } from "../../services/delivery-status/consumer.ts";
-import { SendsRepository, type StoredSend } from "../../services/delivery-status/sends-repository.ts";
+import { SendsRepository, type SendWrite } from "../../services/delivery-status/sends-repository.ts";
 import { applyEvent } from "../../services/delivery-status/use-cases/apply-event.ts";
 import { recordSend } from "../../services/delivery-status/use-cases/record-send.ts";
 import { freePort, startFerretDb, type LocalServer } from "../../tools/local-servers.ts";
@@ -64,11 +64,6 @@ class RecordingRepository extends SendsRepository {
     this.ops.push({ op: "get", at: performance.now(), detail: send ? `v${send.version} facts=${send.facts.length}` : "none" });
     return send;
   }
-  override async insert(send: Omit<StoredSend, "version">) {
-    const won = await super.insert(send);
-    this.ops.push({ op: "insert", at: performance.now(), detail: `facts=${send.facts.length} won=${won}` });
-    return won;
-  }
   override async clearPendingSendRecorded(workspaceId: string, emailId: string) {
     this.ops.push({ op: "clear>", at: performance.now(), detail: "outbox $unset sent" });
     await super.clearPendingSendRecorded(workspaceId, emailId);
@@ -78,9 +73,12 @@ class RecordingRepository extends SendsRepository {
     if (process.env.TIMELINE === "skip") return;
     await super.putTimelineEntry(entry);
   }
-  override async replaceIfVersion(send: StoredSend, expectedVersion: number, mark: boolean) {
-    const won = await super.replaceIfVersion(send, expectedVersion, mark);
-    this.ops.push({ op: "cas", at: performance.now(), detail: `v${expectedVersion}->${send.version} facts=${send.facts.length} won=${won}` });
+  override async writeMany(writes: SendWrite[]) {
+    const won = await super.writeMany(writes);
+    for (const { send, expectedVersion } of writes) {
+      const detail = `${expectedVersion === undefined ? "insert" : `v${expectedVersion}->${send.version}`} facts=${send.facts.length} won=${won}`;
+      this.ops.push({ op: expectedVersion === undefined ? "insert" : "cas", at: performance.now(), detail });
+    }
     return won;
   }
 }

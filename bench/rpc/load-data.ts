@@ -128,7 +128,8 @@ export async function loadCampaign(options: LoadOptions & { campaignId: string }
     },
   });
   // One delta carrying every loaded send's contribution; its ref names no send, so the sweeper drops it.
-  await repository.applyPart(options.workspaceId, "rpc-bench-load#0", { kind: "campaign", campaignId: options.campaignId, inc: { ...totals } }, () => false, defaultAlertSettings, Date.now());
+  const part = { kind: "campaign" as const, campaignId: options.campaignId, inc: { ...totals } };
+  await repository.applyParts([{ workspaceId: options.workspaceId, ref: "rpc-bench-load#0", part }], () => false, defaultAlertSettings, Date.now());
   return { ...progress, sent: totals.sent };
 }
 

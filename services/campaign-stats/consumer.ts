@@ -11,7 +11,7 @@ import { PoisonMessageError } from "../shared/errors.ts";
 import { DOMAIN_EVENTS_STREAM, RESEND_EVENTS_STREAM } from "../shared/nats.ts";
 import { decodeResendEvent } from "../shared/resend-events.ts";
 import { isWorkspaceId } from "../shared/validation.ts";
-import { applyResendEvent, applySendRecorded, type IngestDeps } from "./use-cases/ingest.ts";
+import { applyResendEvents, applySendsRecorded, type IngestDeps } from "./use-cases/ingest.ts";
 
 export const eventsConsumerName = "campaign-stats-events";
 export const sendsConsumerName = "campaign-stats-sends";
@@ -23,7 +23,8 @@ export function resendEventsConsumer(deps: IngestDeps): ConsumerSpec<ResendEvent
     stream: RESEND_EVENTS_STREAM,
     filterSubjects: ["resend.events.*.email.>"],
     decode: (data) => decodeResendEvent(data),
-    handle: (event) => applyResendEvent(deps, event),
+    handle: (event) => applyResendEvents(deps, [event]),
+    handleBatch: (events) => applyResendEvents(deps, events),
   };
 }
 
@@ -48,6 +49,7 @@ export function sendRecordedConsumer(deps: IngestDeps): ConsumerSpec<SendRecorde
     stream: DOMAIN_EVENTS_STREAM,
     filterSubjects: ["sends.*.recorded"],
     decode: (data) => decodeSendRecorded(data),
-    handle: (recorded) => applySendRecorded(deps, recorded),
+    handle: (recorded) => applySendsRecorded(deps, [recorded]),
+    handleBatch: (registrations) => applySendsRecorded(deps, registrations),
   };
 }

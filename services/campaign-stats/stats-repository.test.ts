@@ -19,7 +19,7 @@ describe("the stats repository's copies of documents it wrote", () => {
     await a.init(db, { versionGuard: true });
     await b.init(db, { versionGuard: true });
     const part = { kind: "campaign" as const, campaignId: "c1", inc: { delivered: 1 } };
-    const apply = (repo: StatsRepository, ref: string) => repo.applyPart("ws", ref, part, () => false, defaultAlertSettings, Date.now());
+    const apply = (repo: StatsRepository, ref: string) => repo.applyParts([{ workspaceId: "ws", ref, part }], () => false, defaultAlertSettings, Date.now());
 
     await apply(a, "e1#1"); // a now holds a copy of the campaign document
     await apply(b, "e2#1"); // b changes it behind a's back

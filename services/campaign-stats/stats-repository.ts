@@ -11,7 +11,8 @@
  * - `stats_hours`      `ws:enc(campaign):<hour ms>` — one UTC hour's counts.
  * - `stats_links`      `ws:enc(campaign):<sha256(link)>` — per-link clicks.
  *
- * Each write is one single-document update. Campaign, hour and link documents
+ * Each write is one single-document update; a batch of them goes in one
+ * `bulkWrite` per collection (see mutateMany). Campaign, hour and link documents
  * keep in `recent` the references (`emailId#seq`) of the deltas they applied
  * whose send has not yet confirmed the delta done, which makes applying a
  * delta idempotent without an unbounded list. Every read-modify-write runs
@@ -20,11 +21,13 @@
  * instances cannot interleave.
  */
 import { createHash } from "node:crypto";
-import type { Collection, Db, Document } from "mongodb";
+import type { AnyBulkWriteOperation, Collection, Db, Document } from "mongodb";
 import { UnavailableError } from "../shared/errors.ts";
 import { evaluateAlerts, initialAlertState, type AlertSettings, type AlertState, type PendingAlert } from "./alerts.ts";
 import { countFields, countsOf, type Counts } from "./counts.ts";
 import { KeyedLock } from "../shared/keyed-lock.ts";
+import { mapLimited } from "../shared/map-limited.ts";
+import { isDuplicateKeyError } from "../shared/mongo.ts";
 import type { ContributionPart, SendState } from "./send-state.ts";
 
 /** A delta waiting on its send to be moved into campaign documents. */
@@ -73,13 +76,37 @@ export interface LinkRecord {
   lastClickAt: number | null;
 }
 
-/** What applying a delta part did. */
-export interface AppliedPart {
-  /** False when the document had already applied this delta. */
-  written: boolean;
-  /** Campaign documents only: alerts waiting to be published (new or left over). */
+/** One part of a send's delta, on its way to its campaign, hour or link document. */
+export interface PartToApply {
+  workspaceId: string;
+  /** The delta's reference, `emailId#seq`. */
+  ref: string;
+  part: ContributionPart;
+}
+
+/** A campaign document that parts were applied to (or found already applied). */
+export interface TouchedCampaign {
+  workspaceId: string;
+  campaignId: string;
+  /** Alerts waiting to be published (new or left over). */
   outbox: PendingAlert[];
 }
+
+/** How one send changes: `decide` sees the current document and returns the fields to set, or null for none. */
+export interface SendChange {
+  workspaceId: string;
+  emailId: string;
+  decide(current: SendRecord | null): SendWrite | null;
+}
+
+/** A read-decide-write of one document, as mutate and mutateMany take it. */
+interface DocumentChange {
+  id: string;
+  decide(doc: Stored | null): Document | null;
+}
+
+/** A version guard lost in a bulk write (MongoDB only): the entries are redone one by one. */
+class GuardLost extends Error {}
 
 type Stored = Document & { _id: string; v?: number };
 
@@ -131,21 +158,24 @@ export class StatsRepository {
     return doc ? toSend(doc) : null;
   }
 
-  /**
-   * One atomic write of a send: `decide` sees the current document and returns
-   * the fields to set, or null for no change. Returns the document as stored after.
-   */
-  async updateSend(
-    workspaceId: string,
-    emailId: string,
-    decide: (current: SendRecord | null) => SendWrite | null,
-  ): Promise<SendRecord | null> {
-    const result = await this.mutate(this.sends, sendDocId(workspaceId, emailId), (doc) => {
-      const write = decide(doc ? toSend(doc) : null);
-      if (!write) return null;
-      return { workspaceId, emailId, campaignId: write.state.campaignId, ...write };
-    });
-    return result.doc ? toSend(result.doc) : null;
+  /** One atomic write of a send (see SendChange). Returns the document as stored after. */
+  async updateSend(workspaceId: string, emailId: string, decide: SendChange["decide"]): Promise<SendRecord | null> {
+    return (await this.updateSends([{ workspaceId, emailId, decide }]))[0]!;
+  }
+
+  /** The writes of several different sends, in one bulk write; each send as stored after, in order. */
+  async updateSends(changes: readonly SendChange[]): Promise<(SendRecord | null)[]> {
+    const results = await this.mutateMany(
+      this.sends,
+      changes.map(({ workspaceId, emailId, decide }) => ({
+        id: sendDocId(workspaceId, emailId),
+        decide: (doc) => {
+          const write = decide(doc ? toSend(doc) : null);
+          return write ? { workspaceId, emailId, campaignId: write.state.campaignId, ...write } : null;
+        },
+      })),
+    );
+    return results.map((result) => (result.doc ? toSend(result.doc) : null));
   }
 
   /** Sends of a campaign (scans on FerretDB; used by recounts and tests, never on the hot path). */
@@ -157,54 +187,55 @@ export class StatsRepository {
   // ---- campaign, hour and link documents ----
 
   /**
-   * Applies one part of a send's delta, unless this document already applied
-   * it (`ref` in `recent`). Drops from `recent` the refs `isDone` confirms.
-   * Campaign parts also move the alert state and may add alerts to the outbox.
+   * Applies parts of deltas, each to its document unless that document already applied the delta (`ref`
+   * in `recent`): one write per document however many parts it takes, one bulk write per collection.
+   * Drops from `recent` the refs `isDone` confirms. Campaign parts also move the alert state, evaluated on
+   * the document's new totals, and may add alerts to the outbox. Returns the campaign documents touched.
    */
-  async applyPart(
-    workspaceId: string,
-    ref: string,
-    part: ContributionPart,
-    isDone: (ref: string) => boolean,
+  async applyParts(
+    parts: readonly PartToApply[],
+    isDone: (workspaceId: string, ref: string) => boolean,
     alertSettings: AlertSettings,
     now: number,
-  ): Promise<AppliedPart> {
-    const { collection, id } = this.target(workspaceId, part);
-    const result = await this.mutate(collection, id, (doc) => {
-      const recent = ((doc?.recent as string[] | undefined) ?? []).filter((entry) => !isDone(entry));
-      if (recent.includes(ref)) return null;
-      const set: Document = { workspaceId, campaignId: part.campaignId, recent: [...recent, ref], updatedAt: now };
-      if (part.kind === "link") {
-        set.link = part.link;
-        for (const field of ["clicks", "uniqueClicks", "scannerClicks"] as const) {
-          set[field] = ((doc?.[field] as number | undefined) ?? 0) + (part.inc[field] ?? 0);
-        }
-        set.firstClickAt = minOf(doc?.firstClickAt as number | null | undefined, part.firstClickAt);
-        set.lastClickAt = maxOf(doc?.lastClickAt as number | null | undefined, part.lastClickAt);
-        return set;
-      }
-      const counts = countsOf(doc);
-      for (const field of countFields) counts[field] += part.inc[field] ?? 0;
-      Object.assign(set, counts);
-      if (part.kind === "hour") {
-        set.hour = part.hour;
-        return set;
-      }
-      const evaluated = evaluateAlerts((doc?.alerts as AlertState | undefined) ?? initialAlertState(), counts, alertSettings, now);
-      set.alerts = evaluated.state;
-      set.outbox = [...((doc?.outbox as PendingAlert[] | undefined) ?? []), ...evaluated.fired];
-      return set;
-    });
-    return { written: result.written, outbox: (result.doc?.outbox as PendingAlert[] | undefined) ?? [] };
+  ): Promise<TouchedCampaign[]> {
+    const byDocument = new Map<string, { collection: Collection<Stored>; id: string; workspaceId: string; parts: PartToApply[] }>();
+    for (const entry of parts) {
+      const { collection, id } = this.target(entry.workspaceId, entry.part);
+      const key = `${collection.collectionName}:${id}`;
+      const group = byDocument.get(key) ?? { collection, id, workspaceId: entry.workspaceId, parts: [] };
+      group.parts.push(entry);
+      byDocument.set(key, group);
+    }
+    const touched: TouchedCampaign[] = [];
+    for (const collection of [this.campaigns, this.hours, this.links]) {
+      const groups = [...byDocument.values()].filter((group) => group.collection === collection);
+      if (groups.length === 0) continue;
+      const results = await this.mutateMany(
+        collection,
+        groups.map(({ id, workspaceId, parts: mine }) => ({
+          id,
+          decide: (doc) => applyToDocument(doc, workspaceId, mine, (ref) => isDone(workspaceId, ref), alertSettings, now),
+        })),
+      );
+      groups.forEach(({ workspaceId, parts: mine }, index) => {
+        const first = mine[0]!.part;
+        if (first.kind !== "campaign") return;
+        touched.push({ workspaceId, campaignId: first.campaignId, outbox: (results[index]!.doc?.outbox as PendingAlert[] | undefined) ?? [] });
+      });
+    }
+    return touched;
   }
 
   /** Removes published alerts from a campaign's outbox. */
   async removeFromOutbox(workspaceId: string, campaignId: string, published: PendingAlert[]): Promise<void> {
     const done = new Set(published.map((alert) => `${alert.kind}:${alert.crossing}`));
-    await this.mutate(this.campaigns, campaignDocId(workspaceId, campaignId), (doc) => {
-      const outbox = (doc?.outbox as PendingAlert[] | undefined) ?? [];
-      const remaining = outbox.filter((alert) => !done.has(`${alert.kind}:${alert.crossing}`));
-      return doc && remaining.length !== outbox.length ? { outbox: remaining } : null;
+    await this.mutate(this.campaigns, {
+      id: campaignDocId(workspaceId, campaignId),
+      decide: (doc) => {
+        const outbox = (doc?.outbox as PendingAlert[] | undefined) ?? [];
+        const remaining = outbox.filter((alert) => !done.has(`${alert.kind}:${alert.crossing}`));
+        return doc && remaining.length !== outbox.length ? { outbox: remaining } : null;
+      },
     });
   }
 
@@ -227,10 +258,13 @@ export class StatsRepository {
   /** Drops the `recent` refs `isDone` confirms from one document. */
   async pruneRecent(kind: "campaign" | "hour" | "link", id: string, isDone: (ref: string) => boolean): Promise<void> {
     const collection = kind === "campaign" ? this.campaigns : kind === "hour" ? this.hours : this.links;
-    await this.mutate(collection, id, (doc) => {
-      const recent = (doc?.recent as string[] | undefined) ?? [];
-      const kept = recent.filter((entry) => !isDone(entry));
-      return doc && kept.length !== recent.length ? { recent: kept } : null;
+    await this.mutate(collection, {
+      id,
+      decide: (doc) => {
+        const recent = (doc?.recent as string[] | undefined) ?? [];
+        const kept = recent.filter((entry) => !isDone(entry));
+        return doc && kept.length !== recent.length ? { recent: kept } : null;
+      },
     });
   }
 
@@ -287,39 +321,114 @@ export class StatsRepository {
    * on MongoDB a stale copy fails the version guard and is read again. A write whose outcome is unknown
    * (an error) drops the copy.
    */
-  private async mutate(
+  private async mutate(collection: Collection<Stored>, change: DocumentChange): Promise<{ doc: Stored | null; written: boolean }> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      try {
+        return (await this.mutateMany(collection, [change], { fromCache: attempt === 0, redoAlone: false }))[0]!;
+      } catch (error) {
+        if (!(error instanceof GuardLost) && !isDuplicateKeyError(error)) throw error;
+      }
+    }
+    throw new UnavailableError(`too much write contention on ${collection.collectionName} ${change.id}`);
+  }
+
+  /**
+   * mutate for several different documents of one collection, holding all their locks, with one
+   * `bulkWrite` for the writes: FerretDB's cost is per document either way, so what a batch saves is the
+   * documents it does not write (sends sharing a campaign write it once) and the round trips. A lost
+   * version guard (another instance wrote, MongoDB only) redoes each entry alone with a fresh read;
+   * every decide is idempotent (a svix id or delta ref already applied changes nothing).
+   */
+  private async mutateMany(
     collection: Collection<Stored>,
-    id: string,
-    decide: (doc: Stored | null) => Document | null,
-  ): Promise<{ doc: Stored | null; written: boolean }> {
-    const key = `${collection.collectionName}:${id}`;
-    return await this.locks.run(key, async () => {
-      for (let attempt = 0; attempt < 50; attempt++) {
-        const cached = attempt === 0 ? this.recentDocs.get(key) : undefined;
-        const doc = cached ?? (await collection.findOne({ _id: id }));
-        const decided = decide(doc);
+    changes: readonly DocumentChange[],
+    options = { fromCache: true, redoAlone: true },
+  ): Promise<{ doc: Stored | null; written: boolean }[]> {
+    const keys = changes.map((change) => `${collection.collectionName}:${change.id}`);
+    if (new Set(keys).size !== keys.length) throw new Error("mutateMany takes one change per document");
+    const attempt = this.locks.runAll(keys, async () => {
+      const current = await mapLimited(changes.map((_, index) => index), 16, async (index) => {
+        const cached = options.fromCache ? this.recentDocs.get(keys[index]!) : undefined;
+        return cached ?? (await collection.findOne({ _id: changes[index]!.id }));
+      });
+      const results: { doc: Stored | null; written: boolean }[] = [];
+      const writes: AnyBulkWriteOperation<Stored>[] = [];
+      changes.forEach((change, index) => {
+        const doc = current[index]!;
+        const decided = change.decide(doc);
         if (!decided) {
-          if (doc) this.recentDocs.set(key, doc);
-          return { doc, written: false };
+          if (doc) this.recentDocs.set(keys[index]!, doc);
+          results.push({ doc, written: false });
+          return;
         }
         const { _id: _ignoredId, v: _ignoredVersion, ...set } = decided;
-        const filter: Document = { _id: id };
+        const filter: Document = { _id: change.id };
         if (this.versionGuard) filter.v = doc ? doc.v : { $exists: false };
-        this.recentDocs.delete(key);
-        try {
-          const result = await collection.updateOne(filter, { $set: set, $inc: { v: 1 } }, { upsert: true });
-          if (result.matchedCount + result.upsertedCount > 0) {
-            const written: Stored = { ...(doc ?? {}), ...set, _id: id, v: ((doc?.v as number | undefined) ?? 0) + 1 };
-            this.recentDocs.set(key, written);
-            return { doc: written, written: true };
-          }
-        } catch (error) {
-          if ((error as { code?: number }).code !== 11000) throw error;
-        }
+        writes.push({ updateOne: { filter, update: { $set: set, $inc: { v: 1 } }, upsert: true } });
+        this.recentDocs.delete(keys[index]!);
+        results.push({ doc: { ...(doc ?? {}), ...set, _id: change.id, v: ((doc?.v as number | undefined) ?? 0) + 1 }, written: true });
+      });
+      if (writes.length > 0) {
+        const outcome = await collection.bulkWrite(writes, { ordered: false });
+        if (outcome.matchedCount + outcome.upsertedCount !== writes.length) throw new GuardLost();
       }
-      throw new UnavailableError(`too much write contention on ${collection.collectionName} ${id}`);
+      results.forEach((result, index) => result.written && this.recentDocs.set(keys[index]!, result.doc!));
+      return results;
     });
+    if (!options.redoAlone) return await attempt;
+    try {
+      return await attempt;
+    } catch (error) {
+      if (!(error instanceof GuardLost) && !isDuplicateKeyError(error)) throw error;
+      return await mapLimited([...changes], 16, (change) => this.mutate(collection, change));
+    }
   }
+}
+
+/**
+ * The new fields of a campaign, hour or link document after the parts it has not applied yet, or null
+ * if it applied them all. Parts of one document all have its kind.
+ */
+function applyToDocument(
+  doc: Stored | null,
+  workspaceId: string,
+  parts: readonly PartToApply[],
+  isDone: (ref: string) => boolean,
+  alertSettings: AlertSettings,
+  now: number,
+): Document | null {
+  const recent = ((doc?.recent as string[] | undefined) ?? []).filter((entry) => !isDone(entry));
+  const fresh = parts.filter((entry, index) => !recent.includes(entry.ref) && parts.findIndex((other) => other.ref === entry.ref) === index);
+  if (fresh.length === 0) return null;
+  const first = fresh[0]!.part;
+  const set: Document = { workspaceId, campaignId: first.campaignId, recent: [...recent, ...fresh.map((entry) => entry.ref)], updatedAt: now };
+  if (first.kind === "link") {
+    set.link = first.link;
+    for (const field of ["clicks", "uniqueClicks", "scannerClicks"] as const) {
+      set[field] = fresh.reduce((sum, { part }) => sum + ((part.inc as Record<string, number | undefined>)[field] ?? 0), (doc?.[field] as number | undefined) ?? 0);
+    }
+    let firstClickAt = doc?.firstClickAt as number | null | undefined;
+    let lastClickAt = doc?.lastClickAt as number | null | undefined;
+    for (const { part } of fresh) {
+      if (part.kind !== "link") continue;
+      firstClickAt = minOf(firstClickAt, part.firstClickAt);
+      lastClickAt = maxOf(lastClickAt, part.lastClickAt);
+    }
+    set.firstClickAt = firstClickAt ?? null;
+    set.lastClickAt = lastClickAt ?? null;
+    return set;
+  }
+  const counts = countsOf(doc);
+  for (const { part } of fresh) for (const field of countFields) counts[field] += (part.inc as Partial<Counts>)[field] ?? 0;
+  Object.assign(set, counts);
+  if (first.kind === "hour") {
+    set.hour = first.hour;
+    return set;
+  }
+  const evaluated = evaluateAlerts((doc?.alerts as AlertState | undefined) ?? initialAlertState(), counts, alertSettings, now);
+  set.alerts = evaluated.state;
+  set.outbox = [...((doc?.outbox as PendingAlert[] | undefined) ?? []), ...evaluated.fired];
+  return set;
 }
 
 /** A bounded map that forgets the least recently set entry first. */

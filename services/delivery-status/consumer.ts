@@ -11,7 +11,7 @@ import { decodeResendEvent } from "../shared/resend-events.ts";
 import { usFromTimestamp } from "./send-mapping.ts";
 import { appliedEventTypes, type EventFact } from "./send-projection.ts";
 import type { TimelineEntry } from "./sends-repository.ts";
-import { applyEvent, type ApplyEventDeps, type IncomingEvent } from "./use-cases/apply-event.ts";
+import { applyEvent, applyEvents, type ApplyEventDeps, type IncomingEvent } from "./use-cases/apply-event.ts";
 
 /** Durable consumer name (also the dead-letter subject `dead.delivery-status`). */
 export const consumerName = "delivery-status";
@@ -73,6 +73,9 @@ export function resendEventsConsumer(deps: ApplyEventDeps): ConsumerSpec<ResendE
     handle: async (event) => {
       const incoming = toIncomingEvent(event);
       if (incoming) await applyEvent(deps, incoming);
+    },
+    handleBatch: async (events) => {
+      await applyEvents(deps, events.map(toIncomingEvent).filter((incoming) => incoming !== undefined));
     },
   };
 }

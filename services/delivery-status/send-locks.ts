@@ -24,3 +24,8 @@ const sends = new KeyedLock();
 export function withSendLock<T>(key: string, work: () => Promise<T>): Promise<T> {
   return sends.run(key, work);
 }
+
+/** Runs `work` holding the locks of every key (taken in sorted order: two batches never wait on each other in a circle). */
+export function withSendLocks<T>(keys: Iterable<string>, work: () => Promise<T>): Promise<T> {
+  return sends.runAll(keys, work);
+}

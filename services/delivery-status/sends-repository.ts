@@ -10,8 +10,9 @@
  *   entry per distinct event (click link, user agent, bounce text, ...), so
  *   the send document stays small however many opens and clicks arrive.
  */
-import type { Collection, Db, IndexDescription } from "mongodb";
+import type { AnyBulkWriteOperation, Collection, Db, IndexDescription } from "mongodb";
 import { mapLimited } from "../shared/map-limited.ts";
+import { isDuplicateKeyError } from "../shared/mongo.ts";
 import type { EventFact, Registration, SendState, StatusName } from "./send-projection.ts";
 
 /** A send document as the use cases see it. */
@@ -70,7 +71,14 @@ const writeOptions = { ignoreUndefined: true } as const;
 export const sendKey = (workspaceId: string, emailId: string) => `${workspaceId}:${emailId}`;
 const timelineKey = (workspaceId: string, svixId: string) => `${workspaceId}:${svixId}`;
 
-const isDuplicateKey = (error: unknown) => (error as { code?: number })?.code === 11000;
+/** One send write of `writeMany`. */
+export interface SendWrite {
+  send: StoredSend;
+  /** The version read; undefined for a new send. */
+  expectedVersion?: number;
+  /** Set the SendRecorded outbox flag in the same write. */
+  markSendRecordedPending: boolean;
+}
 
 /** The repository of this service's two collections. */
 export class SendsRepository {
@@ -104,31 +112,33 @@ export class SendsRepository {
     return doc ? toStored(doc) : undefined;
   }
 
-  /** Stores a new send; false when another writer created it first. */
-  async insert(send: Omit<StoredSend, "version">): Promise<boolean> {
-    try {
-      await this.#sends.insertOne(toDocument({ ...send, version: 1 }), writeOptions);
-      return true;
-    } catch (error) {
-      if (isDuplicateKey(error)) return false;
-      throw error;
-    }
+  /** Several sends by key, in order (16 lookups in flight: FerretDB answers an `_id` lookup per round trip). */
+  async getMany(keys: readonly { workspaceId: string; emailId: string }[]): Promise<(StoredSend | undefined)[]> {
+    return await mapLimited(keys, 16, ({ workspaceId, emailId }) => this.get(workspaceId, emailId));
   }
 
   /**
-   * Replaces registration, facts and state if the stored version is still
-   * `expectedVersion`; false when another writer got there first. The outbox
-   * flag is only ever set here (never copied back from a read), so a writer
-   * holding a stale copy cannot resurrect an entry the publisher cleared.
+   * Several sends in one bulk write: one without `expectedVersion` is inserted (version 1), the others
+   * replace the stored send if its version is still `expectedVersion`. True when every write won; false
+   * when any lost to another writer (which ones is not reported: the caller redoes them one by one, as
+   * its decisions are idempotent). The outbox flag is only ever set here (never copied back from a read),
+   * so a writer holding a stale copy cannot resurrect an entry the publisher cleared.
    */
-  async replaceIfVersion(send: StoredSend, expectedVersion: number, markSendRecordedPending: boolean): Promise<boolean> {
-    const { _id, pendingSendRecorded: _ignored, ...fields } = toDocument({ ...send, version: expectedVersion + 1 });
-    const result = await this.#sends.updateOne(
-      { _id, version: expectedVersion },
-      { $set: markSendRecordedPending ? { ...fields, pendingSendRecorded: true } : fields },
-      writeOptions,
-    );
-    return result.matchedCount === 1;
+  async writeMany(writes: readonly SendWrite[]): Promise<boolean> {
+    if (writes.length === 0) return true;
+    const operations = writes.map(({ send, expectedVersion, markSendRecordedPending }): AnyBulkWriteOperation<SendDocument> => {
+      if (expectedVersion === undefined) return { insertOne: { document: toDocument({ ...send, version: 1 }) } };
+      const { _id, pendingSendRecorded: _ignored, ...fields } = toDocument({ ...send, version: expectedVersion + 1 });
+      const update = { $set: markSendRecordedPending ? { ...fields, pendingSendRecorded: true } : fields };
+      return { updateOne: { filter: { _id, version: expectedVersion }, update } };
+    });
+    try {
+      const result = await this.#sends.bulkWrite(operations, { ordered: false, ...writeOptions });
+      return result.insertedCount + result.matchedCount === operations.length;
+    } catch (error) {
+      if (isDuplicateKeyError(error)) return false;
+      throw error;
+    }
   }
 
   /**
@@ -149,10 +159,20 @@ export class SendsRepository {
 
   /** Stores a timeline entry unless one with the same svix id exists (the first copy wins; a unique _id decides). */
   async putTimelineEntry(entry: TimelineEntry): Promise<void> {
+    await this.putTimelineEntries([entry]);
+  }
+
+  /**
+   * putTimelineEntry for several entries in one `insertMany`. An error other than "already stored" may
+   * leave some stored and some not (FerretDB does not say which): callers retry, and a repeat is harmless.
+   */
+  async putTimelineEntries(entries: readonly TimelineEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const docs = entries.map((entry) => ({ _id: timelineKey(entry.workspaceId, entry.svixId), ...entry }));
     try {
-      await this.#timeline.insertOne({ _id: timelineKey(entry.workspaceId, entry.svixId), ...entry }, writeOptions);
+      await this.#timeline.insertMany(docs, { ordered: false, ...writeOptions });
     } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
+      if (!isDuplicateKeyError(error)) throw error;
     }
   }
 

@@ -75,6 +75,8 @@ export interface BaseConfig {
   readonly duplicateWindowMs: number;
   /** A client must send a whole HTTP request within this time (headers within min(this, 10 s)). */
   readonly requestTimeoutMs: number;
+  /** Most messages a batching consumer applies in one call (1: one message at a time). */
+  readonly consumerBatchSize: number;
 }
 
 export const defaultPorts = Object.freeze({
@@ -104,5 +106,6 @@ export function loadBaseConfig(env: Env = process.env): BaseConfig {
     eventsMaxAgeMs: read.integer("EVENTS_MAX_AGE_DAYS", 7, 1, 3650) * 86_400_000,
     duplicateWindowMs: read.integer("EVENTS_DUPLICATE_WINDOW_SECONDS", 120, 1, 86_400) * 1000,
     requestTimeoutMs: read.integer("HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 600_000),
+    consumerBatchSize: read.integer("CONSUMER_BATCH_SIZE", 64, 1, 256),
   });
 }

@@ -17,7 +17,15 @@
  *   between requests; bench/e2e). A consumer whose outcome depends on the
  *   order of some messages (suppression's soft-bounce streak of an address)
  *   names an `orderingKey`: messages with the same key are still handled one
- *   after another, in delivery order.
+ *   after another, in delivery order;
+ * - a consumer that can apply many messages with bulk writes gives
+ *   `handleBatch`: the messages that arrived while its slots were busy (at most
+ *   `batchSize`) go to one call and are acked together after it resolved. No
+ *   message waits for a batch to fill: at a low rate batches are of one. If
+ *   the call throws, each message of the batch is handled alone by `handle`
+ *   (retry, dead letter and ack per message), so one bad message never holds
+ *   back the others and a failed bulk write, whatever it stored, is finished by
+ *   idempotent single writes.
  */
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import {
@@ -31,6 +39,7 @@ import {
 import { nanos } from "@nats-io/nats-core";
 import { PoisonMessageError } from "./errors.ts";
 import { KeyedLock } from "./keyed-lock.ts";
+import { mapLimited } from "./map-limited.ts";
 import type { Logger } from "./log.ts";
 import type { MetricsRegistry } from "./metrics.ts";
 
@@ -58,6 +67,13 @@ export interface ConsumerSpec<T> {
   concurrency?: number;
   /** Messages with the same key are handled one after another, in delivery order; undefined: no order. */
   orderingKey?(message: T): string | undefined;
+  /**
+   * Applies several messages in one go (bulk writes); resolving acks them all. Must leave every message
+   * in a state `handle` finishes correctly when it throws. Not combined with `orderingKey`.
+   */
+  handleBatch?(messages: readonly T[]): Promise<void>;
+  /** Most messages in one `handleBatch` call (default 64). */
+  batchSize?: number;
 }
 
 /** Headers on a dead letter; the CLI's replay reads them. */
@@ -102,9 +118,19 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
   if (existing) await jsm.consumers.update(spec.stream, spec.name, config);
   else await jsm.consumers.add(spec.stream, config);
 
+  if (spec.handleBatch && spec.orderingKey) throw new Error(`consumer ${spec.name}: handleBatch and orderingKey cannot be combined`);
+  const metricName = spec.name.replace(/[^a-zA-Z0-9_]/g, "_");
   const processed = deps.metrics.counter(
-    `ngsreach_consumer_messages_total_${spec.name.replace(/[^a-zA-Z0-9_]/g, "_")}`,
+    `ngsreach_consumer_messages_total_${metricName}`,
     `Messages handled by consumer ${spec.name}, by outcome (acked, retried, dead_lettered).`,
+  );
+  const batches = deps.metrics.counter(
+    `ngsreach_consumer_batches_total_${metricName}`,
+    `handleBatch calls of consumer ${spec.name}, by outcome (applied; failed: handled one by one).`,
+  );
+  const batchMessages = deps.metrics.counter(
+    `ngsreach_consumer_batched_messages_total_${metricName}`,
+    `Messages acked by an applied batch of consumer ${spec.name} (divided by applied batches: the mean batch size).`,
   );
   const consumer = await js.consumers.get(spec.stream, spec.name);
   let stopping = false;
@@ -132,19 +158,67 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
     }
   };
 
+  /** Handles decodable messages with one `handleBatch` call; falls back to one by one if it throws. */
+  const handleBatch = async (batch: JsMsg[]): Promise<void> => {
+    const decoded: { msg: JsMsg; message: T }[] = [];
+    const alone: JsMsg[] = [];
+    for (const msg of batch) {
+      try {
+        decoded.push({ msg, message: decodeOrPoison(spec, msg) });
+      } catch {
+        alone.push(msg); // handleOne dead-letters it
+      }
+    }
+    await Promise.all(alone.map(handleOne));
+    if (decoded.length === 0) return;
+    try {
+      await spec.handleBatch!(decoded.map((entry) => entry.message));
+    } catch (error) {
+      log.warn("batch failed, handling its messages one by one", { consumer: spec.name, size: decoded.length, error });
+      batches.inc({ outcome: "failed" });
+      await mapLimited(decoded, limit, (entry) => handleOne(entry.msg));
+      return;
+    }
+    for (const { msg } of decoded) msg.ack();
+    processed.inc({ outcome: "acked" }, decoded.length);
+    batches.inc({ outcome: "applied" });
+    batchMessages.inc({}, decoded.length);
+  };
+
   const limit = Math.max(1, spec.concurrency ?? 16);
+  const batchSize = spec.handleBatch ? Math.max(1, spec.batchSize ?? 64) : 1;
+  const waiting: JsMsg[] = [];
   const inHand = new Set<Promise<void>>();
+  let startScheduled = false;
+  /** Gives every free slot the messages waiting now: one to `handleOne`, several to `handleBatch`. */
+  const startWork = () => {
+    startScheduled = false;
+    while (inHand.size < limit && waiting.length > 0) {
+      const taken = waiting.splice(0, batchSize);
+      // Neither rejects: every outcome ends in ack, nak or a dead letter.
+      const task: Promise<void> = (taken.length === 1 ? handleOne(taken[0]!) : handleBatch(taken)).finally(() => {
+        inHand.delete(task);
+        startWork();
+      });
+      inHand.add(task);
+    }
+  };
   const loop = (async () => {
     while (!stopping) {
       try {
-        messages = await consumer.consume({ max_messages: spec.maxMessages ?? 256 });
+        messages = await consumer.consume({ max_messages: Math.max(spec.maxMessages ?? 256, batchSize) });
         for await (const msg of messages) {
-          // handleOne never rejects: every outcome ends in ack, nak or a dead letter.
-          const task: Promise<void> = handleOne(msg).finally(() => inHand.delete(task));
-          inHand.add(task);
-          if (inHand.size >= limit) await Promise.race(inHand);
+          waiting.push(msg);
+          if (waiting.length >= batchSize) startWork();
+          else if (!startScheduled) {
+            // Start after the messages of this pull response are all in: they can share a batch.
+            startScheduled = true;
+            setImmediate(startWork);
+          }
+          while (waiting.length >= batchSize && inHand.size >= limit) await Promise.race(inHand);
           if (stopping) break;
         }
+        for (const msg of waiting.splice(0)) msg.nak(); // not started: redeliver now rather than after ack_wait
         await Promise.all(inHand);
       } catch (error) {
         if (stopping) break;

@@ -28,4 +28,14 @@ export class KeyedLock {
       if (this.#tails.get(key) === tail) this.#tails.delete(key);
     }
   }
+
+  /**
+   * Runs `work` holding the locks of every key. They are taken one by one in sorted order, so two
+   * callers holding some keys never wait on each other in a circle.
+   */
+  async runAll<T>(keys: Iterable<string>, work: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(keys)].sort();
+    const holding = (index: number): Promise<T> => (index === sorted.length ? work() : this.run(sorted[index]!, () => holding(index + 1)));
+    return await holding(0);
+  }
 }

@@ -63,6 +63,16 @@ export function redactUri(uri: string): string {
   return uri.replace(/\/\/[^@/]*@/, "//***@");
 }
 
+/**
+ * True for a write that failed only on duplicate keys — a single write's error, or a bulk write's whose
+ * every write error is one (an `_id` stored before, or an upsert that lost its version guard).
+ */
+export function isDuplicateKeyError(error: unknown): boolean {
+  const { code, writeErrors } = (error ?? {}) as { code?: number; writeErrors?: unknown };
+  if (Array.isArray(writeErrors) && writeErrors.length > 0) return writeErrors.every((entry: { code?: number }) => entry.code === 11000);
+  return code === 11000;
+}
+
 /** True for driver errors that mean "try again later" rather than "this input is wrong". */
 export function isTransientDbError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;

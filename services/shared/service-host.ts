@@ -73,7 +73,7 @@ export async function startService(definition: ServiceDefinition, config: BaseCo
     await ensureStreams(nats.jsm, config);
     parts = await definition.build(context);
     for (const spec of parts.consumers ?? []) {
-      consumers.push(await startConsumer({ js: nats.js, jsm: nats.jsm, log: logger, metrics }, spec));
+      consumers.push(await startConsumer({ js: nats.js, jsm: nats.jsm, log: logger, metrics }, { batchSize: config.consumerBatchSize, ...spec }));
     }
   } catch (error) {
     await Promise.all(consumers.map((consumer) => consumer.stop()));

@@ -2,18 +2,21 @@
  * Applying Resend events and send registrations to campaign statistics,
  * exactly once per (workspace, svix id), whatever crashes in between.
  *
- * The story of one event:
- * 1. one write on the send document records the event's svix id, the send's
- *    new state, its new contribution and — if that changed — the delta as a
- *    `pending` entry (the send's outbox). A redelivery finds the svix id and
- *    changes nothing;
- * 2. each part of every pending delta is applied to its campaign / hour / link
- *    document, each write guarded by the delta's reference in that document;
- * 3. the delta is removed from the send (it is done); documents forget the
- *    reference later (`isDone`, or the sweeper).
- * A crash anywhere leaves the message unacked: its redelivery repeats 1 (no-op)
- * and finishes 2–3, whose writes are idempotent. Steps 2–3 of one send never
- * run concurrently within an instance (the send's flow lock).
+ * The story of a batch of messages (one message is a batch of one):
+ * 1. one write per send records the messages' causes (svix id, or "record"),
+ *    the send's new state, its new contribution and — if that changed — the
+ *    delta as a `pending` entry (the send's outbox). A redelivery finds its
+ *    cause applied and changes nothing. The sends go in one bulk write;
+ * 2. the parts of every pending delta are applied to their campaign / hour /
+ *    link documents, each guarded by the delta's reference in that document:
+ *    one write per document for the whole batch, so a batch of a campaign's
+ *    events writes its campaign document once, not once per event;
+ * 3. the deltas are removed from their sends (done); documents forget the
+ *    references later (`isDone`, or the sweeper).
+ * A crash anywhere leaves the messages unacked: their redelivery repeats 1
+ * (no-op) and finishes 2–3, whose writes are idempotent. Steps 2–3 of one send
+ * never run concurrently within an instance (the send's flow lock; a batch
+ * holds the locks of all its sends).
  */
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { SendRecorded } from "../../../gen/ngsreach/events/v1/domain_events_pb.ts";
@@ -32,7 +35,7 @@ import {
   type SendFact,
   type SendState,
 } from "../send-state.ts";
-import type { SendRecord, StatsRepository } from "../stats-repository.ts";
+import type { PartToApply, SendRecord, SendWrite, StatsRepository, TouchedCampaign } from "../stats-repository.ts";
 
 /** What the ingest use cases need. */
 export interface IngestDeps {
@@ -107,71 +110,118 @@ export function factOf(event: ResendEvent): SendFact | undefined {
   }
 }
 
-/** Applies one Resend event (idempotent by svix id). */
-export async function applyResendEvent(deps: IngestDeps, event: ResendEvent): Promise<void> {
-  const fact = factOf(event);
-  if (!fact) return;
-  const workspaceId = event.workspaceId;
-  const emailId = event.email!.emailId;
-  const tagCampaign = attributionFromTags(event.email!).campaignId;
-  await changeSend(deps, workspaceId, emailId, `svix:${event.svixId}`, (state) => applyFact(state, fact, tagCampaign));
+/** One message's change of one send; `cause` makes it idempotent (`svix:<id>` or `record`). */
+interface SendChangeCause {
+  workspaceId: string;
+  emailId: string;
+  cause: string;
+  change(state: SendState): SendState;
 }
 
-/** Applies a send registration (idempotent by email id: the first registration counts). */
-export async function applySendRecorded(deps: IngestDeps, recorded: SendRecorded): Promise<void> {
-  const sentAt = ms(recorded.sentTime) ?? ms(recorded.recordedTime) ?? deps.now();
-  await changeSend(deps, recorded.workspaceId, recorded.emailId, "record", (state) =>
-    applyRecord(state, recorded.campaignId, sentAt),
+/** Applies Resend events (idempotent by svix id). */
+export async function applyResendEvents(deps: IngestDeps, events: readonly ResendEvent[]): Promise<void> {
+  const changes: SendChangeCause[] = [];
+  for (const event of events) {
+    const fact = factOf(event);
+    if (!fact) continue;
+    const tagCampaign = attributionFromTags(event.email!).campaignId;
+    changes.push({
+      workspaceId: event.workspaceId,
+      emailId: event.email!.emailId,
+      cause: `svix:${event.svixId}`,
+      change: (state) => applyFact(state, fact, tagCampaign),
+    });
+  }
+  await changeSends(deps, changes);
+}
+
+/** Applies send registrations (idempotent by email id: the first registration counts). */
+export async function applySendsRecorded(deps: IngestDeps, registrations: readonly SendRecorded[]): Promise<void> {
+  await changeSends(
+    deps,
+    registrations.map((recorded) => {
+      const sentAt = ms(recorded.sentTime) ?? ms(recorded.recordedTime) ?? deps.now();
+      return {
+        workspaceId: recorded.workspaceId,
+        emailId: recorded.emailId,
+        cause: "record",
+        change: (state: SendState) => applyRecord(state, recorded.campaignId, sentAt),
+      };
+    }),
   );
 }
 
-async function changeSend(
-  deps: IngestDeps,
-  workspaceId: string,
-  emailId: string,
-  cause: string,
-  change: (state: SendState) => SendState,
-): Promise<void> {
-  await deps.flowLocks.run(`${workspaceId}:${emailId}`, async () => {
-    const send = await deps.repo.updateSend(workspaceId, emailId, (current) => {
-      if (current?.applied.includes(cause)) return null;
-      const state = change(current?.state ?? emptySendState());
-      const contrib = contributionOf(state, deps.rules);
-      const delta = contributionDelta(current?.contrib ?? [], contrib);
-      const pending = [...(current?.pending ?? [])];
-      if (delta.length > 0) pending.push({ seq: (current?.v ?? 0) + 1, parts: delta });
-      return { state, contrib, pending, applied: [...(current?.applied ?? []), cause] };
-    });
+async function changeSends(deps: IngestDeps, changes: readonly SendChangeCause[]): Promise<void> {
+  if (changes.length === 0) return;
+  const bySend = new Map<string, SendChangeCause[]>();
+  for (const change of changes) {
+    const key = `${change.workspaceId}:${change.emailId}`;
+    bySend.set(key, [...(bySend.get(key) ?? []), change]);
+  }
+  await deps.flowLocks.runAll(bySend.keys(), async () => {
+    const sends = await deps.repo.updateSends(
+      [...bySend.values()].map((group) => ({
+        workspaceId: group[0]!.workspaceId,
+        emailId: group[0]!.emailId,
+        decide: (current: SendRecord | null) => sendWriteAfter(deps, current, group),
+      })),
+    );
     await deps.crashPoint("after-send-write");
-    if (send) await flushPending(deps, send);
+    await flushPending(deps, sends.filter((send): send is SendRecord => send !== null && send.pending.length > 0));
   });
 }
 
-/** Moves every pending delta of a send into its documents, then marks it done. Caller holds the flow lock. */
-async function flushPending(deps: IngestDeps, send: SendRecord): Promise<void> {
-  const { workspaceId, emailId } = send;
-  const isDone = (ref: string) => deps.done.has(`${workspaceId}:${ref}`);
-  const touched = new Map<string, PendingAlert[]>();
-  for (const delta of send.pending) {
-    const ref = `${emailId}#${delta.seq}`;
-    for (const part of delta.parts) {
-      const applied = await deps.repo.applyPart(workspaceId, ref, part, isDone, deps.alerts, deps.now());
-      if (part.kind === "campaign") touched.set(part.campaignId, applied.outbox);
-      else if (!touched.has(part.campaignId)) touched.set(part.campaignId, []);
-      await deps.crashPoint(`after-apply-${part.kind}`);
-    }
-    await deps.repo.updateSend(workspaceId, emailId, (current) =>
-      current && current.pending.some((entry) => entry.seq === delta.seq)
-        ? { state: current.state, contrib: current.contrib, applied: current.applied, pending: current.pending.filter((entry) => entry.seq !== delta.seq) }
-        : null,
-    );
-    deps.done.add(`${workspaceId}:${ref}`);
-    await deps.crashPoint("after-pending-removed");
+/** A send's fields after the changes whose cause it has not applied yet; null if it applied them all. */
+function sendWriteAfter(deps: IngestDeps, current: SendRecord | null, changes: readonly SendChangeCause[]): SendWrite | null {
+  const applied = [...(current?.applied ?? [])];
+  let state = current?.state ?? emptySendState();
+  for (const { cause, change } of changes) {
+    if (applied.includes(cause)) continue;
+    state = change(state);
+    applied.push(cause);
   }
-  for (const [campaignId, outbox] of touched) {
-    if (outbox.length > 0) await publishOutbox(deps, workspaceId, campaignId, outbox);
-    deps.notifyChanged(workspaceId, campaignId);
+  if (applied.length === (current?.applied.length ?? 0)) return null;
+  const contrib = contributionOf(state, deps.rules);
+  const delta = contributionDelta(current?.contrib ?? [], contrib);
+  const pending = [...(current?.pending ?? [])];
+  // The write makes the send's version v + 1, so this seq is unique to the delta.
+  if (delta.length > 0) pending.push({ seq: (current?.v ?? 0) + 1, parts: delta });
+  return { state, contrib, pending, applied };
+}
+
+/** Moves every pending delta of the sends into their documents, then drops the deltas. Caller holds the sends' flow locks. */
+async function flushPending(deps: IngestDeps, sends: readonly SendRecord[]): Promise<void> {
+  if (sends.length === 0) return;
+  const parts: PartToApply[] = sends.flatMap((send) =>
+    send.pending.flatMap((delta) => delta.parts.map((part) => ({ workspaceId: send.workspaceId, ref: `${send.emailId}#${delta.seq}`, part }))),
+  );
+  const isDone = (workspaceId: string, ref: string) => deps.done.has(`${workspaceId}:${ref}`);
+  const withOutbox: TouchedCampaign[] = [];
+  for (const kind of ["campaign", "hour", "link"] as const) {
+    const ofKind = parts.filter((entry) => entry.part.kind === kind);
+    if (ofKind.length === 0) continue;
+    const touched = await deps.repo.applyParts(ofKind, isDone, deps.alerts, deps.now());
+    withOutbox.push(...touched.filter((campaign) => campaign.outbox.length > 0));
+    await deps.crashPoint(`after-apply-${kind}`);
   }
+  await deps.repo.updateSends(
+    sends.map(({ workspaceId, emailId, pending }) => {
+      const flushed = new Set(pending.map((delta) => delta.seq));
+      return {
+        workspaceId,
+        emailId,
+        decide: (current: SendRecord | null) =>
+          current && current.pending.some((delta) => flushed.has(delta.seq))
+            ? { state: current.state, contrib: current.contrib, applied: current.applied, pending: current.pending.filter((delta) => !flushed.has(delta.seq)) }
+            : null,
+      };
+    }),
+  );
+  for (const { workspaceId, ref } of parts) deps.done.add(`${workspaceId}:${ref}`);
+  await deps.crashPoint("after-pending-removed");
+  for (const campaign of withOutbox) await publishOutbox(deps, campaign.workspaceId, campaign.campaignId, campaign.outbox);
+  const changed = new Map(parts.map(({ workspaceId, part }) => [`${workspaceId}\u0000${part.campaignId}`, [workspaceId, part.campaignId] as const]));
+  for (const [workspaceId, campaignId] of changed.values()) deps.notifyChanged(workspaceId, campaignId);
 }
 
 /** Publishes alerts (message ids make a repeat harmless), then removes them from the outbox. */

@@ -176,7 +176,7 @@ describe("applying events to sends, against the real database", () => {
     await applyEvent(deps(), incoming(ws, "e4", "svix_s", "email.sent", 1));
     const stale = (await repo.get(ws, "e4"))!;
     await applyEvent(deps(), incoming(ws, "e4", "svix_d", "email.delivered", 2));
-    expect(await repo.replaceIfVersion({ ...stale, version: stale.version + 1 }, stale.version, false)).toBe(false);
+    expect(await repo.writeMany([{ send: { ...stale, version: stale.version + 1 }, expectedVersion: stale.version, markSendRecordedPending: false }])).toBe(false);
     expect((await repo.get(ws, "e4"))!.state.status).toBe("delivered");
   });
 

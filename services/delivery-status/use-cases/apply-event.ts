@@ -1,10 +1,12 @@
 /**
- * Applying one Resend event to its send: keep the timeline entry, add the
- * fact once per svix id, recompute the state, tell live watchers.
+ * Applying Resend events to their sends: keep each timeline entry, add each
+ * fact once per svix id, recompute the state, tell live watchers. A batch of
+ * events writes its timeline entries in one insert and its sends in one bulk
+ * write, one write per send however many of its events the batch holds.
  */
 import type { EventFact } from "../send-projection.ts";
 import type { SendsRepository, StoredSend, TimelineEntry } from "../sends-repository.ts";
-import { changeSend } from "./change-send.ts";
+import { changeSends } from "./change-send.ts";
 
 /** An event as the consumer hands it over. */
 export interface IncomingEvent {
@@ -29,11 +31,52 @@ export interface ApplyEventDeps {
  * unregistered send is created from the event and RecordSend completes it.
  */
 export async function applyEvent(deps: ApplyEventDeps, event: IncomingEvent): Promise<boolean> {
-  // Timeline first: if we crash before the send write, the redelivery finds the entry already there.
-  await deps.repo.putTimelineEntry(event.timeline);
-  const { send, changed } = await changeSend(deps.repo, deps.now, event.workspaceId, event.emailId, (current) =>
-    current?.facts.some((fact) => fact.svixId === event.fact.svixId) ? undefined : { fact: event.fact },
+  return (await applyEvents(deps, [event])) === 1;
+}
+
+/** Applies several events (any sends, repeats included); returns how many changed a send. */
+export async function applyEvents(deps: ApplyEventDeps, events: readonly IncomingEvent[]): Promise<number> {
+  if (events.length === 0) return 0;
+  // Timeline first: if we crash before the send write, the redelivery finds the entries already there.
+  await deps.repo.putTimelineEntries(events.map((event) => event.timeline));
+  const bySend = new Map<string, IncomingEvent[]>();
+  for (const event of events) {
+    const key = `${event.workspaceId}:${event.emailId}`;
+    bySend.set(key, [...(bySend.get(key) ?? []), event]);
+  }
+  const groups = [...bySend.values()];
+  // What each send's winning decision added (a redo decides again).
+  const added = groups.map((): EventFact[] => []);
+  const results = await changeSends(
+    deps.repo,
+    deps.now,
+    groups.map((group, index) => ({
+      workspaceId: group[0]!.workspaceId,
+      emailId: group[0]!.emailId,
+      decide: (current: StoredSend | undefined) => {
+        added[index] = newFacts(current, group);
+        return added[index].length > 0 ? { facts: added[index] } : undefined;
+      },
+    })),
   );
-  if (changed) deps.notify({ send, event: event.timeline });
+  let changed = 0;
+  results.forEach(({ send, changed: sendChanged }, index) => {
+    if (!sendChanged) return;
+    const fresh = new Set(added[index]!.map((fact) => fact.svixId));
+    for (const event of groups[index]!) if (fresh.delete(event.fact.svixId)) deps.notify({ send, event: event.timeline });
+    changed += added[index]!.length;
+  });
   return changed;
+}
+
+/** The facts of `events` the send does not have yet (one per svix id). */
+function newFacts(current: StoredSend | undefined, events: readonly IncomingEvent[]): EventFact[] {
+  const seen = new Set(current?.facts.map((fact) => fact.svixId));
+  const facts: EventFact[] = [];
+  for (const { fact } of events) {
+    if (seen.has(fact.svixId)) continue;
+    seen.add(fact.svixId);
+    facts.push(fact);
+  }
+  return facts;
 }

@@ -105,6 +105,9 @@ describe("exact campaign statistics", () => {
       const client = clientOf(service);
       await waitFor(async () => (await differences(client, workspaceId, expected)) === undefined, { timeoutMs: 45_000, what: "exact stats" });
       await expectAllNumbers(client, workspaceId, expected);
+      // The copies arrive faster than they are applied, so most went through batches (bulk writes), not one by one.
+      const batched = /^ngsreach_consumer_batched_messages_total_campaign_stats_events (\d+)$/m.exec(service.context.metrics.render());
+      expect(Number(batched?.[1])).toBeGreaterThan(messages.length);
       // Unique opens count sends, not events: the workload has sends with several opens.
       const totals = [...expected.campaigns.values()];
       expect(totals.some((counts) => counts.opens > counts.uniqueOpens)).toBe(true);

@@ -95,6 +95,70 @@ describe("the shared JetStream consumer loop", () => {
     expect(most).toBe(2); // one per key at a time
   });
 
+  it("gives the messages that waited for a slot to one handleBatch call, and acks them only after it resolved", async () => {
+    const workspace = uniqueName("ws");
+    const bodies = Array.from({ length: 30 }, (_, i) => `m${i}`);
+    for (const [i, body] of bodies.entries()) await nats.js.publish(`resend.events.${workspace}.email.sent`, bytes(body), { msgID: `${workspace}:${i}` });
+    const batches: string[][] = [];
+    const alone: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const name = uniqueName("durable");
+    await start(name, workspace, async (body) => void alone.push(body), {
+      concurrency: 1,
+      batchSize: 8,
+      handleBatch: async (messages) => {
+        batches.push([...messages]);
+        await gate;
+      },
+    });
+    await waitFor(() => batches.length === 1, { what: "the first batch" });
+    const info = await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name);
+    expect(info.ack_floor.stream_seq).toBe(0); // nothing acked while the batch runs
+    release();
+    await waitFor(async () => {
+      const after = await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name);
+      return after.num_ack_pending === 0 && after.num_pending === 0;
+    }, { what: "every message acked" });
+    expect([...batches.flat(), ...alone].sort()).toEqual([...bodies].sort()); // each once, in a batch or alone
+    expect(Math.max(...batches.map((batch) => batch.length))).toBe(8);
+  });
+
+  it("handles each message of a failed batch alone: the poison ones are dead-lettered, the others applied and acked", async () => {
+    const workspace = uniqueName("ws");
+    const name = uniqueName("durable");
+    const bodies = ["a", "b", "invalid", "c", "undecodable", "d"];
+    for (const [i, body] of bodies.entries()) await nats.js.publish(`resend.events.${workspace}.email.sent`, bytes(body), { msgID: `${workspace}:${i}` });
+    const applied: string[] = [];
+    let batchCalls = 0;
+    let undecodableInBatch = false; // never decoded into a batch: dead-lettered on its own
+    await start(
+      name,
+      workspace,
+      async (body) => {
+        if (body === "invalid") throw new PoisonMessageError("missing email_id");
+        applied.push(body);
+      },
+      {
+        concurrency: 1,
+        handleBatch: async (messages) => {
+          batchCalls++;
+          if (messages.includes("undecodable")) undecodableInBatch = true;
+          if (messages.includes("invalid")) throw new Error("bulk write refused");
+          applied.push(...messages);
+        },
+      },
+    );
+    await waitFor(async () => {
+      const info = await nats.jsm.streams.info(DEAD_LETTERS_STREAM, { subjects_filter: `dead.${name}` });
+      const after = await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name);
+      return info.state.subjects?.[`dead.${name}`] === 2 && after.num_ack_pending === 0 && after.num_pending === 0;
+    }, { what: "two dead letters and every message settled" });
+    expect([...applied].sort()).toEqual(["a", "b", "c", "d"]);
+    expect(batchCalls).toBeGreaterThan(0);
+    expect(undecodableInBatch).toBe(false);
+  });
+
   it("delivers a published message to a durable consumer and acks it after the handler", async () => {
     const workspace = uniqueName("ws");
     const seen: string[] = [];

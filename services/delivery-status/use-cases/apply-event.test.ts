@@ -7,7 +7,7 @@ import { toIncomingEvent } from "../consumer.ts";
 import type { SendState } from "../send-projection.ts";
 import { withSendLock } from "../send-locks.ts";
 import { sendKey, SendsRepository, type TimelineEntry } from "../sends-repository.ts";
-import { applyEvent, type IncomingEvent } from "./apply-event.ts";
+import { applyEvent, applyEvents, type IncomingEvent } from "./apply-event.ts";
 import { listSendEvents } from "./queries.ts";
 import { recordSend } from "./record-send.ts";
 import { publishSendRecorded } from "./send-recorded-outbox.ts";
@@ -169,6 +169,31 @@ describe("applying events to sends, against the real database", () => {
       } while (pageToken);
       expect(seen, `page size ${pageSize}`).toEqual(expected);
     }
+  });
+
+  it("applies a batch with repeats and several sends exactly as one event at a time would", async () => {
+    const [batched, single] = [uniqueName("ws"), uniqueName("ws")];
+    const events = (ws: string) => [
+      incoming(ws, "b1", "svix_b1_sent", "email.sent", 0),
+      incoming(ws, "b1", "svix_b1_delivered", "email.delivered", 10),
+      incoming(ws, "b2", "svix_b2_sent", "email.sent", 0),
+      incoming(ws, "b1", "svix_b1_delivered", "email.delivered", 10), // a redelivery inside the batch
+      incoming(ws, "b2", "svix_b2_bounced", "email.bounced", 20, { bounce: { type: "Permanent", subType: "General" } }),
+      incoming(ws, "b3", "svix_b3_opened", "email.opened", 30),
+    ];
+    await applyEvent(deps(), events(batched)[0]!); // b1 exists before the batch, the others do not
+    changes.length = 0;
+    expect(await applyEvents(deps(), events(batched))).toBe(4);
+    expect(changes).toHaveLength(4); // one notification per new event, none for repeats
+    expect(await applyEvents(deps(), events(batched))).toBe(0); // the whole batch redelivered
+    for (const event of events(single)) await applyEvent(deps(), event);
+    for (const emailId of ["b1", "b2", "b3"]) {
+      const [a, b] = [(await repo.get(batched, emailId))!, (await repo.get(single, emailId))!];
+      expect(a.state, emailId).toEqual(b.state);
+      expect(a.facts.map((fact) => fact.svixId).sort(), emailId).toEqual(b.facts.map((fact) => fact.svixId).sort());
+      expect((await repo.listTimeline(a, undefined, 10)).map((entry) => entry.svixId)).toEqual((await repo.listTimeline(b, undefined, 10)).map((entry) => entry.svixId));
+    }
+    expect((await repo.get(batched, "b2"))!.state.status).toBe("bounced");
   });
 
   it("refuses a write based on a stale version (the guard MongoDB enforces across instances)", async () => {

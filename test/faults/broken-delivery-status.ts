@@ -19,7 +19,9 @@ import { startService, type ServiceDefinition } from "../../services/shared/serv
 
 const mode = process.env.FAULTS_BROKEN_MODE;
 
-function breakConsumer(spec: ConsumerSpec<ResendEvent>): ConsumerSpec<ResendEvent> {
+/** The broken `handle` only: its batches would bypass the defect. */
+function breakConsumer(real: ConsumerSpec<ResendEvent>): ConsumerSpec<ResendEvent> {
+  const spec = { ...real, handleBatch: undefined };
   if (mode === "reject-clicks") {
     return {
       ...spec,

@@ -34,7 +34,12 @@ export async function applyEvent(deps: ApplyEventDeps, event: IncomingEvent): Pr
   return (await applyEvents(deps, [event])) === 1;
 }
 
-/** Applies several events (any sends, repeats included); returns how many changed a send. */
+/**
+ * Applies several events (any sends, repeats included); returns how many facts the winning decisions
+ * added. When the bulk write loses a version guard (another instance wrote) and the sends are redone one
+ * by one, a send the bulk write did store is found unchanged by its redo, so its notification is skipped:
+ * watchers see its next change (live updates are best effort, the stored facts are exact).
+ */
 export async function applyEvents(deps: ApplyEventDeps, events: readonly IncomingEvent[]): Promise<number> {
   if (events.length === 0) return 0;
   // Timeline first: if we crash before the send write, the redelivery finds the entries already there.

@@ -26,7 +26,8 @@
  * same FerretDB, while the services sit idle.
  *
  * Variables: BENCH_E2E_EVENTS (1500), BENCH_E2E_CONCURRENCY (24),
- * BENCH_E2E_DRAIN_SECONDS (90: phase-1 deadline), BENCH_E2E_LATENCY_SECONDS (20),
+ * BENCH_E2E_LIFECYCLE (0; 1: phase 1 sends each email three events —
+ * sent, delivered, opened — instead of one), BENCH_E2E_DRAIN_SECONDS (90: phase-1 deadline), BENCH_E2E_LATENCY_SECONDS (20),
  * BENCH_E2E_POLL_MS (500), BENCH_E2E_CEILING_SECONDS (10), BENCH_E2E_BATCH (500).
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -41,7 +42,7 @@ import { WorkspaceSettingsService } from "../../gen/ngsreach/workspace/v1/worksp
 import { CampaignStatsService, type CampaignStats } from "../../gen/ngsreach/stats/v1/campaign_stats_pb.ts";
 import { freePort, repoRoot, startFerretDb, startNatsServer } from "../../tools/local-servers.ts";
 import { newWebhookSecret, signedHeaders } from "../../cli/sign.ts";
-import { sampleEmailEvent } from "../../cli/resend-samples.ts";
+import { sampleEmailEvent, type EmailEventType } from "../../cli/resend-samples.ts";
 import { connect } from "@nats-io/transport-node";
 import { liveSubject } from "../../services/campaign-stats/watch.ts";
 import { eventMix } from "../gateway/events.ts";
@@ -56,18 +57,23 @@ const latencySeconds = env("BENCH_E2E_LATENCY_SECONDS", 20);
 const pollMs = env("BENCH_E2E_POLL_MS", 500);
 const ceilingSeconds = env("BENCH_E2E_CEILING_SECONDS", 10);
 const batchSize = env("BENCH_E2E_BATCH", 500);
+/** Phase 1 with BENCH_E2E_LIFECYCLE=1: three events per send, in this order (each still adds one count). */
+const lifecycle: EmailEventType[] = process.env.BENCH_E2E_LIFECYCLE === "1" ? ["email.sent", "email.delivered", "email.opened"] : ["email.sent"];
 const workspaceId = "bench_e2e";
 const campaigns = 40;
 
 const log = (line: string) => console.log(`[e2e bench] ${line}`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** One realistic event per email id (the gateway benchmark's mix), so each adds exactly one count. */
-export function eventBody(n: number, campaign: string): string {
-  const type = eventMix[n % eventMix.length]!;
+/**
+ * One realistic event per email id (the gateway benchmark's mix), so each adds exactly one count; `send`
+ * makes it one event of a given send instead.
+ */
+export function eventBody(n: number, campaign: string, send?: { emailId: string; type: EmailEventType }): string {
+  const type = send?.type ?? eventMix[n % eventMix.length]!;
   return JSON.stringify(
     sampleEmailEvent(type, {
-      emailId: randomUUID(),
+      emailId: send?.emailId ?? randomUUID(),
       createdAt: new Date(),
       from: "Acme Product Team <newsletter@mail.acme-example.com>",
       to: [`subscriber.${n}@customer-domain-${n % 997}.example.com`],
@@ -161,7 +167,12 @@ type StatsClient = Client<typeof CampaignStatsService>;
 
 async function sustained(post: Post, statsClient: StatsClient, run: string, pids: Record<string, number>) {
   const campaignIds = Array.from({ length: campaigns }, (_, i) => `cmp_${run}_${i}`);
-  const bodies = Array.from({ length: eventCount }, (_, n) => eventBody(n, campaignIds[n % campaigns]!));
+  const perSend = lifecycle.length;
+  const bodies = Array.from({ length: eventCount }, (_, n) => {
+    const sendIndex = Math.floor(n / perSend);
+    const send = perSend > 1 ? { emailId: `${run}-${sendIndex}`, type: lifecycle[n % perSend]! } : undefined;
+    return eventBody(n, campaignIds[sendIndex % campaigns]!, send);
+  });
   const applied = async () => (await statsClient.batchGetCampaignStats({ workspaceId, campaignIds })).stats.reduce((sum, s) => sum + eventsReflected(s), 0);
   const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
   const started = performance.now();
@@ -332,7 +343,7 @@ function report(
 ) {
   const ratio = phase1.appliedPerSecond / ceiling.upsertsPerSecond;
   const targets = { consumersAtLeast70PercentOfCeiling: ratio >= 0.7, p99AtMost1s: phase2.p99Ms <= 1000 && phase2.unresolved === 0 };
-  console.log(`\nEnd to end (gateway → JetStream → campaign-stats + delivery-status → FerretDB → GetCampaignStats), ${phase1.sent} events, ${concurrency} in flight`);
+  console.log(`\nEnd to end (gateway → JetStream → campaign-stats + delivery-status → FerretDB → GetCampaignStats), ${phase1.sent} events (${lifecycle.length} per send), ${concurrency} in flight`);
   console.log(table([
     { what: "gateway ingest (200s)", "events/s": phase1.ingestPerSecond, "p50 ms": Number.NaN, "p99 ms": Number.NaN, note: `${phase1.sent} in ${phase1.ingestSeconds.toFixed(1)} s, ${phase1.failed} failed` },
     { what: "applied → queryable stats", "events/s": phase1.appliedPerSecond, "p50 ms": Number.NaN, "p99 ms": Number.NaN, note: `${phase1.applied}/${phase1.sent} in ${phase1.appliedSeconds.toFixed(1)} s${phase1.caughtUp ? "" : " (DEADLINE)"}; 10–90 % slope ${phase1.slopePerSecond.toFixed(1)}/s` },
@@ -351,7 +362,7 @@ function report(
     at: new Date().toISOString(),
     machine: machine(),
     loadAverageAtStart: loadAtStart,
-    settings: { eventCount, concurrency, drainSeconds, latencySeconds, pollMs, ceilingSeconds, batchSize, campaigns },
+    settings: { eventCount, eventsPerSend: lifecycle.length, concurrency, drainSeconds, latencySeconds, pollMs, ceilingSeconds, batchSize, campaigns },
     sustained: phase1,
     latency: phase2,
     ceiling,

@@ -23,12 +23,15 @@
 import { createHash } from "node:crypto";
 import type { AnyBulkWriteOperation, Collection, Db, Document } from "mongodb";
 import { UnavailableError } from "../shared/errors.ts";
-import { evaluateAlerts, initialAlertState, type AlertSettings, type AlertState, type PendingAlert } from "./alerts.ts";
-import { countFields, countsOf, type Counts } from "./counts.ts";
+import { initialAlertState, type AlertSettings, type AlertState, type PendingAlert } from "./alerts.ts";
+import { countsOf, type Counts } from "./counts.ts";
 import { KeyedLock } from "../shared/keyed-lock.ts";
 import { mapLimited } from "../shared/map-limited.ts";
 import { isDuplicateKeyError } from "../shared/mongo.ts";
+import { fieldsAfterParts, type PartToApply } from "./part-fields.ts";
 import type { ContributionPart, SendState } from "./send-state.ts";
+
+export type { PartToApply } from "./part-fields.ts";
 
 /** A delta waiting on its send to be moved into campaign documents. */
 export interface PendingDelta {
@@ -74,14 +77,6 @@ export interface LinkRecord {
   scannerClicks: number;
   firstClickAt: number | null;
   lastClickAt: number | null;
-}
-
-/** One part of a send's delta, on its way to its campaign, hour or link document. */
-export interface PartToApply {
-  workspaceId: string;
-  /** The delta's reference, `emailId#seq`. */
-  ref: string;
-  part: ContributionPart;
 }
 
 /** A campaign document that parts were applied to (or found already applied). */
@@ -214,7 +209,7 @@ export class StatsRepository {
         collection,
         groups.map(({ id, workspaceId, parts: mine }) => ({
           id,
-          decide: (doc) => applyToDocument(doc, workspaceId, mine, (ref) => isDone(workspaceId, ref), alertSettings, now),
+          decide: (doc) => fieldsAfterParts(doc, workspaceId, mine, (ref) => isDone(workspaceId, ref), alertSettings, now),
         })),
       );
       groups.forEach(({ workspaceId, parts: mine }, index) => {
@@ -385,52 +380,6 @@ export class StatsRepository {
   }
 }
 
-/**
- * The new fields of a campaign, hour or link document after the parts it has not applied yet, or null
- * if it applied them all. Parts of one document all have its kind.
- */
-function applyToDocument(
-  doc: Stored | null,
-  workspaceId: string,
-  parts: readonly PartToApply[],
-  isDone: (ref: string) => boolean,
-  alertSettings: AlertSettings,
-  now: number,
-): Document | null {
-  const recent = ((doc?.recent as string[] | undefined) ?? []).filter((entry) => !isDone(entry));
-  const fresh = parts.filter((entry, index) => !recent.includes(entry.ref) && parts.findIndex((other) => other.ref === entry.ref) === index);
-  if (fresh.length === 0) return null;
-  const first = fresh[0]!.part;
-  const set: Document = { workspaceId, campaignId: first.campaignId, recent: [...recent, ...fresh.map((entry) => entry.ref)], updatedAt: now };
-  if (first.kind === "link") {
-    set.link = first.link;
-    for (const field of ["clicks", "uniqueClicks", "scannerClicks"] as const) {
-      set[field] = fresh.reduce((sum, { part }) => sum + ((part.inc as Record<string, number | undefined>)[field] ?? 0), (doc?.[field] as number | undefined) ?? 0);
-    }
-    let firstClickAt = doc?.firstClickAt as number | null | undefined;
-    let lastClickAt = doc?.lastClickAt as number | null | undefined;
-    for (const { part } of fresh) {
-      if (part.kind !== "link") continue;
-      firstClickAt = minOf(firstClickAt, part.firstClickAt);
-      lastClickAt = maxOf(lastClickAt, part.lastClickAt);
-    }
-    set.firstClickAt = firstClickAt ?? null;
-    set.lastClickAt = lastClickAt ?? null;
-    return set;
-  }
-  const counts = countsOf(doc);
-  for (const { part } of fresh) for (const field of countFields) counts[field] += (part.inc as Partial<Counts>)[field] ?? 0;
-  Object.assign(set, counts);
-  if (first.kind === "hour") {
-    set.hour = first.hour;
-    return set;
-  }
-  const evaluated = evaluateAlerts((doc?.alerts as AlertState | undefined) ?? initialAlertState(), counts, alertSettings, now);
-  set.alerts = evaluated.state;
-  set.outbox = [...((doc?.outbox as PendingAlert[] | undefined) ?? []), ...evaluated.fired];
-  return set;
-}
-
 /** A bounded map that forgets the least recently set entry first. */
 class RecentDocuments {
   readonly #docs = new Map<string, Stored>();
@@ -473,8 +422,3 @@ function toCampaign(doc: Stored): CampaignRecord {
     outbox: (doc.outbox as PendingAlert[] | undefined) ?? [],
   };
 }
-
-const minOf = (a: number | null | undefined, b: number | undefined) =>
-  a == null ? (b ?? null) : b === undefined ? a : Math.min(a, b);
-const maxOf = (a: number | null | undefined, b: number | undefined) =>
-  a == null ? (b ?? null) : b === undefined ? a : Math.max(a, b);

@@ -1,0 +1,67 @@
+/**
+ * What a campaign, hour or link document becomes when delta parts reach it — pure, no I/O. The repository
+ * reads the document, calls this, and writes the result (stats-repository.ts, mutateMany).
+ */
+import type { Document } from "mongodb";
+import { evaluateAlerts, initialAlertState, type AlertSettings, type AlertState, type PendingAlert } from "./alerts.ts";
+import { countFields, countsOf, type Counts } from "./counts.ts";
+import type { ContributionPart } from "./send-state.ts";
+
+/** One part of a send's delta, on its way to its campaign, hour or link document. */
+export interface PartToApply {
+  workspaceId: string;
+  /** The delta's reference, `emailId#seq`. */
+  ref: string;
+  part: ContributionPart;
+}
+
+/**
+ * The new fields of a campaign, hour or link document after the parts it has not applied yet, or null
+ * if it applied them all. Parts of one document all have its kind.
+ */
+export function fieldsAfterParts(
+  doc: Document | null,
+  workspaceId: string,
+  parts: readonly PartToApply[],
+  isDone: (ref: string) => boolean,
+  alertSettings: AlertSettings,
+  now: number,
+): Document | null {
+  const recent = ((doc?.recent as string[] | undefined) ?? []).filter((entry) => !isDone(entry));
+  const fresh = parts.filter((entry, index) => !recent.includes(entry.ref) && parts.findIndex((other) => other.ref === entry.ref) === index);
+  if (fresh.length === 0) return null;
+  const first = fresh[0]!.part;
+  const set: Document = { workspaceId, campaignId: first.campaignId, recent: [...recent, ...fresh.map((entry) => entry.ref)], updatedAt: now };
+  if (first.kind === "link") {
+    set.link = first.link;
+    for (const field of ["clicks", "uniqueClicks", "scannerClicks"] as const) {
+      set[field] = fresh.reduce((sum, { part }) => sum + ((part.inc as Record<string, number | undefined>)[field] ?? 0), (doc?.[field] as number | undefined) ?? 0);
+    }
+    let firstClickAt = doc?.firstClickAt as number | null | undefined;
+    let lastClickAt = doc?.lastClickAt as number | null | undefined;
+    for (const { part } of fresh) {
+      if (part.kind !== "link") continue;
+      firstClickAt = minOf(firstClickAt, part.firstClickAt);
+      lastClickAt = maxOf(lastClickAt, part.lastClickAt);
+    }
+    set.firstClickAt = firstClickAt ?? null;
+    set.lastClickAt = lastClickAt ?? null;
+    return set;
+  }
+  const counts = countsOf(doc);
+  for (const { part } of fresh) for (const field of countFields) counts[field] += (part.inc as Partial<Counts>)[field] ?? 0;
+  Object.assign(set, counts);
+  if (first.kind === "hour") {
+    set.hour = first.hour;
+    return set;
+  }
+  const evaluated = evaluateAlerts((doc?.alerts as AlertState | undefined) ?? initialAlertState(), counts, alertSettings, now);
+  set.alerts = evaluated.state;
+  set.outbox = [...((doc?.outbox as PendingAlert[] | undefined) ?? []), ...evaluated.fired];
+  return set;
+}
+
+const minOf = (a: number | null | undefined, b: number | undefined) =>
+  a == null ? (b ?? null) : b === undefined ? a : Math.min(a, b);
+const maxOf = (a: number | null | undefined, b: number | undefined) =>
+  a == null ? (b ?? null) : b === undefined ? a : Math.max(a, b);

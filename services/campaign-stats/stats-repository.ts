@@ -319,7 +319,7 @@ export class StatsRepository {
   private async mutate(collection: Collection<Stored>, change: DocumentChange): Promise<{ doc: Stored | null; written: boolean }> {
     for (let attempt = 0; attempt < 50; attempt++) {
       try {
-        return (await this.mutateMany(collection, [change], { fromCache: attempt === 0, redoAlone: false }))[0]!;
+        return (await this.writeOnce(collection, [change], attempt === 0))[0]!;
       } catch (error) {
         if (!(error instanceof GuardLost) && !isDuplicateKeyError(error)) throw error;
       }
@@ -328,22 +328,35 @@ export class StatsRepository {
   }
 
   /**
-   * mutate for several different documents of one collection, holding all their locks, with one
-   * `bulkWrite` for the writes: FerretDB's cost is per document either way, so what a batch saves is the
-   * documents it does not write (sends sharing a campaign write it once) and the round trips. A lost
-   * version guard (another instance wrote, MongoDB only) redoes each entry alone with a fresh read;
-   * every decide is idempotent (a svix id or delta ref already applied changes nothing).
+   * mutate for several different documents of one collection, with one `bulkWrite` for the writes:
+   * FerretDB's cost is per document either way, so what a batch saves is the documents it does not write
+   * (sends sharing a campaign write it once) and the round trips. A lost version guard (another instance
+   * wrote, MongoDB only) redoes each entry alone with mutate; every decide is idempotent (a svix id or
+   * delta ref already applied changes nothing).
    */
-  private async mutateMany(
+  private async mutateMany(collection: Collection<Stored>, changes: readonly DocumentChange[]): Promise<{ doc: Stored | null; written: boolean }[]> {
+    try {
+      return await this.writeOnce(collection, changes, true);
+    } catch (error) {
+      if (!(error instanceof GuardLost) && !isDuplicateKeyError(error)) throw error;
+      return await mapLimited(changes, 16, (change) => this.mutate(collection, change));
+    }
+  }
+
+  /**
+   * One read-decide-write of different documents, holding all their locks: reads from `recentDocs` when
+   * `fromCache`, one `bulkWrite`; throws GuardLost (or a duplicate key error) when a version guard lost.
+   */
+  private async writeOnce(
     collection: Collection<Stored>,
     changes: readonly DocumentChange[],
-    options = { fromCache: true, redoAlone: true },
+    fromCache: boolean,
   ): Promise<{ doc: Stored | null; written: boolean }[]> {
     const keys = changes.map((change) => `${collection.collectionName}:${change.id}`);
-    if (new Set(keys).size !== keys.length) throw new Error("mutateMany takes one change per document");
-    const attempt = this.locks.runAll(keys, async () => {
+    if (new Set(keys).size !== keys.length) throw new Error("one change per document");
+    return await this.locks.runAll(keys, async () => {
       const current = await mapLimited(changes.map((_, index) => index), 16, async (index) => {
-        const cached = options.fromCache ? this.recentDocs.get(keys[index]!) : undefined;
+        const cached = fromCache ? this.recentDocs.get(keys[index]!) : undefined;
         return cached ?? (await collection.findOne({ _id: changes[index]!.id }));
       });
       const results: { doc: Stored | null; written: boolean }[] = [];
@@ -370,13 +383,6 @@ export class StatsRepository {
       results.forEach((result, index) => result.written && this.recentDocs.set(keys[index]!, result.doc!));
       return results;
     });
-    if (!options.redoAlone) return await attempt;
-    try {
-      return await attempt;
-    } catch (error) {
-      if (!(error instanceof GuardLost) && !isDuplicateKeyError(error)) throw error;
-      return await mapLimited([...changes], 16, (change) => this.mutate(collection, change));
-    }
   }
 }
 

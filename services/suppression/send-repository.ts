@@ -6,6 +6,7 @@
  * redelivery adds nothing) until SendRecorded arrives.
  */
 import type { Collection, Db } from "mongodb";
+import { isDuplicateKeyError } from "../shared/mongo.ts";
 
 /** Who an email was sent to, from the send record. */
 export interface Attribution {
@@ -82,7 +83,7 @@ export class SendRepository {
       );
       if (result.matchedCount === 1 || result.upsertedCount === 1) return undefined;
     } catch (error) {
-      if ((error as { code?: number }).code !== 11000) throw error;
+      if (!isDuplicateKeyError(error)) throw error;
     }
     return attributionOf(await this.#sends.findOne({ _id }));
   }

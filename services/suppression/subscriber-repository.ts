@@ -12,6 +12,7 @@
 import type { Collection, Db } from "mongodb";
 import { subscriberKey } from "./address.ts";
 import { mapLimited } from "../shared/map-limited.ts";
+import { isDuplicateKeyError } from "../shared/mongo.ts";
 import type { Reason, SubscriberState, SuppressionRecord } from "./subscriber-state.ts";
 
 interface SubscriberDoc extends SubscriberState {
@@ -99,7 +100,7 @@ export class SubscriberRepository {
         await this.#subscribers.insertOne(doc);
         return "saved";
       } catch (error) {
-        if ((error as { code?: number }).code === 11000) return "conflict";
+        if (isDuplicateKeyError(error)) return "conflict";
         throw error;
       }
     }

@@ -5,6 +5,7 @@
  * concurrent rotations cannot both win.
  */
 import type { Collection, Db } from "mongodb";
+import { isDuplicateKeyError } from "../../shared/mongo.ts";
 
 export type SecretRole = "current" | "previous";
 
@@ -69,7 +70,7 @@ export class WorkspaceRepository {
         await this.workspaces.insertOne({ _id: workspaceId, secrets, version: 1, updatedAt: now });
         return true;
       } catch (error) {
-        if ((error as { code?: number }).code === 11000) return false;
+        if (isDuplicateKeyError(error)) return false;
         throw error;
       }
     }

@@ -243,8 +243,7 @@ function report(rows: RunRow[], peak: { baseline: number; gateway: number }, poo
     hotPath,
     profile,
   };
-  const path = writeResult("gateway", result);
-  console.log(`\nresults: ${path}`);
+  writeResult("gateway", result);
   return result;
 }
 

@@ -41,13 +41,13 @@ export function fmt(value: number): string {
   return value.toFixed(2);
 }
 
-/** Writes `bench-results/<name>-<timestamp>.json` and `<name>-latest.json`; returns the path. */
-export function writeResult(name: string, result: unknown): string {
+/** Writes `bench-results/<name>-<timestamp>.json` and `<name>-latest.json`, and prints the path. */
+export function writeResult(name: string, result: unknown): void {
   mkdirSync(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const text = JSON.stringify(result, null, 2) + "\n";
   const path = join(resultsDir, `${name}-${stamp}.json`);
   writeFileSync(path, text);
   writeFileSync(join(resultsDir, `${name}-latest.json`), text);
-  return path;
+  console.log(`\nresults: ${path}`);
 }

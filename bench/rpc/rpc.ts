@@ -404,8 +404,7 @@ function report(input: ReportInput) {
     appliedDuringIngest: input.applied,
     peakRssMiB: input.peaks,
   };
-  const path = writeResult("rpc", result);
-  console.log(`\nresults: ${path}`);
+  writeResult("rpc", result);
   return result;
 }
 

@@ -397,8 +397,7 @@ function report(input: {
     watchMessages: { watchSends: watchers.deliveryMessages(), watchCampaignStats: watchers.statsMessages(), streamErrors: watchers.watchErrors() },
     totalSeconds,
   };
-  const path = writeResult("watch-latency", result);
-  console.log(`\nresults: ${path}`);
+  writeResult("watch-latency", result);
   return result;
 }
 

@@ -44,7 +44,7 @@ import { freePort, repoRoot, startFerretDb, startNatsServer } from "../../tools/
 import { newWebhookSecret, signedHeaders } from "../../cli/sign.ts";
 import { sampleEmailEvent, type EmailEventType } from "../../cli/resend-samples.ts";
 import { connect } from "@nats-io/transport-node";
-import { liveSubject } from "../../services/campaign-stats/watch.ts";
+import { campaignOfLiveSubject, liveSubjectsOf } from "../../services/campaign-stats/watch.ts";
 import { eventMix } from "../gateway/events.ts";
 import { cpuSeconds, findPid, peakRssMiB, stopChild } from "../lib/proc.ts";
 import { machine, table, writeResult } from "../lib/report.ts";
@@ -228,9 +228,9 @@ async function latency(post: Post, statsClient: StatsClient, natsUrl: string, ru
   const latencies: number[] = [];
   let failed = 0, inFlight = 0, sending = true;
   const nc = await connect({ servers: natsUrl, name: "e2e-bench" });
-  const changes = nc.subscribe(`${liveSubject(workspaceId, "x").replace(/\.[^.]+$/, "")}.*`);
+  const changes = nc.subscribe(liveSubjectsOf(workspaceId));
   void (async () => {
-    for await (const message of changes) announced.add(Buffer.from(message.subject.split(".").at(-1)!, "base64url").toString("utf8"));
+    for await (const message of changes) announced.add(campaignOfLiveSubject(message.subject));
   })();
   const poller = (async () => {
     const stopAt = performance.now() + (latencySeconds + 30) * 1000;
@@ -370,8 +370,7 @@ function report(
     targets,
     peakRssMiB: peaks,
   };
-  const path = writeResult("e2e", result);
-  console.log(`\nresults: ${path}`);
+  writeResult("e2e", result);
   return result;
 }
 

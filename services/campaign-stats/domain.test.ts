@@ -4,6 +4,7 @@ import { evaluateAlerts, initialAlertState } from "./alerts.ts";
 import { ratesOf, zeroCounts } from "./counts.ts";
 import { isScannerClick, isScannerUserAgent } from "./scanner.ts";
 import { applyFact, applyRecord, contributionDelta, contributionOf, emptySendState, sumContributions, type SendFact } from "./send-state.ts";
+import { campaignOfLiveSubject, liveSubject, liveSubjectsOf } from "./watch.ts";
 
 const rules = { scannerWindowMs: 10_000 };
 
@@ -109,5 +110,16 @@ describe("rates", () => {
     const rates = ratesOf({ ...zeroCounts(), sent: 10, delivered: 8, uniqueOpens: 4, uniqueClicks: 2, hardBounced: 1, softBounced: 2, complained: 1 });
     expect(rates).toEqual({ deliveryRate: 0.8, openRate: 0.5, clickRate: 0.25, clickToOpenRate: 0.5, bounceRate: 0.1, softBounceRate: 0.2, complaintRate: 0.125 });
     expect(ratesOf(zeroCounts()).deliveryRate).toBe(0);
+  });
+});
+
+describe("change notification subjects", () => {
+  it("name the campaign, whatever its characters, under the workspace's wildcard", () => {
+    for (const campaignId of ["spring", "summer:sale", "a.b c/ä", ""]) {
+      const subject = liveSubject("ws_1", campaignId);
+      expect(subject.startsWith(liveSubjectsOf("ws_1").slice(0, -1))).toBe(true);
+      expect(subject.split(".")).toHaveLength(4); // one token per campaign: the wildcard matches it
+      expect(campaignOfLiveSubject(subject)).toBe(campaignId);
+    }
   });
 });

@@ -14,6 +14,17 @@ export function liveSubject(workspaceId: string, campaignId: string): string {
   return `live.stats.${workspaceId}.${Buffer.from(campaignId, "utf8").toString("base64url") || "_"}`;
 }
 
+/** The subjects of every campaign of a workspace (what a listener to all of its changes subscribes to). */
+export function liveSubjectsOf(workspaceId: string): string {
+  return `live.stats.${workspaceId}.*`;
+}
+
+/** The campaign id a liveSubject names. */
+export function campaignOfLiveSubject(subject: string): string {
+  const token = subject.slice(subject.lastIndexOf(".") + 1);
+  return token === "_" ? "" : Buffer.from(token, "base64url").toString("utf8");
+}
+
 /** Publishes "this campaign changed". */
 export function notifyCampaignChanged(nc: NatsConnection, workspaceId: string, campaignId: string): void {
   publishLive(nc, liveSubject(workspaceId, campaignId), new Uint8Array());

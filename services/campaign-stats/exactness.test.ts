@@ -116,6 +116,30 @@ describe("exact campaign statistics", () => {
     }
   });
 
+  it("stay apart for two workspaces whose messages share email ids, svix ids and campaign ids in the same batches", async () => {
+    const [a, b] = [uniqueName("ws"), uniqueName("ws")];
+    // One seed: the first 12 sends of both workloads are the same messages (same email and svix ids), then A has 8 more.
+    const [forA, forB] = [generateWorkload(31, 20, ["shared"]), generateWorkload(31, 12, ["shared"])];
+    const service = await startService(campaignStatsService(settings()), config);
+    try {
+      const js = service.context.nats.js;
+      // Interleaved, so batches mix the two workspaces; the workloads reuse the same ids.
+      for (let i = 0; i < Math.max(forA.length, forB.length); i++) {
+        if (forA[i]) await publishMessage(js, a, forA[i]!);
+        if (forB[i]) await publishMessage(js, b, forB[i]!);
+      }
+      const client = clientOf(service);
+      await waitFor(async () => (await differences(client, a, expectedFrom(forA))) === undefined && (await differences(client, b, expectedFrom(forB))) === undefined, {
+        timeoutMs: 45_000,
+        what: "exact stats in both workspaces",
+      });
+      await expectAllNumbers(client, a, expectedFrom(forA));
+      await expectAllNumbers(client, b, expectedFrom(forB));
+    } finally {
+      await service.stop();
+    }
+  });
+
   it("match the input when the process crashes between any two writes and restarts", async () => {
     const workspaceId = uniqueName("ws");
     const messages: WorkloadMessage[] = generateWorkload(23, 30, ["autumn"]);

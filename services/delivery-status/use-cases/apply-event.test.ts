@@ -196,6 +196,21 @@ describe("applying events to sends, against the real database", () => {
     expect((await repo.get(batched, "b2"))!.state.status).toBe("bounced");
   });
 
+  it("keeps two workspaces apart when one batch holds the same email and svix ids of both", async () => {
+    const [a, b] = [uniqueName("ws"), uniqueName("ws")];
+    const batch = [
+      incoming(a, "same", "svix_same_1", "email.sent", 0),
+      incoming(b, "same", "svix_same_1", "email.sent", 0),
+      incoming(b, "same", "svix_same_2", "email.delivered", 10),
+    ];
+    expect(await applyEvents(deps(), batch)).toBe(3);
+    const [sendA, sendB] = [(await repo.get(a, "same"))!, (await repo.get(b, "same"))!];
+    expect(sendA.facts.map((fact) => fact.svixId)).toEqual(["svix_same_1"]);
+    expect(sendB.facts.map((fact) => fact.svixId).sort()).toEqual(["svix_same_1", "svix_same_2"]);
+    expect((await repo.listTimeline(sendA, undefined, 10)).map((entry) => entry.workspaceId)).toEqual([a]);
+    expect((await repo.listTimeline(sendB, undefined, 10)).map((entry) => entry.workspaceId)).toEqual([b, b]);
+  });
+
   it("redoes each send of a batch alone when its bulk write loses a version guard, and loses no event", async () => {
     const ws = uniqueName("ws");
     await applyEvent(deps(), incoming(ws, "g1", "svix_g1_sent", "email.sent", 0));

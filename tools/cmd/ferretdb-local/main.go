@@ -28,6 +28,7 @@ func main() {
 	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite directory URI (sqlite handler), must end with /")
 	pgURL := flag.String("postgresql-url", "", "PostgreSQL URL (postgresql handler)")
 	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
+	documentLocks := flag.Bool("document-locks", true, "make each update, findAndModify and delete statement atomic per document (false only for tests that must see lost updates)")
 	flag.Parse()
 
 	var level slog.Level
@@ -36,6 +37,14 @@ func main() {
 		os.Exit(2)
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	// Read by the handler's document locks, a patch of scripts/build-tools.ts (upstream FerretDB ignores it);
+	// set either way, so an inherited variable never decides.
+	locks := "on"
+	if !*documentLocks {
+		locks = "off"
+	}
+	os.Setenv("FERRETDB_DOCUMENT_LOCKS", locks)
 
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:      ferretdb.ListenerConfig{TCP: *listen},

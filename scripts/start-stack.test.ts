@@ -11,11 +11,24 @@ import { sampleEmailEvent } from "../cli/resend-samples.ts";
 import { newWebhookSecret } from "../cli/sign.ts";
 import { postSigned } from "../services/webhook-gateway/gateway-test-kit.ts";
 import { waitFor } from "../test/harness.ts";
-import { freePort, repoRoot } from "../tools/local-servers.ts";
+import { connectNats, RESEND_EVENTS_STREAM } from "../services/shared/nats.ts";
+import { createLogger } from "../services/shared/log.ts";
+import { assertPortFree, freePort, repoRoot } from "../tools/local-servers.ts";
 
-async function ports(names: string[]): Promise<Record<string, string>> {
-  const entries = await Promise.all(names.map(async (name) => [name, String(await freePort())] as const));
+async function ports(names: string[], offsets: number[] = [0]): Promise<Record<string, string>> {
+  const entries = [];
+  for (const name of names) entries.push([name, String(await freePortWith(offsets))] as const);
   return Object.fromEntries(entries);
+}
+
+/** A free port p such that p + each offset is free too (the stack derives those from one variable). */
+async function freePortWith(offsets: number[]): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port + Math.max(...offsets) > 65535) continue;
+    const free = await Promise.all(offsets.map((offset) => assertPortFree(port + offset, "test").then(() => true, () => false)));
+    if (free.every(Boolean)) return port;
+  }
 }
 
 function startStack(env: Record<string, string>) {
@@ -91,6 +104,51 @@ describe("npm start (scripts/start-stack.ts)", () => {
       }
       expect(await exited).toBe(0);
     }
+  });
+
+  it("runs a three-node NATS cluster and two instances of every service with LOCAL_NATS_CLUSTER=3 and SERVICE_INSTANCES=2", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "ngsreach-stack-"));
+    const env = {
+      ...(await ports(["GATEWAY_PORT", "DELIVERY_STATUS_PORT", "CAMPAIGN_STATS_PORT", "SUPPRESSION_PORT"], [0, 100])),
+      ...(await ports(["LOCAL_NATS_PORT", "LOCAL_NATS_CLUSTER_PORT", "LOCAL_NATS_MONITOR_PORT"], [0, 1, 2])),
+      ...(await ports(["LOCAL_MONGO_PORT"])),
+    };
+    const { stack, exited, output: read } = startStack({ ...env, DATA_DIR: dataDir, LOCAL_NATS_CLUSTER: "3", SERVICE_INSTANCES: "2" });
+    const port = (name: string, plus = 0) => Number(env[name]) + plus;
+    try {
+      await waitFor(() => read().includes("Press Ctrl-C to stop."), { timeoutMs: 90_000, what: "the endpoint list" });
+      const output = read();
+      const webhooks = [0, 100].map((instance) => `http://127.0.0.1:${port("GATEWAY_PORT", instance)}/webhooks/resend?workspaceId=<id>`);
+      expect(output).toContain(`POST ${webhooks.join(", ")}`);
+      const natsUrl = [0, 1, 2].map((i) => `nats://127.0.0.1:${port("LOCAL_NATS_PORT", i)}`).join(",");
+      expect(output).toContain(natsUrl);
+      for (const name of ["GATEWAY_PORT", "DELIVERY_STATUS_PORT", "CAMPAIGN_STATS_PORT", "SUPPRESSION_PORT"]) {
+        for (const instance of [0, 100]) {
+          const health = await fetch(`http://127.0.0.1:${port(name, instance)}/healthz`);
+          expect(health.status, `${name} + ${instance}`).toBe(200);
+        }
+      }
+      for (const i of [0, 1, 2]) {
+        const jsz = (await (await fetch(`http://127.0.0.1:${port("LOCAL_NATS_MONITOR_PORT", i)}/jsz`)).json()) as { meta_cluster?: unknown };
+        expect(jsz.meta_cluster).toMatchObject({ cluster_size: 3, leader: expect.stringMatching(/^nats-[123]$/) });
+        expect(existsSync(join(dataDir, `nats-${i + 1}`, "jetstream"))).toBe(true);
+      }
+      const nats = await connectNats(natsUrl, "stack-test", createLogger({}, "error"));
+      try {
+        expect((await nats.jsm.streams.info(RESEND_EVENTS_STREAM)).config.num_replicas).toBe(3);
+      } finally {
+        await nats.nc.close();
+      }
+      // A secret set through one gateway instance verifies a webhook the other receives.
+      const secret = newWebhookSecret();
+      const settings = createClient(WorkspaceSettingsService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port("GATEWAY_PORT")}` }));
+      await settings.setWebhookSecret({ workspaceId: "scaled", secret, actor: "test", note: "" });
+      const body = JSON.stringify(sampleEmailEvent("email.sent"));
+      expect((await postSigned(`http://127.0.0.1:${port("GATEWAY_PORT", 100)}`, "scaled", secret, body)).status).toBe(200);
+    } finally {
+      stack.kill("SIGINT");
+    }
+    expect(await exited).toBe(0);
   });
 
   it("refuses to start when a port is taken, naming the variable to change", async () => {

@@ -6,13 +6,20 @@
  * servers — then the gateway and the three services, waits until each answers
  * /healthz, prints every endpoint, and on Ctrl-C stops everything cleanly.
  * NGSREACH_RUNTIME=deno runs the services on Deno instead of Node.
+ *
+ * Scale-out on one machine: LOCAL_NATS_CLUSTER=3 runs a three-node JetStream
+ * cluster instead of one server (node i, from 0, on LOCAL_NATS_PORT + i, routes
+ * on LOCAL_NATS_CLUSTER_PORT + i, monitoring on LOCAL_NATS_MONITOR_PORT + i, data
+ * in DATA_DIR/nats-<i+1>) and gives the services EVENTS_REPLICAS=3 unless set;
+ * SERVICE_INSTANCES=2 runs that many instances of each service, instance k (from
+ * 0) on the service's port + 100·k.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { defaultPorts, envReader } from "../services/shared/config.ts";
-import { assertPortFree, repoRoot, startFerretDb, startNatsServer, type LocalServer } from "../tools/local-servers.ts";
+import { assertPortFree, repoRoot, startFerretDb, startNatsCluster, startNatsServer, type LocalServer } from "../tools/local-servers.ts";
 import { ensureLocalServers } from "./build-tools.ts";
 
 const services = [
@@ -25,6 +32,10 @@ const services = [
 const read = envReader();
 const dataDir = read.string("DATA_DIR", join(repoRoot, ".cache", "data"));
 const runtime = read.oneOf("NGSREACH_RUNTIME", "node", ["node", "deno"] as const);
+const natsNodes = read.integer("LOCAL_NATS_CLUSTER", 1, 1, 5);
+const instances = read.integer("SERVICE_INSTANCES", 1, 1, 10);
+/** Instance k of a service listens on its port + 100·k. */
+const instancePortStep = 100;
 const servers: LocalServer[] = [];
 const children: ChildProcess[] = [];
 let stopping = false;
@@ -33,11 +44,20 @@ async function main(): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
   const env: Record<string, string> = { ...(process.env as Record<string, string>) };
   const ports = services.map((service) => ({ ...service, port: read.port(service.portVariable, service.port) }));
-  for (const service of ports) await assertPortFree(service.port, service.portVariable);
+  const processes = ports.flatMap((service) =>
+    Array.from({ length: instances }, (_, k) => ({ ...service, instance: k, port: service.port + instancePortStep * k })),
+  );
+  for (const { port, portVariable } of processes) {
+    if (port > 65535) {
+      throw new Error(`port ${port} (${portVariable} + ${instancePortStep}·instance) is above 65535; lower ${portVariable} or SERVICE_INSTANCES`);
+    }
+    await assertPortFree(port, portVariable);
+  }
 
   if (!env.NATS_URL || !env.MONGODB_URI) ensureLocalServers();
-  if (!env.NATS_URL) {
-    const monitorPort = read.port("LOCAL_NATS_MONITOR_PORT", defaultPorts.localNatsMonitor);
+  const monitorPort = read.port("LOCAL_NATS_MONITOR_PORT", defaultPorts.localNatsMonitor);
+  let monitorPorts: number[] = [];
+  if (!env.NATS_URL && natsNodes === 1) {
     await assertPortFree(monitorPort, "LOCAL_NATS_MONITOR_PORT");
     const nats = await startNatsServer({
       port: read.port("LOCAL_NATS_PORT", defaultPorts.localNats),
@@ -47,6 +67,20 @@ async function main(): Promise<void> {
     });
     servers.push(nats);
     env.NATS_URL = nats.url;
+    monitorPorts = [monitorPort];
+  } else if (!env.NATS_URL) {
+    const clientPort = read.port("LOCAL_NATS_PORT", defaultPorts.localNats);
+    const clusterPort = read.port("LOCAL_NATS_CLUSTER_PORT", defaultPorts.localNatsCluster);
+    const cluster = await startNatsCluster({
+      nodes: natsNodes,
+      dataDir,
+      ports: Array.from({ length: natsNodes }, (_, i) => ({ client: clientPort + i, cluster: clusterPort + i, monitor: monitorPort + i })),
+      detached: true,
+    });
+    servers.push(...cluster.nodes);
+    env.NATS_URL = cluster.url;
+    env.EVENTS_REPLICAS ||= String(Math.min(3, natsNodes));
+    monitorPorts = cluster.nodes.map((node) => node.monitorPort);
   }
   if (!env.MONGODB_URI) {
     const ferret = await startFerretDb({ port: read.port("LOCAL_MONGO_PORT", defaultPorts.localMongo), dataDir: join(dataDir, "ferretdb"), detached: true });
@@ -55,7 +89,7 @@ async function main(): Promise<void> {
   }
   env.SECRETS_KEY ||= localSecretsKey();
 
-  for (const service of ports) {
+  for (const service of processes) {
     const entry = join(repoRoot, "services", service.name, "main.ts");
     const command = runtime === "deno" ? [join(repoRoot, "node_modules", ".bin", "deno"), "run", "-A", entry] : [process.execPath, entry];
     const child = spawn(command[0]!, command.slice(1), {
@@ -66,26 +100,30 @@ async function main(): Promise<void> {
     });
     child.once("exit", (code, signal) => {
       if (!stopping) {
-        console.error(`${service.name} exited unexpectedly (${signal ?? `code ${code}`}); stopping the stack`);
+        const which = instances > 1 ? ` instance ${service.instance} (port ${service.port})` : "";
+        console.error(`${service.name}${which} exited unexpectedly (${signal ?? `code ${code}`}); stopping the stack`);
         void shutdown(1);
       }
     });
     children.push(child);
   }
-  await Promise.all(ports.map((service) => waitHealthy(service.name, service.port)));
+  await Promise.all(processes.map((service) => waitHealthy(service.name, service.port)));
 
-  const monitor = servers.find((server) => server.name === "nats-server");
+  const urls = (index: number, path = "") =>
+    processes.filter((service) => service.name === ports[index]!.name).map((service) => `http://127.0.0.1:${service.port}${path}`).join(", ");
+  const monitoring = monitorPorts.map((port) => `http://127.0.0.1:${port}`).join(", ");
+  const replicas = monitorPorts.length > 1 ? `; streams with EVENTS_REPLICAS=${env.EVENTS_REPLICAS}` : "";
   console.log(
     [
       "",
-      `NgsReach delivery events is running (${runtime}). Endpoints:`,
-      `  webhook (Resend)     POST http://127.0.0.1:${ports[0]!.port}/webhooks/resend?workspaceId=<id>`,
-      `  workspace settings   http://127.0.0.1:${ports[0]!.port}  (ngsreach.workspace.v1.WorkspaceSettingsService)`,
-      `  delivery status      http://127.0.0.1:${ports[1]!.port}  (ngsreach.delivery.v1.DeliveryStatusService)`,
-      `  campaign stats       http://127.0.0.1:${ports[2]!.port}  (ngsreach.stats.v1.CampaignStatsService)`,
-      `  suppression          http://127.0.0.1:${ports[3]!.port}  (ngsreach.suppression.v1.SuppressionService)`,
+      `NgsReach delivery events is running (${runtime}${instances > 1 ? `, ${instances} instances of each service` : ""}). Endpoints:`,
+      `  webhook (Resend)     POST ${urls(0, "/webhooks/resend?workspaceId=<id>")}`,
+      `  workspace settings   ${urls(0)}  (ngsreach.workspace.v1.WorkspaceSettingsService)`,
+      `  delivery status      ${urls(1)}  (ngsreach.delivery.v1.DeliveryStatusService)`,
+      `  campaign stats       ${urls(2)}  (ngsreach.stats.v1.CampaignStatsService)`,
+      `  suppression          ${urls(3)}  (ngsreach.suppression.v1.SuppressionService)`,
       `  metrics              http://127.0.0.1:<port>/metrics, health: /healthz and grpc.health.v1.Health on each port`,
-      `  NATS                 ${env.NATS_URL}${monitor ? `  (monitoring http://127.0.0.1:${read.port("LOCAL_NATS_MONITOR_PORT", defaultPorts.localNatsMonitor)})` : ""}`,
+      `  NATS                 ${env.NATS_URL}${monitoring ? `  (monitoring ${monitoring}${replicas})` : ""}`,
       `  MongoDB wire         ${env.MONGODB_URI.replace(/\/\/[^@/]*@/, "//***@")}`,
       `  data                 ${dataDir}`,
       "Press Ctrl-C to stop.",

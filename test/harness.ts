@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, inject } from "vitest";
 import { loadBaseConfig, type BaseConfig } from "../services/shared/config.ts";
-import { freePort, startFerretDb, startNatsServer, type LocalServer } from "../tools/local-servers.ts";
+import { freePort, startFerretDb, startNatsCluster, startNatsServer, type LocalServer, type NatsCluster } from "../tools/local-servers.ts";
 
 /** The run's shared servers (started by test/global-setup.ts). */
 export const shared = {
@@ -50,9 +50,17 @@ export async function privateNats(): Promise<LocalServer> {
   return server;
 }
 
-/** A FerretDB of this test file's own (stopped after the file). */
-export async function privateFerretDb(): Promise<LocalServer> {
-  const server = await startFerretDb({ port: await freePort(), dataDir: mkdtempSync(join(tmpdir(), "ngsreach-ferret-")) });
+/** A JetStream cluster of this test file's own, ready (meta leader elected), stopped after the file. */
+export async function privateNatsCluster(nodes = 3): Promise<NatsCluster> {
+  const cluster = await startNatsCluster({ nodes, dataDir: mkdtempSync(join(tmpdir(), "ngsreach-nats-cluster-")) });
+  privateServers.push(...cluster.nodes);
+  return cluster;
+}
+
+/** A FerretDB of this test file's own (stopped after the file); `documentLocks: false` as in startFerretDb. */
+export async function privateFerretDb(options: { documentLocks?: boolean } = {}): Promise<LocalServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), "ngsreach-ferret-"));
+  const server = await startFerretDb({ port: await freePort(), dataDir, ...options });
   privateServers.push(server);
   return server;
 }

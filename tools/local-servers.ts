@@ -1,6 +1,7 @@
 /**
- * Starts the two Go-built local servers — nats-server with JetStream and
- * FerretDB (MongoDB wire protocol, SQLite backend) — as child processes.
+ * Starts the two Go-built local servers — nats-server with JetStream (one, or
+ * a local cluster of several) and FerretDB (MongoDB wire protocol, SQLite
+ * backend) — as child processes.
  * Used by `npm start` (the local stack) and by the test harness, which also
  * stops, kills, pauses and restarts them to test faults.
  */
@@ -73,12 +74,24 @@ export interface NatsServerOptions {
   portVariable?: string;
   /** Run in its own process group, so a terminal's Ctrl-C does not reach it before its clients stop. */
   detached?: boolean;
+  /** Named in the error when monitorPort is taken (default LOCAL_NATS_MONITOR_PORT). */
+  monitorPortVariable?: string;
+  /** Member of a JetStream cluster (see startNatsCluster); routePorts are every member's cluster port. */
+  cluster?: { name: string; serverName: string; port: number; routePorts: number[]; portVariable?: string };
 }
 
 /** Starts nats-server with JetStream (file storage under dataDir). */
 export async function startNatsServer(options: NatsServerOptions): Promise<LocalServer> {
   const args = ["-a", "127.0.0.1", "-p", String(options.port), "-js", "-sd", join(options.dataDir, "jetstream")];
   if (options.monitorPort) args.push("-m", String(options.monitorPort));
+  const otherPorts: { port: number; variable: string }[] = [];
+  if (options.monitorPort) otherPorts.push({ port: options.monitorPort, variable: options.monitorPortVariable ?? "LOCAL_NATS_MONITOR_PORT" });
+  const cluster = options.cluster;
+  if (cluster) {
+    args.push("--server_name", cluster.serverName, "--cluster_name", cluster.name, "--cluster", `nats://127.0.0.1:${cluster.port}`);
+    args.push("--routes", cluster.routePorts.map((port) => `nats://127.0.0.1:${port}`).join(","));
+    otherPorts.push({ port: cluster.port, variable: cluster.portVariable ?? "LOCAL_NATS_CLUSTER_PORT" });
+  }
   return await startLocalServer({
     name: "nats-server",
     bin: natsServerBin,
@@ -87,8 +100,144 @@ export async function startNatsServer(options: NatsServerOptions): Promise<Local
     url: `nats://127.0.0.1:${options.port}`,
     dataDir: options.dataDir,
     portVariable: options.portVariable ?? "LOCAL_NATS_PORT",
+    otherPorts,
     detached: options.detached ?? false,
   });
+}
+
+/** One member of a local JetStream cluster. */
+export interface NatsClusterNode extends LocalServer {
+  /** Its `--server_name`: how stream and consumer info name their leader and replicas. */
+  readonly serverName: string;
+  readonly clusterPort: number;
+  readonly monitorPort: number;
+}
+
+export interface NatsCluster {
+  readonly name: string;
+  readonly nodes: readonly NatsClusterNode[];
+  /** Every node's client URL, comma-separated: what NATS_URL takes. */
+  readonly url: string;
+  /** The node of that server name (e.g. a stream's `cluster.leader`). */
+  node(serverName: string): NatsClusterNode | undefined;
+  /** Resolves once every node agrees on a JetStream meta leader that sees all nodes current (see startNatsCluster). */
+  waitReady(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface NatsClusterOptions {
+  nodes: number;
+  /** Node i (from 1) keeps its data in `<dataDir>/nats-<i>`. */
+  dataDir: string;
+  /** Ports of each node; free ones from the OS when omitted. */
+  ports?: readonly { client: number; cluster: number; monitor: number }[];
+  /** Named in the error when a port is taken. */
+  portVariables?: { client: string; cluster: string; monitor: string };
+  name?: string;
+  detached?: boolean;
+}
+
+/**
+ * Starts a JetStream cluster of `nodes` nats-servers on loopback, each with its own store, server name,
+ * route port (routes to every member) and monitoring port, and returns once it is ready: each node's
+ * `/healthz` is ok (which, clustered, means it is in contact with a meta leader) and the meta leader's
+ * `/jsz` lists every other node as a current peer — before that, creating an R3 stream can fail
+ * for lack of known peers.
+ */
+export async function startNatsCluster(options: NatsClusterOptions): Promise<NatsCluster> {
+  const name = options.name ?? "ngsreach";
+  const variables = options.portVariables ?? { client: "LOCAL_NATS_PORT", cluster: "LOCAL_NATS_CLUSTER_PORT", monitor: "LOCAL_NATS_MONITOR_PORT" };
+  const ports =
+    options.ports ??
+    (await Promise.all(
+      Array.from({ length: options.nodes }, async () => ({ client: await freePort(), cluster: await freePort(), monitor: await freePort() })),
+    ));
+  if (ports.length !== options.nodes) throw new Error(`startNatsCluster: ${options.nodes} nodes but ${ports.length} port sets`);
+  const routePorts = ports.map((port) => port.cluster);
+  const started = await Promise.allSettled(
+    ports.map(async (port, index): Promise<NatsClusterNode> => {
+      const serverName = `nats-${index + 1}`;
+      const server = await startNatsServer({
+        port: port.client,
+        monitorPort: port.monitor,
+        dataDir: join(options.dataDir, serverName),
+        portVariable: variables.client,
+        monitorPortVariable: variables.monitor,
+        cluster: { name, serverName, port: port.cluster, routePorts, portVariable: variables.cluster },
+        detached: options.detached ?? false,
+      });
+      return Object.assign(server, { serverName, clusterPort: port.cluster, monitorPort: port.monitor });
+    }),
+  );
+  const nodes = started.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+  const failed = started.find((result) => result.status === "rejected");
+  if (failed) {
+    await Promise.all(nodes.map((node) => node.stop()));
+    throw failed.reason;
+  }
+  const cluster: NatsCluster = {
+    name,
+    nodes,
+    url: nodes.map((node) => node.url).join(","),
+    node: (serverName) => nodes.find((node) => node.serverName === serverName),
+    waitReady: (timeoutMs = 30_000) => waitClusterReady(nodes, timeoutMs),
+    stop: async () => {
+      await Promise.all(nodes.map((node) => node.stop()));
+    },
+  };
+  try {
+    await cluster.waitReady();
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  return cluster;
+}
+
+async function waitClusterReady(nodes: readonly NatsClusterNode[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let problem = "not asked yet";
+  while (Date.now() < deadline) {
+    problem = await clusterProblem(nodes);
+    if (problem === "") return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const logs = nodes.map((node) => `--- ${node.serverName}:\n${tail(join(node.dataDir, `${node.name}.log`))}`).join("\n");
+  throw new Error(`the NATS cluster was not ready within ${timeoutMs} ms (${problem}):\n${logs}`);
+}
+
+/** The parts of nats-server's monitoring answers the readiness check reads. */
+interface Healthz {
+  status: string;
+  error?: string;
+}
+interface Jsz {
+  meta_cluster?: { leader?: string; replicas?: { name: string; current: boolean }[] };
+}
+
+/** Why the cluster is not ready yet, or "" when it is. */
+async function clusterProblem(nodes: readonly NatsClusterNode[]): Promise<string> {
+  const ask = async <T>(node: NatsClusterNode, path: string): Promise<T> => {
+    const response = await fetch(`http://127.0.0.1:${node.monitorPort}${path}`, { signal: AbortSignal.timeout(2000) });
+    return (await response.json()) as T;
+  };
+  try {
+    const leaders = new Set<string>();
+    for (const node of nodes) {
+      const health = await ask<Healthz>(node, "/healthz");
+      if (health.status !== "ok") return `${node.serverName}: ${health.error ?? health.status}`;
+      leaders.add((await ask<Jsz>(node, "/jsz")).meta_cluster?.leader ?? "");
+    }
+    const [leader] = leaders;
+    if (leaders.size !== 1 || !leader) return `meta leader seen as ${[...leaders].join(" / ") || "none"}`;
+    const leaderNode = nodes.find((node) => node.serverName === leader);
+    if (!leaderNode) return `meta leader ${leader} is not one of this cluster's nodes`;
+    const peers = (await ask<Jsz>(leaderNode, "/jsz")).meta_cluster?.replicas ?? [];
+    const current = peers.filter((peer) => peer.current).length;
+    return current === nodes.length - 1 ? "" : `meta leader ${leader} sees ${current} of ${nodes.length - 1} peers current`;
+  } catch (error) {
+    return String(error);
+  }
 }
 
 export interface FerretDbOptions {
@@ -96,6 +245,11 @@ export interface FerretDbOptions {
   dataDir: string;
   portVariable?: string;
   detached?: boolean;
+  /**
+   * Per-document atomicity of updates, findAndModify and deletes (a patch of scripts/build-tools.ts); default
+   * true. false gives FerretDB's own lost updates, only so a test can show that its checker catches them.
+   */
+  documentLocks?: boolean;
 }
 
 /** Starts FerretDB v1 (embedded, SQLite backend) with its files under dataDir. */
@@ -105,7 +259,13 @@ export async function startFerretDb(options: FerretDbOptions): Promise<LocalServ
   return await startLocalServer({
     name: "ferretdb",
     bin: ferretDbBin,
-    args: ["-listen-addr", `127.0.0.1:${options.port}`, "-sqlite-url", `file:${sqliteDir}/?_pragma=synchronous(normal)`],
+    args: [
+      "-listen-addr",
+      `127.0.0.1:${options.port}`,
+      "-sqlite-url",
+      `file:${sqliteDir}/?_pragma=synchronous(normal)`,
+      `-document-locks=${options.documentLocks ?? true}`,
+    ],
     port: options.port,
     url: `mongodb://127.0.0.1:${options.port}/`,
     dataDir: options.dataDir,
@@ -122,6 +282,8 @@ interface Spec {
   url: string;
   dataDir: string;
   portVariable: string;
+  /** More ports the server listens on, checked free before and awaited after a launch. */
+  otherPorts?: { port: number; variable: string }[];
   detached: boolean;
 }
 
@@ -135,11 +297,14 @@ async function startLocalServer(spec: Spec): Promise<LocalServer> {
 
   const launch = async (): Promise<void> => {
     await assertPortFree(spec.port, spec.portVariable);
+    for (const other of spec.otherPorts ?? []) await assertPortFree(other.port, other.variable);
     const log = openSync(logFile, "a");
     const started = spawn(spec.bin, spec.args, { stdio: ["ignore", log, log], detached: spec.detached });
     closeSync(log);
     child = started;
     await waitForPort(spec.port, started, () => tail(logFile), spec.name);
+    // nats-server opens its client port first and exits when a later one (routes) is taken.
+    for (const other of spec.otherPorts ?? []) await waitForPort(other.port, started, () => tail(logFile), spec.name);
   };
 
   const signalAndWait = async (signal: NodeJS.Signals): Promise<void> => {

@@ -51,6 +51,23 @@ export function envReader(env: Env = process.env) {
       }
       return value;
     },
+    /** A comma-separated list of URLs (e.g. the servers of a NATS cluster), returned without spaces. */
+    urlList(name: string, fallback: string, protocols: string[]): string {
+      const entries = (raw(name) ?? fallback).split(",").map((entry) => entry.trim());
+      entries.forEach((entry, index) => {
+        const which = entries.length > 1 ? ` (entry ${index + 1})` : "";
+        let parsed: URL;
+        try {
+          parsed = new URL(entry);
+        } catch {
+          throw new ConfigError(name, `not a URL${which}: "${entry}"`);
+        }
+        if (!protocols.includes(parsed.protocol)) {
+          throw new ConfigError(name, `expected ${protocols.join(" or ")} URLs, got "${parsed.protocol}"${which}`);
+        }
+      });
+      return entries.join(",");
+    },
     oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
       const value = raw(name) ?? fallback;
       if (!(allowed as readonly string[]).includes(value)) {
@@ -63,6 +80,7 @@ export function envReader(env: Env = process.env) {
 
 /** What every service needs: where NATS and MongoDB are, how to listen, how to log. */
 export interface BaseConfig {
+  /** One NATS URL, or the comma-separated servers of a cluster. */
   readonly natsUrl: string;
   readonly mongoUri: string;
   readonly mongoDatabase: string;
@@ -73,6 +91,8 @@ export interface BaseConfig {
   readonly eventsMaxAgeMs: number;
   /** JetStream duplicate window (Nats-Msg-Id dedupe). */
   readonly duplicateWindowMs: number;
+  /** Copies of each stream on a JetStream cluster (durable consumers follow their stream). */
+  readonly eventsReplicas: number;
   /** A client must send a whole HTTP request within this time (headers within min(this, 10 s)). */
   readonly requestTimeoutMs: number;
   /** Most messages a batching consumer applies in one call (1: one message at a time). */
@@ -86,6 +106,8 @@ export const defaultPorts = Object.freeze({
   suppression: 8083,
   localNats: 14222,
   localNatsMonitor: 18222,
+  /** Route port of a local cluster's first node (LOCAL_NATS_CLUSTER). */
+  localNatsCluster: 16222,
   localMongo: 27117,
 });
 
@@ -97,7 +119,7 @@ export function loadBaseConfig(env: Env = process.env): BaseConfig {
     throw new ConfigError("INTERNAL_TOKEN", "must be at least 16 characters");
   }
   return Object.freeze({
-    natsUrl: read.url("NATS_URL", `nats://127.0.0.1:${defaultPorts.localNats}`, ["nats:", "tls:"]),
+    natsUrl: read.urlList("NATS_URL", `nats://127.0.0.1:${defaultPorts.localNats}`, ["nats:", "tls:"]),
     mongoUri: read.url("MONGODB_URI", `mongodb://127.0.0.1:${defaultPorts.localMongo}/`, ["mongodb:", "mongodb+srv:"]),
     mongoDatabase: read.string("MONGODB_DATABASE", "ngsreach"),
     listenHost: read.string("LISTEN_HOST", "127.0.0.1"),
@@ -105,6 +127,7 @@ export function loadBaseConfig(env: Env = process.env): BaseConfig {
     logLevel: read.oneOf("LOG_LEVEL", "info", ["debug", "info", "warn", "error"] as const),
     eventsMaxAgeMs: read.integer("EVENTS_MAX_AGE_DAYS", 7, 1, 3650) * 86_400_000,
     duplicateWindowMs: read.integer("EVENTS_DUPLICATE_WINDOW_SECONDS", 120, 1, 86_400) * 1000,
+    eventsReplicas: read.integer("EVENTS_REPLICAS", 1, 1, 5),
     requestTimeoutMs: read.integer("HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 600_000),
     consumerBatchSize: read.integer("CONSUMER_BATCH_SIZE", 64, 1, 256),
   });

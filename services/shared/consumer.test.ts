@@ -69,32 +69,6 @@ describe("the shared JetStream consumer loop", () => {
     }, { what: "every message acked" });
   });
 
-  it("handles messages with the same ordering key one after another, in delivery order, and others alongside", async () => {
-    const workspace = uniqueName("ws");
-    const bodies = Array.from({ length: 12 }, (_, i) => `${i % 2 === 0 ? "a" : "b"}${i}`);
-    for (const [i, body] of bodies.entries()) await nats.js.publish(`resend.events.${workspace}.email.sent`, bytes(body), { msgID: `${workspace}:${i}` });
-    const finished: string[] = [];
-    let inHandler = 0;
-    let most = 0;
-    await start(
-      uniqueName("durable"),
-      workspace,
-      async (body) => {
-        inHandler++;
-        most = Math.max(most, inHandler);
-        // Earlier messages take longer, so without the key later ones would finish first.
-        await new Promise((resolve) => setTimeout(resolve, 60 - Number(body.slice(1)) * 4));
-        finished.push(body);
-        inHandler--;
-      },
-      { orderingKey: (body) => body[0] },
-    );
-    await waitFor(() => finished.length === bodies.length, { what: "every message handled" });
-    expect(finished.filter((body) => body.startsWith("a"))).toEqual(bodies.filter((body) => body.startsWith("a")));
-    expect(finished.filter((body) => body.startsWith("b"))).toEqual(bodies.filter((body) => body.startsWith("b")));
-    expect(most).toBe(2); // one per key at a time
-  });
-
   it("gives the messages that waited for a slot to one handleBatch call, and acks them only after it resolved", async () => {
     const workspace = uniqueName("ws");
     const bodies = Array.from({ length: 30 }, (_, i) => `m${i}`);

@@ -11,13 +11,11 @@
  *   and the consumer's name, and only then terminated;
  * - up to `concurrency` messages are handled at once, each acked on its own.
  *   Handlers are written for that: events arrive in any order anyway, and
- *   every handler serialises the writes of one document (keyed-lock.ts). It
- *   is what keeps the database busy while each message waits on round trips
- *   (one at a time, campaign-stats applied 72 events/s with FerretDB idle
- *   between requests; bench/e2e). A consumer whose outcome depends on the
- *   order of some messages (suppression's soft-bounce streak of an address)
- *   names an `orderingKey`: messages with the same key are still handled one
- *   after another, in delivery order;
+ *   every handler's outcome is a function of the set of its events, whichever
+ *   instance handles which message, whatever the order (DESIGN.md "Several
+ *   instances"). It is what keeps the database busy while each message waits
+ *   on round trips (one at a time, campaign-stats applied 72 events/s with
+ *   FerretDB idle between requests; bench/e2e);
  * - a consumer that can apply many messages with bulk writes gives
  *   `handleBatch`: the messages that arrived while its slots were busy (at most
  *   `batchSize`) go to one call and are acked together after it resolved. No
@@ -38,10 +36,10 @@ import {
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { PoisonMessageError } from "./errors.ts";
-import { KeyedLock } from "./keyed-lock.ts";
 import { mapLimited } from "./map-limited.ts";
 import type { Logger } from "./log.ts";
 import type { MetricsRegistry } from "./metrics.ts";
+import { ensureConsumer } from "./nats.ts";
 
 /** Delivery details a handler may use (e.g. for idempotency or logging). */
 export interface MessageMeta {
@@ -65,11 +63,9 @@ export interface ConsumerSpec<T> {
   ackWaitMs?: number;
   /** Messages (or batches, with handleBatch) handled at the same time (default 16; 8 with handleBatch). */
   concurrency?: number;
-  /** Messages with the same key are handled one after another, in delivery order; undefined: no order. */
-  orderingKey?(message: T): string | undefined;
   /**
    * Applies several messages in one go (bulk writes); resolving acks them all. Must leave every message
-   * in a state `handle` finishes correctly when it throws. Not combined with `orderingKey`.
+   * in a state `handle` finishes correctly when it throws.
    */
   handleBatch?(messages: readonly T[]): Promise<void>;
   /** Most messages in one `handleBatch` call (default 64). */
@@ -114,11 +110,8 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
     max_deliver: -1,
     max_ack_pending: 10_000,
   };
-  const existing = await jsm.consumers.info(spec.stream, spec.name).catch(() => undefined);
-  if (existing) await jsm.consumers.update(spec.stream, spec.name, config);
-  else await jsm.consumers.add(spec.stream, config);
+  const info = await ensureConsumer(jsm, spec.stream, config);
 
-  if (spec.handleBatch && spec.orderingKey) throw new Error(`consumer ${spec.name}: handleBatch and orderingKey cannot be combined`);
   const metricName = spec.name.replace(/[^a-zA-Z0-9_]/g, "_");
   const processed = deps.metrics.counter(
     `ngsreach_consumer_messages_total_${metricName}`,
@@ -132,17 +125,15 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
     `ngsreach_consumer_batched_messages_total_${metricName}`,
     `Messages acked by an applied batch of consumer ${spec.name} (divided by applied batches: the mean batch size).`,
   );
-  const consumer = await js.consumers.get(spec.stream, spec.name);
+  const consumer = js.consumers.getConsumerFromInfo(info);
   let stopping = false;
   let messages: ConsumerMessages | undefined;
 
-  const inOrder = new KeyedLock();
   const handleOne = async (msg: JsMsg): Promise<void> => {
     const meta = { subject: msg.subject, streamSequence: msg.seq, deliveryCount: msg.info.deliveryCount };
     try {
       const decoded = decodeOrPoison(spec, msg);
-      const key = spec.orderingKey?.(decoded);
-      await (key === undefined ? spec.handle(decoded, meta) : inOrder.run(key, () => spec.handle(decoded, meta)));
+      await spec.handle(decoded, meta);
       msg.ack();
       processed.inc({ outcome: "acked" });
     } catch (error) {

@@ -1,14 +1,13 @@
 /**
- * In-process mutual exclusion per key (a document id, a send).
+ * In-process mutual exclusion per key (a document id, a send) — an
+ * optimisation, never what correctness rests on.
  *
- * Why every service needs it: FerretDB v1 executes an update as "read the
- * whole document, change it in Go, write it back" with no isolation between
- * the read and the write (measured: 50 concurrent `$inc` on one document end
- * at 1-12; guarded updates `{_id, version}` let several racers win). So every
- * write to a document that can be written concurrently — bookkeeping writes
- * such as outbox clears included — runs under that document's lock. On
- * MongoDB the services' version guards also make several instances safe; on
- * FerretDB only one instance per service is exact.
+ * Every read-decide-write of a document is guarded by the version it read
+ * (MongoDB, and the local FerretDB whose build is patched to be atomic per
+ * document, scripts/build-tools.ts): that is what keeps several instances
+ * exact. Within one instance, writers of the same document would still lose
+ * their guards to each other and read again; queueing them here instead
+ * saves those wasted round trips.
  */
 export class KeyedLock {
   readonly #tails = new Map<string, Promise<void>>();

@@ -1,8 +1,9 @@
 /**
  * MongoDB connection. Repositories receive a `Db` and create their own
- * indexes at start-up; nothing outside a repository touches the driver.
+ * indexes at start-up (with ensureIndexes); nothing outside a repository
+ * touches the driver.
  */
-import { MongoClient, type Db } from "mongodb";
+import { MongoClient, type Collection, type Db, type IndexDescription } from "mongodb";
 import type { Logger } from "./log.ts";
 import { watchMongoMonitor } from "./mongo-watchdog.ts";
 
@@ -56,6 +57,52 @@ export async function connectMongo(uri: string, database: string, appName: strin
       }
     },
   };
+}
+
+/** Server codes of an index that exists under this name or key with other options: retrying cannot help. */
+const indexConflictCodes = new Set([85, 86]);
+
+/**
+ * Creates the indexes that do not exist yet, one per command, so that instances starting together on
+ * one database all succeed. FerretDB v1 drops the connection when asked to create an index that exists
+ * (for a command naming several, even when only one does), and two instances racing on the same index
+ * can each see it missing: so after an error the list is read again — the index existing now (another
+ * instance made it) is success — and otherwise the creation is retried with a short backoff a few
+ * times before a clear error. Unnamed indexes get the driver's default name, so the same index is
+ * recognised whether it was created here or by earlier code.
+ */
+export async function ensureIndexes(collection: Collection<any>, indexes: readonly IndexDescription[], attempts = 5): Promise<void> {
+  for (const index of indexes) {
+    const name = index.name ?? Object.entries(index.key).flat().join("_");
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if ((await indexNames(collection)).has(name)) break;
+        await collection.createIndexes([{ ...index, name }]);
+        break;
+      } catch (error) {
+        const exists = await indexNames(collection).then(
+          (names) => names.has(name),
+          () => false,
+        );
+        if (exists) break;
+        const code = (error as { code?: unknown }).code;
+        if (attempt >= attempts || (typeof code === "number" && indexConflictCodes.has(code))) {
+          throw new Error(`cannot create index ${name} on ${collection.collectionName} (${attempt} attempts): ${String(error)}`, { cause: error });
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** (attempt - 1) + Math.random() * 100));
+      }
+    }
+  }
+}
+
+/** Names of a collection's indexes; none when the collection does not exist yet. */
+async function indexNames(collection: Collection<any>): Promise<Set<string>> {
+  try {
+    return new Set((await collection.listIndexes().toArray()).map((index) => index.name as string));
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 26) return new Set(); // NamespaceNotFound
+    throw error;
+  }
 }
 
 /** Hides credentials in a connection string before it reaches a log or an error. */

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nanos } from "@nats-io/nats-core";
+import { AckPolicy } from "@nats-io/jetstream";
 import { loadBaseConfig } from "./config.ts";
 import { createLogger } from "./log.ts";
-import { connectNats, DEAD_LETTERS_STREAM, DOMAIN_EVENTS_STREAM, ensureStreams, RESEND_EVENTS_STREAM, type NatsHandles } from "./nats.ts";
+import { connectNats, DEAD_LETTERS_STREAM, DOMAIN_EVENTS_STREAM, ensureConsumer, ensureStreams, RESEND_EVENTS_STREAM, type NatsHandles } from "./nats.ts";
 import { privateNats } from "../../test/harness.ts";
 
 describe("the JetStream streams of the messaging contract", () => {
@@ -27,5 +28,18 @@ describe("the JetStream streams of the messaging contract", () => {
     const info = await nats.jsm.streams.info(RESEND_EVENTS_STREAM);
     expect(info.config).toMatchObject({ max_age: nanos(3 * 86_400_000), duplicate_window: nanos(60_000) });
     expect(info.state.messages).toBeGreaterThanOrEqual(1);
+  });
+
+  it("keep a durable consumer, created or updated in place when its settings change, by instances starting together", async () => {
+    await ensureStreams(nats.jsm, loadBaseConfig({}));
+    const base = { durable_name: "settings-change", ack_policy: AckPolicy.Explicit, filter_subjects: ["resend.events.>"] };
+    await Promise.all([1, 2, 3].map(() => ensureConsumer(nats.jsm, RESEND_EVENTS_STREAM, { ...base, ack_wait: nanos(10_000) })));
+    await Promise.all([1, 2, 3].map(() => ensureConsumer(nats.jsm, RESEND_EVENTS_STREAM, { ...base, ack_wait: nanos(30_000) })));
+    expect((await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, "settings-change")).config.ack_wait).toBe(nanos(30_000));
+  });
+
+  it("are refused with more than one replica on a single server, with a message naming EVENTS_REPLICAS", async () => {
+    const attempt = ensureStreams(nats.jsm, loadBaseConfig({ EVENTS_REPLICAS: "3" }));
+    await expect(attempt).rejects.toThrow(/^cannot create or update JetStream stream RESEND_EVENTS: .*EVENTS_REPLICAS above 1 needs a JetStream cluster/);
   });
 });

@@ -5,7 +5,7 @@
  * concurrent rotations cannot both win.
  */
 import type { Collection, Db } from "mongodb";
-import { isDuplicateKeyError } from "../../shared/mongo.ts";
+import { ensureIndexes, isDuplicateKeyError } from "../../shared/mongo.ts";
 
 export type SecretRole = "current" | "previous";
 
@@ -50,7 +50,7 @@ export class WorkspaceRepository {
   }
 
   async ensureIndexes(): Promise<void> {
-    await this.audit.createIndex({ workspaceId: 1, at: -1 });
+    await ensureIndexes(this.audit, [{ key: { workspaceId: 1, at: -1 } }]);
   }
 
   /** The workspace's settings, or undefined when it was never configured. */

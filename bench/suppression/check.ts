@@ -27,6 +27,7 @@ import { createLogger } from "../../services/shared/log.ts";
 import { startService } from "../../services/shared/service-host.ts";
 import { suppressionService } from "../../services/suppression/service.ts";
 import { SubscriberRepository, type LookupStrategy } from "../../services/suppression/subscriber-repository.ts";
+import { addLasting, emptyFacts } from "../../services/suppression/address-facts.ts";
 import { newSubscriber, type SubscriberState } from "../../services/suppression/subscriber-state.ts";
 import { freePort, repoRoot, startFerretDb, startNatsServer } from "../../tools/local-servers.ts";
 
@@ -63,7 +64,7 @@ function suppressedState(i: number): SubscriberState {
     ...newSubscriber(workspaceId, address(i), atMs),
     subscriberId: `sub_${i}`,
     suppression: record,
-    applied: [record.svixId],
+    facts: addLasting(emptyFacts(), record),
     history: [{ kind: "suppressed", ...record }],
     version: 1,
   };
@@ -78,7 +79,7 @@ const nats = await startNatsServer({ port: await freePort(), dataDir: join(dir, 
 const config = { ...loadBaseConfig({}), natsUrl: nats.url, mongoUri: ferret.url, mongoDatabase: "bench", logLevel: "error" as const };
 try {
   const client = new MongoClient(ferret.url, { retryWrites: false });
-  const repository = new SubscriberRepository(client.db(config.mongoDatabase), { guard: "id" });
+  const repository = new SubscriberRepository(client.db(config.mongoDatabase));
   const collection = client.db(config.mongoDatabase).collection<{ _id: string }>("suppression_subscribers");
 
   /** `count` inserts starting at `loaded`, `parallel` insertMany calls in flight, bounded by the load budget. */

@@ -9,7 +9,6 @@ import type { ResendEvent } from "../../gen/ngsreach/events/v1/resend_event_pb.t
 import type { ConsumerSpec } from "../shared/consumer.ts";
 import { DOMAIN_EVENTS_STREAM, RESEND_EVENTS_STREAM } from "../shared/nats.ts";
 import { decodeResendEvent } from "../shared/resend-events.ts";
-import { normaliseAddress } from "./address.ts";
 import { applyResendEvent, consumedTypes } from "./use-cases/apply-resend-event.ts";
 import type { SuppressionDeps } from "./use-cases/deps.ts";
 import { recordSend } from "./use-cases/record-send.ts";
@@ -23,8 +22,8 @@ export function resendEventsConsumer(deps: SuppressionDeps): ConsumerSpec<Resend
     stream: RESEND_EVENTS_STREAM,
     filterSubjects: consumedTypes.map((type) => `resend.events.*.${type}`),
     decode: (data) => decodeResendEvent(data),
-    // The soft-bounce streak depends on the order an address's events are applied in: keep the stream's.
-    orderingKey: (event) => `${event.workspaceId}:${(event.email?.to ?? []).map((to) => normaliseAddress(to) ?? to).sort().join(",")}`,
+    // No ordering key: an address's state is a fold of the set of its events (address-facts.ts), so any
+    // instance may take any message, in any order.
     handle: (event) => applyResendEvent(deps, event),
   };
 }

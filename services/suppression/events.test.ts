@@ -8,6 +8,7 @@ import { SubscriberStatus } from "../../gen/ngsreach/suppression/v1/suppression_
 import { sampleEmailEvent } from "../../cli/resend-samples.ts";
 import { privateNats, testBaseConfig, uniqueName, waitFor } from "../../test/harness.ts";
 import { publishResendEvent } from "../../test/publish-events.ts";
+import { seededRandom, shuffle } from "./test-events.ts";
 import { publishedEvents, publishSendRecorded, startSuppression, waitIdle, type Harness } from "./testing.ts";
 
 let h: Harness;
@@ -73,14 +74,81 @@ describe("the suppression service, fed by Resend events", () => {
     expect(await suppressedOf(ws, ["big@x.com"])).toEqual([false]);
   });
 
-  it("lets a delivery reset the soft-bounce streak, by event time even when it arrives last", async () => {
+  it("lifts a policy suppression when a delivery dated between its soft bounces arrives after them, announcing it once", async () => {
     const ws = uniqueName("ws");
-    await publishResendEvent(js(), ws, sampleEmailEvent("email.bounced", { emailId: "a", to: ["r@x.com"], bounce: soft(), createdAt: at(40) }));
-    await publishResendEvent(js(), ws, sampleEmailEvent("email.bounced", { emailId: "c", to: ["r@x.com"], bounce: soft(), createdAt: at(20) }));
-    await publishResendEvent(js(), ws, sampleEmailEvent("email.delivered", { emailId: "b", to: ["r@x.com"], createdAt: at(30) }));
-    await publishResendEvent(js(), ws, sampleEmailEvent("email.bounced", { emailId: "d", to: ["r@x.com"], bounce: soft(), createdAt: at(10) }));
+    const bounces = [];
+    for (const [emailId, minutesAgo] of [["a", 40], ["c", 20], ["d", 10]] as const) {
+      bounces.push(await publishResendEvent(js(), ws, sampleEmailEvent("email.bounced", { emailId, to: ["r@x.com"], bounce: soft(), createdAt: at(minutesAgo) })));
+    }
+    await waitIdle(h.service);
+    expect(await suppressedOf(ws, ["r@x.com"])).toEqual([true]);
+
+    const delivery = sampleEmailEvent("email.delivered", { emailId: "b", to: ["r@x.com"], createdAt: at(30) });
+    const first = await publishResendEvent(js(), ws, delivery);
     await waitIdle(h.service);
     expect(await suppressedOf(ws, ["r@x.com"])).toEqual([false]);
+    // A redelivery of the delivery (and of the last bounce) changes nothing more.
+    await publishResendEvent(js(), ws, delivery, { svixId: first.svixId, useMsgId: false });
+    await publishResendEvent(js(), ws, sampleEmailEvent("email.bounced", { emailId: "d", to: ["r@x.com"], bounce: soft(), createdAt: at(10) }), { svixId: bounces[2]!.svixId, useMsgId: false });
+    await waitIdle(h.service);
+    expect(await suppressedOf(ws, ["r@x.com"])).toEqual([false]);
+
+    const events = await waitFor(async () => {
+      const published = await publishedEvents(h.service, ws);
+      return published.suppressed.length === 1 && published.unsuppressed.length === 1 ? published : undefined;
+    }, { what: "one suppressed and one unsuppressed event" });
+    expect(events.suppressed[0]).toMatchObject({ reason: SuppressionReason.SOFT_BOUNCE_POLICY, svixId: bounces[2]!.svixId });
+    expect(events.unsuppressed[0]).toMatchObject({ email: "r@x.com", actor: "policy", previousReason: SuppressionReason.SOFT_BOUNCE_POLICY });
+    expect(events.unsuppressed[0]?.note).toMatch(/delivery/);
+    const { subscriber } = await h.client.getSubscriber({ workspaceId: ws, subscriber: { case: "email", value: "r@x.com" } });
+    expect(subscriber?.status).toBe(SubscriberStatus.ACTIVE);
+    expect(subscriber?.history.map((entry) => [entry.kind, entry.source, entry.svixId])).toEqual([
+      [1, SuppressionSource.POLICY, bounces[2]!.svixId],
+      [2, SuppressionSource.POLICY, first.svixId],
+    ]);
+  });
+
+  it("reaches one suppression per address whatever order its events arrive in, duplicates included", async () => {
+    const ws = uniqueName("ws");
+    const random = seededRandom(7);
+    // Per address, in event time: bounce, bounce, delivery, bounce, bounce, bounce: the last three suppress.
+    const plan = [["b1", 60], ["b2", 50], ["d1", 45], ["b3", 40], ["b4", 30], ["b5", 20]] as const;
+    const addresses = Array.from({ length: 8 }, (_, i) => `perm${i}@x.com`);
+    const messages = addresses.flatMap((address) =>
+      plan.flatMap(([name, minutesAgo]) => {
+        const options = { emailId: `${address}-${name}`, to: [address], createdAt: at(minutesAgo) };
+        const body = name.startsWith("d") ? sampleEmailEvent("email.delivered", options) : sampleEmailEvent("email.bounced", { ...options, bounce: soft() });
+        const svixId = uniqueName("msg");
+        return Array.from({ length: 1 + Math.floor(random() * 2) }, (_, copy) => ({ body, svixId, useMsgId: copy === 0 }));
+      }),
+    );
+    await Promise.all(shuffle(messages, random).map(({ body, svixId, useMsgId }) => publishResendEvent(js(), ws, body, { svixId, useMsgId })));
+    await waitIdle(h.service);
+
+    const results = await check(ws, addresses);
+    expect(results.map((result) => result.reason)).toEqual(addresses.map(() => SuppressionReason.SOFT_BOUNCE_POLICY));
+    for (const address of addresses) {
+      const { subscriber } = await h.client.getSubscriber({ workspaceId: ws, subscriber: { case: "email", value: address } });
+      expect(subscriber?.suppression?.emailId, address).toBe(`${address}-b5`);
+    }
+    const events = await publishedEvents(h.service, ws);
+    for (const address of addresses) {
+      const net = events.suppressed.filter((e) => e.email === address).length - events.unsuppressed.filter((e) => e.email === address).length;
+      expect(net, address).toBe(1);
+    }
+    expect(new Set(events.msgIds).size).toBe(events.msgIds.length);
+  });
+
+  it("never lifts a hard bounce for a delivery dated before or after it", async () => {
+    const ws = uniqueName("ws");
+    await publishResendEvent(js(), ws, sampleEmailEvent("email.bounced", { emailId: "h", to: ["hard@x.com"], bounce: hard, createdAt: at(20) }));
+    await waitIdle(h.service);
+    await publishResendEvent(js(), ws, sampleEmailEvent("email.delivered", { emailId: "before", to: ["hard@x.com"], createdAt: at(30) }));
+    await publishResendEvent(js(), ws, sampleEmailEvent("email.delivered", { emailId: "after", to: ["hard@x.com"], createdAt: at(10) }));
+    await waitIdle(h.service);
+    expect(await suppressedOf(ws, ["hard@x.com"])).toEqual([true]);
+    const events = await publishedEvents(h.service, ws);
+    expect([events.suppressed.length, events.unsuppressed.length]).toEqual([1, 0]);
   });
 
   it("marks a complaint as complained and Resend's own suppression as suppressed with source resend", async () => {

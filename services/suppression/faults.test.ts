@@ -61,10 +61,10 @@ describe("the suppression service under faults", () => {
     // What a crash right after the state write leaves behind: the state, its outbox entry, the pending mark.
     const client = new MongoClient(config.mongoUri, { retryWrites: false });
     try {
-      const repository = new SubscriberRepository(client.db(config.mongoDatabase), { guard: "id" });
+      const repository = new SubscriberRepository(client.db(config.mongoDatabase));
       const outcome = addManually(newSubscriber(ws, "crash@x.com", 1), { reason: "manual", subscriberId: "s", actor: "ops", note: "n", atMs: 1000 });
       const state = { ...outcome.state, version: 1 };
-      await repository.markOutboxPending(ws, "crash@x.com", 1000);
+      await repository.markOutboxPending(ws, "crash@x.com", state.version, 1000);
       expect(await repository.save(state, [outboxEntry(state, outcome.transition!)])).toBe("saved");
     } finally {
       await client.close();
@@ -78,7 +78,7 @@ describe("the suppression service under faults", () => {
     expect(subscriber?.suppression?.actor).toBe("ops");
     // A restart and further sweeps find nothing left to publish.
     await waitFor(async () => {
-      const repository = new SubscriberRepository(h!.service.context.mongo.db, { guard: "id" });
+      const repository = new SubscriberRepository(h!.service.context.mongo.db);
       return (await repository.outboxPending(10)).length === 0 && (await repository.get(ws, "crash@x.com"))?.outbox.length === 0;
     }, { what: "outbox drained" });
     const events = await publishedEvents(h.service, ws);

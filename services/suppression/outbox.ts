@@ -2,9 +2,11 @@
  * Outbound events, exactly once per state change. The entry is serialised
  * into the subscriber document by the same write that makes the change; it is
  * published to JetStream with a message id derived from the change
- * (`<workspace>:<address>:v<version>`), removed after the ack, and a sweep at
- * start-up and on a timer publishes whatever a crash or an outage left behind.
- * A republish inside the stream's duplicate window is dropped by JetStream.
+ * (`<workspace>:<address>:v<version>`; every saved version is unique, so every
+ * transition gets its own id), removed after the ack, and a sweep at start-up
+ * and on a timer publishes whatever a crash or an outage left behind. Two
+ * instances publishing the same entry is harmless: inside the stream's
+ * duplicate window JetStream drops the second copy.
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -87,12 +89,14 @@ export class OutboxPublisher {
    */
   async flush(workspaceId: string, email: string, entries: string[]): Promise<boolean> {
     try {
+      let after: { version: number; left: number } | undefined;
       for (const raw of entries) {
         const entry = JSON.parse(raw) as OutboxEntry;
         await this.#js.publish(entry.subject, Buffer.from(entry.payload, "base64"), { msgID: entry.msgId });
-        await this.#subscribers.removeFromOutbox(workspaceId, email, raw);
+        after = await this.#subscribers.removeFromOutbox(workspaceId, email, raw);
       }
-      await this.#subscribers.clearOutboxPending(workspaceId, email);
+      // Entries another writer added meanwhile keep the mark: that writer (or the sweep) publishes them.
+      if (after && after.left === 0) await this.#subscribers.clearOutboxPending(workspaceId, email, after.version);
       return true;
     } catch (error) {
       this.#log.warn("outbox publish failed; the sweep will retry", { workspaceId, error });

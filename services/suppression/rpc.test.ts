@@ -8,7 +8,7 @@ import { SuppressionReason, SuppressionSource } from "../../gen/ngsreach/events/
 import { SubscriberStatus } from "../../gen/ngsreach/suppression/v1/suppression_pb.ts";
 import { privateNats, testBaseConfig, uniqueName, waitFor } from "../../test/harness.ts";
 import { SubscriberRepository } from "./subscriber-repository.ts";
-import { newSubscriber } from "./subscriber-state.ts";
+import { addManually, newSubscriber } from "./subscriber-state.ts";
 import { publishedEvents, startSuppression, type Harness } from "./testing.ts";
 
 let h: Harness;
@@ -128,9 +128,10 @@ describe("SuppressionService", () => {
     const ws = uniqueName("ws");
     const emails = Array.from({ length: 520 }, (_, i) => `user${String(i).padStart(4, "0")}@x.com`);
     // Seeded straight into the repository: 520 audited RPC round trips would only slow the test.
-    const repository = new SubscriberRepository(h.service.context.mongo.db, { guard: "id" });
-    const record = { reason: "manual" as const, source: "manual" as const, atMs: 1, svixId: "", emailId: "", campaignId: "", actor: "a", note: "n", detail: "" };
-    const seed = (workspaceId: string, email: string) => repository.save({ ...newSubscriber(workspaceId, email, 1), suppression: record, version: 1 }, []);
+    const repository = new SubscriberRepository(h.service.context.mongo.db);
+    const added = (workspaceId: string, email: string) =>
+      addManually(newSubscriber(workspaceId, email, 1), { reason: "manual", subscriberId: "", actor: "a", note: "n", atMs: 1 }).state;
+    const seed = (workspaceId: string, email: string) => repository.save({ ...added(workspaceId, email), version: 1 }, []);
     for (let i = 0; i < emails.length; i += 52) await Promise.all(emails.slice(i, i + 52).map((email) => seed(ws, email)));
     await seed(ws, "active@x.com").then(() => h.client.removeSuppression({ workspaceId: ws, email: "active@x.com", actor: "a", note: "n" }));
     await seed(uniqueName("ws"), "user0000@x.com");

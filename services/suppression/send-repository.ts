@@ -4,8 +4,14 @@
  * `_id: "<workspaceId>:<emailId>"`. An event that cannot be attributed is kept
  * in the document's `pending` list (as a canonical JSON string, so a
  * redelivery adds nothing) until SendRecorded arrives.
+ *
+ * Safe with several instances because each step is one atomic operation on
+ * the one document: an event is either added to `pending` before `attribute`
+ * sets `attributed` (and is returned by it) or sees the attribution; it is
+ * never in neither.
  */
 import type { Collection, Db } from "mongodb";
+import { UnavailableError } from "../shared/errors.ts";
 import { isDuplicateKeyError } from "../shared/mongo.ts";
 
 /** Who an email was sent to, from the send record. */
@@ -60,12 +66,19 @@ export class SendRepository {
    * attribution), so clearing them later loses nothing.
    */
   async attribute(attribution: Attribution): Promise<string[]> {
-    const doc = await this.#sends.findOneAndUpdate(
-      { _id: sendKey(attribution.workspaceId, attribution.emailId) },
-      { $set: { ...attribution, attributed: true } },
-      { upsert: true, returnDocument: "after" },
-    );
-    return doc?.pending ?? [];
+    const attribute = () =>
+      this.#sends.findOneAndUpdate(
+        { _id: sendKey(attribution.workspaceId, attribution.emailId) },
+        { $set: { ...attribution, attributed: true } },
+        { upsert: true, returnDocument: "after" },
+      );
+    try {
+      return (await attribute())?.pending ?? [];
+    } catch (error) {
+      // A concurrent first write (an event kept pending on another instance) inserted the document; it matches now.
+      if (!isDuplicateKeyError(error)) throw error;
+      return (await attribute())?.pending ?? [];
+    }
   }
 
   /**
@@ -75,17 +88,23 @@ export class SendRepository {
    */
   async addPending(workspaceId: string, emailId: string, event: string): Promise<Attribution | undefined> {
     const _id = sendKey(workspaceId, emailId);
-    try {
-      const result = await this.#sends.updateOne(
-        { _id, attributed: { $ne: true } },
-        { $setOnInsert: { workspaceId, emailId }, $addToSet: { pending: event } },
-        { upsert: true },
-      );
-      if (result.matchedCount === 1 || result.upsertedCount === 1) return undefined;
-    } catch (error) {
-      if (!isDuplicateKeyError(error)) throw error;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        const result = await this.#sends.updateOne(
+          { _id, attributed: { $ne: true } },
+          { $setOnInsert: { workspaceId, emailId }, $addToSet: { pending: event } },
+          { upsert: true },
+        );
+        if (result.matchedCount === 1 || result.upsertedCount === 1) return undefined;
+      } catch (error) {
+        if (!isDuplicateKeyError(error)) throw error;
+      }
+      // The upsert collided with a document: the attributed one — or another instance's first pending
+      // event, inserted between our match and our insert, which the next attempt matches and joins.
+      const attribution = attributionOf(await this.#sends.findOne({ _id }));
+      if (attribution) return attribution;
     }
-    return attributionOf(await this.#sends.findOne({ _id }));
+    throw new UnavailableError(`send ${_id} kept changing while an event was kept for it; retry`);
   }
 
   /** Drops pending events once they were applied. */

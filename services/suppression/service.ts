@@ -12,7 +12,7 @@ import { OutboxPublisher } from "./outbox.ts";
 import { registerSuppressionRpc } from "./rpc.ts";
 import { SendRepository } from "./send-repository.ts";
 import type { SoftBouncePolicy } from "./soft-bounce-policy.ts";
-import { SubscriberRepository, type LookupStrategy, type WriteGuard } from "./subscriber-repository.ts";
+import { SubscriberRepository, type LookupStrategy } from "./subscriber-repository.ts";
 import type { SuppressionDeps } from "./use-cases/deps.ts";
 import { sweepOutbox } from "./use-cases/sweep-outbox.ts";
 
@@ -22,8 +22,6 @@ export interface SuppressionSettings {
   readonly softBouncePolicy: SoftBouncePolicy;
   /** How often pending outbox entries are swept (start-up always sweeps). */
   readonly outboxSweepMs: number;
-  /** How documents are guarded against concurrent writers; "auto" picks by database (see README). */
-  readonly writeGuard: WriteGuard | "auto";
   /** How CheckSuppressions reads many addresses; "auto" picks by database (see README). */
   readonly lookup: LookupStrategy | "auto";
   /** Lookups in flight per CheckSuppressions call with the find-one strategy. */
@@ -39,9 +37,9 @@ export function loadSuppressionSettings(env: Env = process.env): SuppressionSett
       limit: read.integer("SUPPRESSION_SOFT_BOUNCE_LIMIT", 3, 1, 1000),
       windowMs: read.integer("SUPPRESSION_SOFT_BOUNCE_WINDOW_DAYS", 30, 1, 3650) * 86_400_000,
       resetOnDelivery: read.oneOf("SUPPRESSION_SOFT_BOUNCE_RESET_ON_DELIVERY", "true", ["true", "false"] as const) === "true",
+      replayHorizonMs: read.integer("SUPPRESSION_REPLAY_HORIZON_DAYS", 39, 1, 3650) * 86_400_000,
     }),
     outboxSweepMs: read.integer("SUPPRESSION_OUTBOX_SWEEP_SECONDS", 30, 1, 86_400) * 1000,
-    writeGuard: read.oneOf("SUPPRESSION_WRITE_GUARD", "auto", ["auto", "version", "id"] as const),
     lookup: read.oneOf("SUPPRESSION_CHECK_LOOKUP", "auto", ["auto", "find-one", "in"] as const),
     checkConcurrency: read.integer("SUPPRESSION_CHECK_CONCURRENCY", 16, 1, 256),
   });
@@ -61,11 +59,9 @@ export function suppressionService(settings: Partial<SuppressionSettings> & { po
     port: full.port,
     build: async ({ mongo, nats, log }) => {
       const ferret = await isFerretDb(mongo.db);
-      // FerretDB v1 runs only {_id} filters in SQL and is not atomic across a read-then-write anyway:
-      // there the in-process lock guards (one instance per database); MongoDB gets the version CAS.
-      const guard: WriteGuard = full.writeGuard === "auto" ? (ferret ? "id" : "version") : full.writeGuard;
       const lookup: LookupStrategy = full.lookup === "auto" ? (ferret ? "find-one" : "in") : full.lookup;
-      const subscribers = new SubscriberRepository(mongo.db, { guard, lookupConcurrency: full.checkConcurrency });
+      // Every save is guarded by {_id, version}, on MongoDB and FerretDB alike (subscriber-repository.ts).
+      const subscribers = new SubscriberRepository(mongo.db, { lookupConcurrency: full.checkConcurrency });
       const sends = new SendRepository(mongo.db);
       await subscribers.ensureIndexes();
       const deps: SuppressionDeps = {

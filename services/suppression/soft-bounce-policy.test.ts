@@ -30,6 +30,12 @@ describe("the soft-bounce policy", () => {
     expect(streakCompletedBy({ bounces: [bounce(1), bounce(2), bounce(3)], deliveries: [], floorMs: 2 * day }, policy)).toBeUndefined();
   });
 
+  it("lets only bounces at or after fromMs complete a streak (earlier ones are settled), still counting earlier ones in it", () => {
+    const input = { bounces: [bounce(1), bounce(2), bounce(3), bounce(4)], deliveries: [], floorMs: 0 };
+    expect(streakCompletedBy({ ...input, fromMs: 4 * day }, policy)?.svixId).toBe("b4");
+    expect(streakCompletedBy({ ...input, fromMs: 5 * day }, policy)).toBeUndefined();
+  });
+
   it("honours a configured limit", () => {
     expect(streakCompletedBy({ bounces: [bounce(1)], deliveries: [], floorMs: 0 }, { ...policy, limit: 1 })?.svixId).toBe("b1");
   });

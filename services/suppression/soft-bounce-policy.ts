@@ -13,12 +13,19 @@ export interface SoftBouncePolicy {
   readonly windowMs: number;
   /** Whether a delivery resets the streak (default true). */
   readonly resetOnDelivery: boolean;
+  /**
+   * How much older than an address's newest event a soft bounce or delivery may be and still count
+   * (default 39 days: Svix retries for ~28 h, RESEND_EVENTS keeps a message 7 days, DEAD_LETTERS 30
+   * days for a replay after a fix). Older ones are ignored, which is what bounds the memory per address.
+   */
+  readonly replayHorizonMs: number;
 }
 
 export const defaultSoftBouncePolicy: SoftBouncePolicy = Object.freeze({
   limit: 3,
   windowMs: 30 * 86_400_000,
   resetOnDelivery: true,
+  replayHorizonMs: 39 * 86_400_000,
 });
 
 /** A soft bounce as the policy sees it. */
@@ -28,38 +35,63 @@ export interface CountedBounce {
 }
 
 /** What the policy knows of an address. */
-export interface StreakInput {
+export interface StreakInput<B extends CountedBounce = CountedBounce> {
   /** Soft bounces that count (message-level subtypes already left out). */
-  readonly bounces: readonly CountedBounce[];
+  readonly bounces: readonly B[];
   /** Event times of deliveries to the address. */
   readonly deliveries: readonly number[];
   /** Bounces at or before this time never count (a manual removal resets the streak). */
   readonly floorMs: number;
+  /** Only a bounce at or after this time may complete a streak (earlier ones are settled; address-facts.ts). */
+  readonly fromMs?: number;
 }
 
-/** Start (exclusive) of the streak that a bounce at `atMs` belongs to. */
-function streakStart(atMs: number, input: StreakInput, policy: SoftBouncePolicy): number {
-  let start = Math.max(atMs - policy.windowMs, input.floorMs);
-  if (policy.resetOnDelivery) {
-    for (const delivered of input.deliveries) if (delivered < atMs && delivered > start) start = delivered;
+/** How many leading elements of an ascending list satisfy `before` (binary search). */
+function prefixLength<T>(values: readonly T[], before: (value: T) => boolean): number {
+  let low = 0;
+  let high = values.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (before(values[middle]!)) low = middle + 1;
+    else high = middle;
   }
-  return start;
+  return low;
 }
 
-const countIn = (bounces: readonly CountedBounce[], startExclusive: number, endInclusive: number) =>
-  bounces.filter((bounce) => bounce.atMs > startExclusive && bounce.atMs <= endInclusive).length;
+/** Start (exclusive) of the streak that a bounce at `atMs` belongs to; `deliveries` ascending. */
+function streakStart(atMs: number, deliveries: readonly number[], floorMs: number, policy: SoftBouncePolicy): number {
+  const start = Math.max(atMs - policy.windowMs, floorMs);
+  if (!policy.resetOnDelivery) return start;
+  const lastBefore = deliveries[prefixLength(deliveries, (delivered) => delivered < atMs) - 1];
+  return lastBefore === undefined ? start : Math.max(start, lastBefore);
+}
 
 /**
  * The earliest bounce (in event time) that completes a streak of `limit`, or
  * undefined when no streak reaches it. That bounce is the suppression's cause.
+ * O(n log n): it runs on every write of an address with up to the capped lists.
  */
-export function streakCompletedBy(input: StreakInput, policy: SoftBouncePolicy): CountedBounce | undefined {
-  const sorted = [...input.bounces].sort((a, b) => a.atMs - b.atMs || a.svixId.localeCompare(b.svixId));
-  return sorted.find((bounce) => countIn(sorted, streakStart(bounce.atMs, input, policy), bounce.atMs) >= policy.limit);
+export function streakCompletedBy<B extends CountedBounce>(input: StreakInput<B>, policy: SoftBouncePolicy): B | undefined {
+  const sorted = [...input.bounces].sort(compareBounces);
+  const deliveries = [...input.deliveries].sort((a, b) => a - b);
+  const fromMs = input.fromMs ?? -Infinity;
+  return sorted.find((bounce) => {
+    if (bounce.atMs < fromMs) return false;
+    const start = streakStart(bounce.atMs, deliveries, input.floorMs, policy);
+    // Bounces in (start, bounce.atMs]: those up to the last one sharing this bounce's time, minus those at or before start.
+    const through = prefixLength(sorted, (other) => other.atMs <= bounce.atMs);
+    const before = prefixLength(sorted, (other) => other.atMs <= start);
+    return through - before >= policy.limit;
+  });
+}
+
+/** Event time, then svix id (code-unit order, the same on every runtime and locale). */
+export function compareBounces(a: CountedBounce, b: CountedBounce): number {
+  return a.atMs - b.atMs || (a.svixId < b.svixId ? -1 : a.svixId > b.svixId ? 1 : 0);
 }
 
 /** Soft bounces in the streak still open at `nowMs` (for display: GetSubscriber's soft_bounce_count). */
 export function currentStreak(input: StreakInput, policy: SoftBouncePolicy, nowMs: number): CountedBounce[] {
-  const start = streakStart(nowMs, input, policy);
-  return input.bounces.filter((bounce) => bounce.atMs > start).sort((a, b) => a.atMs - b.atMs);
+  const start = streakStart(nowMs, [...input.deliveries].sort((a, b) => a - b), input.floorMs, policy);
+  return input.bounces.filter((bounce) => bounce.atMs > start).sort(compareBounces);
 }

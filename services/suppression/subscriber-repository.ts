@@ -1,8 +1,9 @@
 /**
  * Storage of subscriber addresses: one document per (workspace, normalised
- * address), `_id: "<workspaceId>:<address>"`, holding the whole state, the
- * applied svix ids and the outbox of unpublished events. Hides the driver;
- * returns plain objects.
+ * address), `_id: "<workspaceId>:<address>"`, holding the whole state (its
+ * facts and the suppression derived from them) and the outbox of unpublished
+ * events. Hides the driver; returns plain objects; reads old documents in the
+ * current shape (legacy-document.ts).
  *
  * FerretDB v1 (SQLite) runs only `{_id: <string>}` filters in SQL; every other
  * filter decodes the whole collection. The hot paths (CheckSuppressions, every
@@ -12,24 +13,37 @@
 import type { Collection, Db } from "mongodb";
 import { subscriberKey } from "./address.ts";
 import { mapLimited } from "../shared/map-limited.ts";
-import { isDuplicateKeyError } from "../shared/mongo.ts";
+import { ensureIndexes, isDuplicateKeyError } from "../shared/mongo.ts";
+import { upgradeState, type StoredState } from "./legacy-document.ts";
 import type { Reason, SubscriberState, SuppressionRecord } from "./subscriber-state.ts";
 
-interface SubscriberDoc extends SubscriberState {
+type SubscriberDoc = StoredState & {
   _id: string;
   /** Top-level copies for list queries and their indexes. */
   suppressed: boolean;
   reason: Reason | null;
   /** Serialised outbox entries not yet acknowledged by JetStream. */
   outbox: string[];
+};
+
+/**
+ * `suppression_outbox` marks a subscriber document that may hold unpublished events. `forVersion`
+ * is the highest version a writer announced it was about to save with an entry: a mark is only
+ * forgotten once the document was seen drained at that version or later (see clearOutboxPending).
+ */
+interface OutboxMark {
+  _id: string;
+  sinceMs: number;
+  forVersion?: number;
 }
 
-/** How a save guards against a concurrent writer. */
-export type WriteGuard =
-  /** `{_id, version}`: atomic compare-and-set on MongoDB; on FerretDB it decodes the whole collection. */
-  | "version"
-  /** `{_id}` only: stays in SQL on FerretDB; relies on the in-process KeyedLock (one instance per database). */
-  | "id";
+/** A document that may hold unpublished events. */
+export interface PendingOutbox {
+  workspaceId: string;
+  email: string;
+  /** The version a writer announced (0 for marks written before versions were recorded). */
+  forVersion: number;
+}
 
 /** How CheckSuppressions reads many addresses. */
 export type LookupStrategy = "find-one" | "in";
@@ -44,7 +58,7 @@ export type SaveResult = "saved" | "conflict";
 
 const stateOf = (doc: SubscriberDoc): StoredSubscriber => {
   const { _id, suppressed, reason, outbox, ...state } = doc;
-  return { state, outbox: outbox ?? [] };
+  return { state: upgradeState(state), outbox: outbox ?? [] };
 };
 
 const toDocument = (state: SubscriberState, outbox: string[]): SubscriberDoc => ({
@@ -57,24 +71,24 @@ const toDocument = (state: SubscriberState, outbox: string[]): SubscriberDoc => 
 
 export class SubscriberRepository {
   readonly #subscribers: Collection<SubscriberDoc>;
-  readonly #outboxIndex: Collection<{ _id: string; sinceMs: number }>;
-  readonly #guard: WriteGuard;
+  readonly #outboxIndex: Collection<OutboxMark>;
   readonly #lookupConcurrency: number;
 
-  constructor(db: Db, options: { guard: WriteGuard; lookupConcurrency?: number }) {
+  constructor(db: Db, options: { lookupConcurrency?: number } = {}) {
     this.#lookupConcurrency = options.lookupConcurrency ?? 16;
     this.#subscribers = db.collection<SubscriberDoc>("suppression_subscribers");
     this.#outboxIndex = db.collection("suppression_outbox");
-    this.#guard = options.guard;
   }
 
   /** Creates the indexes of every query path (idempotent). */
   async ensureIndexes(): Promise<void> {
-    // One index per command: FerretDB v1.24 panics (drops the connection) when one createIndexes
-    // command names several indexes that all exist already — i.e. on every restart.
-    await this.#subscribers.createIndex({ workspaceId: 1, suppressed: 1, email: 1 }, { name: "list_all" });
-    await this.#subscribers.createIndex({ workspaceId: 1, reason: 1, email: 1 }, { name: "list_by_reason" });
-    await this.#subscribers.createIndex({ workspaceId: 1, subscriberId: 1, updatedAtMs: -1 }, { name: "by_subscriber_id" });
+    // Shared helper: one index per command (FerretDB v1.24 drops the connection when one createIndexes
+    // command names indexes that exist), safe when several instances start at once.
+    await ensureIndexes(this.#subscribers, [
+      { key: { workspaceId: 1, suppressed: 1, email: 1 }, name: "list_all" },
+      { key: { workspaceId: 1, reason: 1, email: 1 }, name: "list_by_reason" },
+      { key: { workspaceId: 1, subscriberId: 1, updatedAtMs: -1 }, name: "by_subscriber_id" },
+    ]);
   }
 
   /** One address, or undefined when it was never seen. */
@@ -90,7 +104,10 @@ export class SubscriberRepository {
 
   /**
    * Stores `state` (whose version is one more than what was read) with its
-   * outbox in one write; "conflict" when another writer got there first.
+   * outbox in one write; "conflict" when another writer got there first. The
+   * `{_id, version}` guard is what makes several instances safe, on MongoDB and
+   * on the local FerretDB (patched to be atomic per document and to run any
+   * filter with an `_id` equality by the `_id` index).
    */
   async save(state: SubscriberState, outbox: string[]): Promise<SaveResult> {
     const doc = toDocument(state, outbox);
@@ -104,33 +121,73 @@ export class SubscriberRepository {
         throw error;
       }
     }
-    const filter = this.#guard === "version" ? { _id, version: state.version - 1 } : { _id };
-    const result = await this.#subscribers.replaceOne(filter, doc);
+    const result = await this.#subscribers.replaceOne({ _id, version: state.version - 1 }, doc);
     return result.matchedCount === 1 ? "saved" : "conflict";
   }
 
-  /** Notes that a document has unpublished events (written before the document itself). */
-  async markOutboxPending(workspaceId: string, email: string, nowMs: number): Promise<void> {
+  /**
+   * Notes, before the save, that the document is about to hold unpublished
+   * events at `version`. Another instance may be clearing the mark meanwhile;
+   * the version is what stops it (clearOutboxPending).
+   */
+  async markOutboxPending(workspaceId: string, email: string, version: number, nowMs: number): Promise<void> {
     const _id = subscriberKey(workspaceId, email);
-    await this.#outboxIndex.updateOne({ _id }, { $setOnInsert: { sinceMs: nowMs } }, { upsert: true });
+    const mark = () => this.#outboxIndex.updateOne({ _id }, { $setOnInsert: { sinceMs: nowMs }, $max: { forVersion: version } }, { upsert: true });
+    try {
+      await mark();
+    } catch (error) {
+      // Two first marks raced; the mark exists now, so the second attempt updates it.
+      if (!isDuplicateKeyError(error)) throw error;
+      await mark();
+    }
   }
 
-  /** Removes a published entry (bumping the version so a stale concurrent save cannot bring it back). */
-  async removeFromOutbox(workspaceId: string, email: string, entry: string): Promise<void> {
-    await this.#subscribers.updateOne({ _id: subscriberKey(workspaceId, email) }, { $pull: { outbox: entry }, $inc: { version: 1 } });
+  /**
+   * Removes a published entry (bumping the version so a stale concurrent save
+   * cannot bring it back); returns the document's version and how many entries
+   * it still holds right after, or undefined when the document is gone.
+   */
+  async removeFromOutbox(workspaceId: string, email: string, entry: string): Promise<{ version: number; left: number } | undefined> {
+    const doc = await this.#subscribers.findOneAndUpdate(
+      { _id: subscriberKey(workspaceId, email) },
+      { $pull: { outbox: entry }, $inc: { version: 1 } },
+      // No projection: FerretDB v1's findAndModify does not implement `fields`.
+      { returnDocument: "after" },
+    );
+    return doc ? { version: doc.version, left: doc.outbox?.length ?? 0 } : undefined;
   }
 
-  /** Forgets the pending mark once the document's outbox is empty. */
-  async clearOutboxPending(workspaceId: string, email: string): Promise<void> {
-    await this.#outboxIndex.deleteOne({ _id: subscriberKey(workspaceId, email) });
+  /**
+   * Forgets the pending mark of a document seen with an empty outbox at
+   * `drainedAtVersion` — unless a writer announced a later version: it is
+   * between its mark and its save, and the entry it saves must stay findable.
+   * False when the mark stays (or was already gone).
+   */
+  async clearOutboxPending(workspaceId: string, email: string, drainedAtVersion: number): Promise<boolean> {
+    const _id = subscriberKey(workspaceId, email);
+    const result = await this.#outboxIndex.deleteOne({
+      _id,
+      $or: [{ forVersion: { $lte: drainedAtVersion } }, { forVersion: { $exists: false } }],
+    });
+    return result.deletedCount === 1;
   }
 
-  /** Documents that may hold unpublished events: `[workspaceId, email]` pairs. */
-  async outboxPending(limit: number): Promise<[string, string][]> {
+  /**
+   * Moves a document from `version` to the next one without changing it, so a
+   * writer that read `version` and has not saved yet fails its guarded save and
+   * starts over (with a new mark). False when the document is not at `version`.
+   */
+  async fence(workspaceId: string, email: string, version: number): Promise<boolean> {
+    const result = await this.#subscribers.updateOne({ _id: subscriberKey(workspaceId, email), version }, { $inc: { version: 1 } });
+    return result.matchedCount === 1;
+  }
+
+  /** Documents that may hold unpublished events. */
+  async outboxPending(limit: number): Promise<PendingOutbox[]> {
     const marks = await this.#outboxIndex.find({}).limit(limit).toArray();
     return marks.map((mark) => {
       const colon = mark._id.indexOf(":");
-      return [mark._id.slice(0, colon), mark._id.slice(colon + 1)];
+      return { workspaceId: mark._id.slice(0, colon), email: mark._id.slice(colon + 1), forVersion: mark.forVersion ?? 0 };
     });
   }
 

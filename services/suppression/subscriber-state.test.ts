@@ -1,95 +1,104 @@
 import { describe, expect, it } from "vitest";
 import { defaultSoftBouncePolicy as policy } from "./soft-bounce-policy.ts";
-import {
-  addManually,
-  applyEvent,
-  newSubscriber,
-  removeManually,
-  statusOf,
-  type AddressEvent,
-  type SubscriberState,
-} from "./subscriber-state.ts";
+import { addManually, applyEvent, removeManually, statusOf, type AddressEvent, type SubscriberState } from "./subscriber-state.ts";
+import { day, delivered, epoch, fresh, hard, run, soft } from "./test-events.ts";
 
-const day = 86_400_000;
-const origin = (svixId: string, atDay: number) => ({ svixId, atMs: atDay * day, emailId: `e_${svixId}`, campaignId: "c1", subscriberId: "sub_1" });
-const fresh = () => newSubscriber("ws", "a@x.com", 0);
-
-function run(events: AddressEvent[], start: SubscriberState = fresh()) {
-  let state = start;
-  const transitions = [];
-  for (const event of events) {
-    const outcome = applyEvent(state, event, policy, 1);
-    if (outcome.changed) state = { ...outcome.state, version: state.version + 1 };
-    if (outcome.transition) transitions.push(outcome.transition);
-  }
-  return { state, transitions };
-}
+const stored = (outcome: { state: SubscriberState }, from: SubscriberState) => ({ ...outcome.state, version: from.version + 1 });
+const streak = [soft("b1", 1), soft("b2", 2), soft("b3", 4)];
 
 describe("a subscriber address", () => {
   it("is bounced by a hard bounce, once, whatever the redelivery", () => {
-    const bounce: AddressEvent = { kind: "hard_bounce", subType: "NoEmail", ...origin("s1", 1) };
-    const { state, transitions } = run([bounce, bounce, bounce]);
-    expect(state.suppression).toMatchObject({ reason: "bounced", source: "event", svixId: "s1", detail: "NoEmail", campaignId: "c1" });
+    const { state, transitions } = run([hard("s1", 1), hard("s1", 1), hard("s1", 1)]);
+    expect(state.suppression).toMatchObject({ reason: "bounced", source: "event", svixId: "s1", detail: "General", campaignId: "c1" });
     expect(transitions).toHaveLength(1);
     expect(state.subscriberId).toBe("sub_1");
   });
 
   it("is complained by a complaint and suppressed_by_resend by email.suppressed", () => {
-    expect(run([{ kind: "complaint", ...origin("s1", 1) }]).state.suppression?.reason).toBe("complained");
-    const resend = run([{ kind: "resend_suppressed", detail: "OnAccountSuppressionList", ...origin("s1", 1) }]).state.suppression;
+    const origin = { svixId: "s1", atMs: epoch, emailId: "e", campaignId: "", subscriberId: "" };
+    expect(run([{ kind: "complaint", ...origin }]).state.suppression?.reason).toBe("complained");
+    const resend = run([{ kind: "resend_suppressed", detail: "OnAccountSuppressionList", ...origin }]).state.suppression;
     expect(resend).toMatchObject({ reason: "suppressed_by_resend", source: "resend", detail: "OnAccountSuppressionList" });
   });
 
-  it("keeps its first suppression when a later complaint arrives", () => {
-    const { state, transitions } = run([
-      { kind: "hard_bounce", subType: "General", ...origin("s1", 1) },
-      { kind: "complaint", ...origin("s2", 2) },
-    ]);
-    expect(state.suppression?.reason).toBe("bounced");
-    expect(transitions).toHaveLength(1);
+  it("keeps the earliest-dated suppression, announced once, in either arrival order", () => {
+    const complaint: AddressEvent = { kind: "complaint", svixId: "s2", atMs: epoch + 2 * day, emailId: "e2", campaignId: "", subscriberId: "" };
+    for (const order of [[hard("s1", 1), complaint], [complaint, hard("s1", 1)]]) {
+      const { state, transitions } = run(order);
+      expect(state.suppression).toMatchObject({ reason: "bounced", svixId: "s1" });
+      expect(transitions).toHaveLength(1);
+    }
   });
 
   it("is not suppressed by soft bounces until the policy says so, then by the policy", () => {
-    const soft = (id: string, d: number): AddressEvent => ({ kind: "soft_bounce", subType: "MailboxFull", counts: true, ...origin(id, d) });
     const two = run([soft("s1", 1), soft("s2", 2), soft("s2", 2)]);
     expect(two.state.suppression).toBeNull();
     const three = run([soft("s3", 3)], two.state);
     expect(three.state.suppression).toMatchObject({ reason: "soft_bounce_policy", source: "policy", svixId: "s3", detail: "MailboxFull" });
   });
 
-  it("never counts message-level soft bounces", () => {
-    const events: AddressEvent[] = ["a", "b", "c", "d"].map((id, i) => ({
-      kind: "soft_bounce",
-      subType: "MessageTooLarge",
-      counts: false,
-      ...origin(id, i + 1),
-    }));
-    const { state } = run(events);
+  it("never counts message-level soft bounces, and does not keep them", () => {
+    const { state } = run(["a", "b", "c", "d"].map((id, i) => soft(id, i + 1, "MessageTooLarge")));
     expect(state.suppression).toBeNull();
-    expect(state.softBounces).toHaveLength(4);
+    expect(state.facts.softBounces).toEqual([]);
   });
 
-  it("reaches the same state whatever the order of a delivery and soft bounces", () => {
-    const events: AddressEvent[] = [
-      { kind: "soft_bounce", subType: "General", counts: true, ...origin("s1", 1) },
-      { kind: "delivered", ...origin("d1", 2) },
-      { kind: "soft_bounce", subType: "General", counts: true, ...origin("s2", 3) },
-      { kind: "soft_bounce", subType: "General", counts: true, ...origin("s3", 4) },
-    ];
-    expect(run(events).state.suppression).toBeNull();
-    expect(run([...events].reverse()).state.suppression).toBeNull();
+  it("lifts a policy suppression when a delivery dated between the bounces arrives after them, announcing it once", () => {
+    const suppressed = run(streak);
+    expect(suppressed.state.suppression).toMatchObject({ reason: "soft_bounce_policy", svixId: "b3" });
+    const late = delivered("d1", 3);
+    const lifted = applyEvent(suppressed.state, late, policy, 99);
+    expect(lifted.transition).toMatchObject({ kind: "unsuppressed", actor: "policy", removed: { svixId: "b3" }, atMs: 99 });
+    expect(lifted.transition?.kind === "unsuppressed" && lifted.transition.note).toMatch(/delivery/);
+    expect(lifted.state.suppression).toBeNull();
+    expect(lifted.state.history.map((entry) => [entry.kind, entry.source, entry.svixId])).toEqual([
+      ["suppressed", "policy", "b3"],
+      ["unsuppressed", "policy", "d1"],
+    ]);
+    const again = applyEvent(stored(lifted, suppressed.state), late, policy, 100);
+    expect(again.changed).toBe(false);
+    // The streak after the delivery still counts: its third bounce suppresses again.
+    const later = run([soft("b4", 5), soft("b5", 6)], stored(lifted, suppressed.state));
+    expect(later.state.suppression?.svixId).toBe("b5");
+    expect(later.transitions.map((t) => t.kind)).toEqual(["suppressed"]);
   });
 
-  it("after a manual removal ignores the old bounce but suppresses on a later one", () => {
-    const bounce: AddressEvent = { kind: "hard_bounce", subType: "General", ...origin("s1", 1) };
-    const suppressed = run([bounce]).state;
-    const removed = removeManually(suppressed, { actor: "ops", note: "fixed", atMs: 2 * day });
-    expect(removed.transition).toMatchObject({ kind: "unsuppressed", actor: "ops", removed: { reason: "bounced" } });
-    const again = run([bounce], { ...removed.state, version: 2 });
-    expect(again.state.suppression).toBeNull();
-    const later = run([{ kind: "hard_bounce", subType: "General", ...origin("s9", 3) }], again.state);
-    expect(later.state.suppression?.svixId).toBe("s9");
-    expect(later.state.history.map((h) => h.kind)).toEqual(["suppressed", "unsuppressed", "suppressed"]);
+  it("never lifts a hard bounce for a delivery, in any order", () => {
+    for (const order of [[delivered("d0", 0.5), hard("h1", 1), delivered("d2", 2)], [hard("h1", 1), delivered("d0", 0.5), delivered("d2", 2)]]) {
+      const { state, transitions } = run(order);
+      expect(state.suppression).toMatchObject({ reason: "bounced", svixId: "h1" });
+      expect(transitions.map((t) => t.kind)).toEqual(["suppressed"]);
+    }
+  });
+
+  it("stays suppressed by a later hard bounce or an operator when the policy suppression under it is lifted", () => {
+    const policyFirst = run([...streak, hard("h1", 5), delivered("d1", 3)]);
+    expect(policyFirst.state.suppression).toMatchObject({ reason: "bounced", svixId: "h1" });
+    expect(policyFirst.transitions.map((t) => t.kind)).toEqual(["suppressed"]);
+
+    const suppressed = run(streak).state;
+    const added = addManually(suppressed, { reason: "manual", subscriberId: "", actor: "ann", note: "asked", atMs: epoch + 10 * day }, policy);
+    expect(added.transition).toBeUndefined();
+    expect(added.state.suppression?.svixId).toBe("b3");
+    const { state, transitions } = run([delivered("d1", 3)], stored(added, suppressed));
+    expect(state.suppression).toMatchObject({ reason: "manual", source: "manual", actor: "ann" });
+    expect(transitions).toEqual([]);
+  });
+
+  it("after a manual removal ignores everything dated before it, restarts the streak, and suppresses on later events", () => {
+    const suppressed = run(streak).state;
+    const removed = removeManually(suppressed, { actor: "ops", note: "fixed", atMs: epoch + 10 * day }, policy);
+    expect(removed.transition).toMatchObject({ kind: "unsuppressed", actor: "ops", note: "fixed", removed: { reason: "soft_bounce_policy" } });
+    const after = stored(removed, suppressed);
+    // Replays, and never-seen events dated before the removal: nothing.
+    for (const old of [soft("b3", 4), soft("b0", 0.5), hard("h0", 9), delivered("d0", 3)]) {
+      expect(applyEvent(after, old, policy, 1).changed, old.svixId).toBe(false);
+    }
+    const two = run([soft("b4", 11), soft("b5", 12)], after);
+    expect(two.state.suppression).toBeNull();
+    const three = run([soft("b6", 13)], two.state);
+    expect(three.state.suppression?.svixId).toBe("b6");
+    expect(three.state.history.map((h) => h.kind)).toEqual(["suppressed", "unsuppressed", "suppressed"]);
   });
 
   it("is suppressed manually once and audited with actor and note", () => {

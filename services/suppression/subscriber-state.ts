@@ -1,11 +1,16 @@
 /**
  * One subscriber address of one workspace and the rules that change it. Pure:
  * every function takes the current state and returns the next one plus the
- * state transition (if any) that must be announced. The repository stores the
- * whole state in one document, so the applied svix id, the change and its
- * outbox entry are written together in one atomic update.
+ * transition (if any) that must be announced. An event or an operator's
+ * change only adds to the address's facts (address-facts.ts); the suppression
+ * is derived from them, and a transition is the difference between the
+ * suppression stored before and the one derived after — so each real change
+ * is announced once, however the events arrive. The repository stores the
+ * whole state in one document, so the facts, the change and its outbox entry
+ * are written together in one atomic update.
  */
-import { streakCompletedBy, type SoftBouncePolicy } from "./soft-bounce-policy.ts";
+import { addFact, addLasting, deriveSuppression, emptyFacts, removeAll, type AddressFacts, type Fact } from "./address-facts.ts";
+import { defaultSoftBouncePolicy, type SoftBouncePolicy, type StreakInput } from "./soft-bounce-policy.ts";
 
 /** Why an address is suppressed (the stored form of SuppressionReason). */
 export type Reason = "bounced" | "complained" | "suppressed_by_resend" | "soft_bounce_policy" | "manual";
@@ -38,31 +43,15 @@ export interface HistoryEntry {
   note: string;
 }
 
-/** A soft bounce as recorded; only `counts` ones feed the policy. */
-export interface SoftBounceRecord {
-  svixId: string;
-  atMs: number;
-  subType: string;
-  emailId: string;
-  campaignId: string;
-  counts: boolean;
-}
-
 export interface SubscriberState {
   workspaceId: string;
   /** Normalised address. */
   email: string;
   subscriberId: string;
+  /** What `facts` implied at the last write: what queries read and what was last announced. */
   suppression: SuppressionRecord | null;
-  softBounces: SoftBounceRecord[];
-  /** Event times of deliveries (they reset the soft-bounce streak). */
-  deliveries: number[];
-  /** Soft bounces at or before this time never count (set by a manual removal). */
-  streakFloorMs: number;
-  /** Suppressing events at or before this time do not suppress again (the operator's later word). */
-  removedAtMs: number;
-  /** Svix ids already applied (bounded; newest last). */
-  applied: string[];
+  facts: AddressFacts;
+  /** Announced changes, oldest first, at most `historyLimit` (an audit: it records arrival, not event, order). */
   history: HistoryEntry[];
   /** Incremented on every stored change; also the optimistic-concurrency guard. */
   version: number;
@@ -81,27 +70,11 @@ export interface Outcome {
   transition?: Transition;
 }
 
-export const appliedLimit = 200;
 export const historyLimit = 100;
-/** Soft bounces and deliveries kept per address: far more than any streak needs. */
-export const timesLimit = 50;
 
 /** A fresh address that has never been seen. */
 export function newSubscriber(workspaceId: string, email: string, nowMs: number): SubscriberState {
-  return {
-    workspaceId,
-    email,
-    subscriberId: "",
-    suppression: null,
-    softBounces: [],
-    deliveries: [],
-    streakFloorMs: 0,
-    removedAtMs: 0,
-    applied: [],
-    history: [],
-    version: 0,
-    updatedAtMs: nowMs,
-  };
+  return { workspaceId, email, subscriberId: "", suppression: null, facts: emptyFacts(), history: [], version: 0, updatedAtMs: nowMs };
 }
 
 /** Where an event came from (its svix id, email and campaign). */
@@ -121,29 +94,56 @@ export type AddressEvent =
   | ({ kind: "resend_suppressed"; detail: string } & EventOrigin)
   | ({ kind: "delivered" } & EventOrigin);
 
-const keepLast = <T>(items: T[], limit: number) => (items.length > limit ? items.slice(items.length - limit) : items);
-
-function withSubscriberId(state: SubscriberState, subscriberId: string): SubscriberState {
-  return subscriberId && subscriberId !== state.subscriberId ? { ...state, subscriberId } : state;
+/** Who lifts a suppression, should the change lift one. */
+interface Lifter {
+  actor: string;
+  note: string;
+  source: Source;
+  svixId: string;
+  emailId: string;
+  campaignId: string;
 }
 
-function suppress(state: SubscriberState, record: SuppressionRecord, nowMs: number): Outcome {
-  const entry: HistoryEntry = {
-    kind: "suppressed",
-    atMs: record.atMs,
-    reason: record.reason,
-    source: record.source,
-    svixId: record.svixId,
-    emailId: record.emailId,
-    campaignId: record.campaignId,
-    actor: record.actor,
-    note: record.note,
+const keepLast = <T>(items: T[], limit: number) => (items.length > limit ? items.slice(items.length - limit) : items);
+
+const sameRecord = (a: SuppressionRecord | null, b: SuppressionRecord | null) =>
+  a === null || b === null ? a === b : (Object.keys(a) as (keyof SuppressionRecord)[]).every((key) => a[key] === b[key]);
+
+/**
+ * The common end of every rule: derive the suppression from the new facts, compare it with the
+ * stored one, and record the transition between them (if any) in the history.
+ */
+function conclude(
+  current: SubscriberState,
+  next: { facts: AddressFacts; subscriberId: string },
+  policy: SoftBouncePolicy,
+  nowMs: number,
+  lifter: Lifter,
+): Outcome {
+  const suppression = deriveSuppression(next.facts, policy);
+  const before = current.suppression;
+  const changed = next.facts !== current.facts || next.subscriberId !== current.subscriberId || !sameRecord(before, suppression);
+  if (!changed) return { state: current, changed: false };
+  let transition: Transition | undefined;
+  let entry: HistoryEntry | undefined;
+  if (!before && suppression) {
+    transition = { kind: "suppressed", record: suppression };
+    const { atMs, reason, source, svixId, emailId, campaignId, actor, note } = suppression;
+    entry = { kind: "suppressed", atMs, reason, source, svixId, emailId, campaignId, actor, note };
+  } else if (before && !suppression) {
+    const { actor, note } = lifter;
+    transition = { kind: "unsuppressed", removed: before, actor, note, atMs: nowMs };
+    entry = { kind: "unsuppressed", atMs: nowMs, reason: before.reason, ...lifter };
+  }
+  const state: SubscriberState = {
+    ...current,
+    subscriberId: next.subscriberId,
+    suppression,
+    facts: next.facts,
+    history: entry ? keepLast([...current.history, entry], historyLimit) : current.history,
+    updatedAtMs: nowMs,
   };
-  return {
-    state: { ...state, suppression: record, history: keepLast([...state.history, entry], historyLimit), updatedAtMs: nowMs },
-    changed: true,
-    transition: { kind: "suppressed", record },
-  };
+  return transition ? { state, changed: true, transition } : { state, changed: true };
 }
 
 const eventRecord = (event: EventOrigin, reason: Reason, source: Source, detail: string): SuppressionRecord => ({
@@ -158,73 +158,53 @@ const eventRecord = (event: EventOrigin, reason: Reason, source: Source, detail:
   detail,
 });
 
-/**
- * Applies one Resend event. Each svix id is applied at most once (deliveries
- * are idempotent by nature and not recorded, to keep the applied list for the
- * events that matter). An address already suppressed stays as it is: the
- * first suppression is the one that was announced.
- */
-export function applyEvent(current: SubscriberState, event: AddressEvent, policy: SoftBouncePolicy, nowMs: number): Outcome {
-  if (event.kind === "delivered") {
-    const base = withSubscriberId(current, event.subscriberId);
-    if (current.deliveries.includes(event.atMs)) {
-      return base === current && current.version > 0 ? { state: current, changed: false } : { state: { ...base, updatedAtMs: nowMs }, changed: true };
-    }
-    const deliveries = keepLast([...current.deliveries, event.atMs].sort((a, b) => a - b), timesLimit);
-    return { state: { ...base, deliveries, updatedAtMs: nowMs }, changed: true };
-  }
-  if (current.applied.includes(event.svixId)) return { state: current, changed: false };
-  let state: SubscriberState = {
-    ...withSubscriberId(current, event.subscriberId),
-    applied: keepLast([...current.applied, event.svixId], appliedLimit),
-    updatedAtMs: nowMs,
-  };
-  // An operator's removal is the later word on everything that happened before it.
-  const stale = event.atMs <= state.removedAtMs;
-
+function factOf(event: AddressEvent): Fact {
   switch (event.kind) {
     case "hard_bounce":
-      if (state.suppression || stale) return { state, changed: true };
-      return suppress(state, eventRecord(event, "bounced", "event", event.subType), nowMs);
+      return { kind: "lasting", record: eventRecord(event, "bounced", "event", event.subType) };
     case "complaint":
-      if (state.suppression || stale) return { state, changed: true };
-      return suppress(state, eventRecord(event, "complained", "event", ""), nowMs);
+      return { kind: "lasting", record: eventRecord(event, "complained", "event", "") };
     case "resend_suppressed":
-      if (state.suppression || stale) return { state, changed: true };
-      return suppress(state, eventRecord(event, "suppressed_by_resend", "resend", event.detail), nowMs);
+      return { kind: "lasting", record: eventRecord(event, "suppressed_by_resend", "resend", event.detail) };
+    case "delivered":
+      return { kind: "delivery", svixId: event.svixId, atMs: event.atMs };
     case "soft_bounce": {
-      const record: SoftBounceRecord = {
-        svixId: event.svixId,
-        atMs: event.atMs,
-        subType: event.subType,
-        emailId: event.emailId,
-        campaignId: event.campaignId,
-        counts: event.counts,
-      };
-      const softBounces = keepLast([...state.softBounces, record].sort((a, b) => a.atMs - b.atMs), timesLimit);
-      state = { ...state, softBounces };
-      if (state.suppression || !event.counts) return { state, changed: true };
-      const cause = streakCompletedBy(streakInput(state), policy);
-      if (!cause) return { state, changed: true };
-      const bounce = softBounces.find((b) => b.svixId === cause.svixId) ?? record;
-      return suppress(state, eventRecord({ ...bounce, subscriberId: "" }, "soft_bounce_policy", "policy", bounce.subType), nowMs);
+      if (!event.counts) return { kind: "seen", svixId: event.svixId, atMs: event.atMs };
+      const { svixId, atMs, subType, emailId, campaignId } = event;
+      return { kind: "soft_bounce", bounce: { svixId, atMs, subType, emailId, campaignId } };
     }
   }
 }
 
-/** The policy's view of an address. */
-export function streakInput(state: SubscriberState) {
-  return {
-    bounces: state.softBounces.filter((bounce) => bounce.counts),
-    deliveries: state.deliveries,
-    floorMs: state.streakFloorMs,
-  };
+/**
+ * Applies one Resend event. Idempotent by construction: the facts are a set.
+ * Only a delivery can lift a suppression here, and only one the policy made:
+ * the delivery, dated between the soft bounces, resets the streak they formed.
+ */
+export function applyEvent(current: SubscriberState, event: AddressEvent, policy: SoftBouncePolicy, nowMs: number): Outcome {
+  let facts = addFact(current.facts, factOf(event), policy);
+  // Whatever the stored facts say, a suppression the policy did not make is never lifted by an event.
+  const stored = current.suppression;
+  if (stored && stored.source !== "policy") facts = addLasting(facts, stored);
+  const subscriberId = event.subscriberId || current.subscriberId;
+  const note =
+    event.kind === "delivered"
+      ? "a delivery dated between the soft bounces reset the streak"
+      : "the soft-bounce policy no longer holds for the recorded events";
+  const { svixId, emailId, campaignId } = event;
+  return conclude(current, { facts, subscriberId }, policy, nowMs, { actor: "policy", note, source: "policy", svixId, emailId, campaignId });
+}
+
+/** The policy's view of an address (for display: GetSubscriber's soft-bounce count). */
+export function streakInput(state: SubscriberState): StreakInput {
+  const { softBounces, deliveries, removedAtMs } = state.facts;
+  return { bounces: softBounces, deliveries, floorMs: removedAtMs };
 }
 
 /** Records the subscriber id from a send record (the authoritative source). */
 export function noteSubscriber(state: SubscriberState, subscriberId: string, nowMs: number): Outcome {
-  const next = withSubscriberId(state, subscriberId);
-  return next === state && state.version > 0 ? { state, changed: false } : { state: { ...next, updatedAtMs: nowMs }, changed: true };
+  if (state.version > 0 && (!subscriberId || subscriberId === state.subscriberId)) return { state, changed: false };
+  return { state: { ...state, subscriberId: subscriberId || state.subscriberId, updatedAtMs: nowMs }, changed: true };
 }
 
 export interface ManualChange {
@@ -233,56 +213,36 @@ export interface ManualChange {
   atMs: number;
 }
 
-/** AddSuppression: suppresses unless already suppressed (then nothing changes). */
+const manualLifter = (change: ManualChange): Lifter => ({ actor: change.actor, note: change.note, source: "manual", svixId: "", emailId: "", campaignId: "" });
+
+/**
+ * AddSuppression: a lasting suppression dated now. An address already
+ * suppressed keeps its (earlier) record; under a policy suppression the
+ * operator's is still stored, so a delivery that later lifts the policy
+ * leaves the address suppressed by the operator.
+ */
 export function addManually(
   state: SubscriberState,
   change: ManualChange & { reason: Reason; subscriberId: string },
+  policy: SoftBouncePolicy = defaultSoftBouncePolicy,
 ): Outcome {
-  if (state.suppression) return { state, changed: false };
-  const record: SuppressionRecord = {
-    reason: change.reason,
-    source: "manual",
-    atMs: change.atMs,
-    svixId: "",
-    emailId: "",
-    campaignId: "",
-    actor: change.actor,
-    note: change.note,
-    detail: "",
-  };
-  return suppress(withSubscriberId(state, change.subscriberId), record, change.atMs);
+  const atMs = Math.max(change.atMs, state.facts.removedAtMs + 1);
+  const record: SuppressionRecord = { reason: change.reason, source: "manual", atMs, svixId: "", emailId: "", campaignId: "", actor: change.actor, note: change.note, detail: "" };
+  const facts = addLasting(state.facts, record);
+  return conclude(state, { facts, subscriberId: change.subscriberId || state.subscriberId }, policy, change.atMs, manualLifter(change));
 }
 
 /**
- * RemoveSuppression: lifts the suppression and resets the soft-bounce streak.
- * Events that happened before the removal do not suppress again; later ones do.
+ * RemoveSuppression: lifts the suppression and restarts the soft-bounce
+ * streak. The removal is dated no earlier than anything known of the address,
+ * so it lifts all of it; events dated before it never suppress again, later
+ * ones do.
  */
-export function removeManually(state: SubscriberState, change: ManualChange): Outcome {
-  const removed = state.suppression;
-  if (!removed) return { state, changed: false };
-  const entry: HistoryEntry = {
-    kind: "unsuppressed",
-    atMs: change.atMs,
-    reason: removed.reason,
-    source: "manual",
-    svixId: "",
-    emailId: "",
-    campaignId: "",
-    actor: change.actor,
-    note: change.note,
-  };
-  return {
-    state: {
-      ...state,
-      suppression: null,
-      streakFloorMs: Math.max(state.streakFloorMs, change.atMs),
-      removedAtMs: Math.max(state.removedAtMs, change.atMs),
-      history: keepLast([...state.history, entry], historyLimit),
-      updatedAtMs: change.atMs,
-    },
-    changed: true,
-    transition: { kind: "unsuppressed", removed, actor: change.actor, note: change.note, atMs: change.atMs },
-  };
+export function removeManually(state: SubscriberState, change: ManualChange, policy: SoftBouncePolicy = defaultSoftBouncePolicy): Outcome {
+  if (!state.suppression) return { state, changed: false };
+  const { facts } = state;
+  const atMs = Math.max(change.atMs, facts.newestMs, facts.removedAtMs, facts.lasting?.atMs ?? 0, state.suppression.atMs);
+  return conclude(state, { facts: removeAll(facts, atMs), subscriberId: state.subscriberId }, policy, change.atMs, manualLifter(change));
 }
 
 /** The subscriber status implied by a reason. */

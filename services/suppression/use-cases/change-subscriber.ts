@@ -1,8 +1,9 @@
 /**
- * The one way a subscriber document changes: under the per-address lock, read
- * it, let a pure rule decide, and store the new state together with the
- * outbox entry of its transition in one write (retrying when a concurrent
- * writer won); then publish the outbox.
+ * The one way a subscriber document changes: read it, let a pure rule decide,
+ * and store the new state together with the outbox entry of its transition in
+ * one version-guarded write, starting over when another writer (any instance)
+ * got there first; then publish the outbox. The per-address lock only spares
+ * this process's own writers those retries.
  */
 import { UnavailableError } from "../../shared/errors.ts";
 import { outboxEntry } from "../outbox.ts";
@@ -29,7 +30,7 @@ export async function changeSubscriber(
         if (outcome.transition) {
           outbox = [...outbox, outboxEntry(next, outcome.transition)];
           // Marked first, so the sweep finds the document even if we stop right after the save.
-          await deps.subscribers.markOutboxPending(workspaceId, email, deps.now());
+          await deps.subscribers.markOutboxPending(workspaceId, email, next.version, deps.now());
         }
         if ((await deps.subscribers.save(next, outbox)) === "conflict") continue;
         outcome.state = next;

@@ -15,7 +15,7 @@ export interface ManualAdd {
 /** Suppresses an address unless it already is. */
 export async function addSuppression(deps: SuppressionDeps, request: ManualAdd): Promise<Outcome> {
   return await changeSubscriber(deps, request.workspaceId, request.email, (state) =>
-    addManually(state, { ...request, atMs: deps.now() }),
+    addManually(state, { ...request, atMs: deps.now() }, deps.policy),
   );
 }
 
@@ -25,6 +25,6 @@ export async function removeSuppression(
   request: { workspaceId: string; email: string; actor: string; note: string },
 ): Promise<Outcome> {
   return await changeSubscriber(deps, request.workspaceId, request.email, (state) =>
-    removeManually(state, { actor: request.actor, note: request.note, atMs: deps.now() }),
+    removeManually(state, { actor: request.actor, note: request.note, atMs: deps.now() }, deps.policy),
   );
 }

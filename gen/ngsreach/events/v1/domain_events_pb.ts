@@ -195,8 +195,10 @@ export const SubscriberSuppressedSchema: GenMessage<SubscriberSuppressed> = /*@_
   messageDesc(file_ngsreach_events_v1_domain_events, 1);
 
 /**
- * Subject subscriber.<ws>.unsuppressed. Published by the suppression service when an operator removes
- * a suppression with SuppressionService.RemoveSuppression (once per removal).
+ * Subject subscriber.<ws>.unsuppressed. Published by the suppression service, once per change, when an
+ * operator removes a suppression with SuppressionService.RemoveSuppression, or when a SOFT_BOUNCE_POLICY
+ * suppression no longer holds because a delivery dated between its soft bounces arrived after them
+ * (actor "policy"). Other reasons are only ever removed by an operator.
  *
  * @generated from message ngsreach.events.v1.SubscriberUnsuppressed
  */
@@ -223,7 +225,8 @@ export type SubscriberUnsuppressed = Message<"ngsreach.events.v1.SubscriberUnsup
   subscriberId: string;
 
   /**
-   * Who removed the suppression. Always set.
+   * Who removed the suppression: the operator, or "policy" for a lifted SOFT_BOUNCE_POLICY suppression.
+   * Always set.
    *
    * @generated from field: string actor = 4;
    */

@@ -159,7 +159,8 @@ export type SubscriberHistoryEntry = Message<"ngsreach.suppression.v1.Subscriber
   kind: SubscriberChangeKind;
 
   /**
-   * When it took effect (the causing event's time, or the time of the manual change).
+   * When it took effect (the causing event's time; for a manual change or a lifted policy
+   * suppression, the time of the change).
    *
    * @generated from field: google.protobuf.Timestamp change_time = 2;
    */
@@ -180,14 +181,16 @@ export type SubscriberHistoryEntry = Message<"ngsreach.suppression.v1.Subscriber
   reason: SuppressionReason;
 
   /**
-   * What caused the change (MANUAL for every UNSUPPRESSED entry).
+   * What caused the change (for UNSUPPRESSED: MANUAL, or POLICY when a delivery dated between the
+   * soft bounces of a SOFT_BOUNCE_POLICY suppression arrived after them).
    *
    * @generated from field: ngsreach.events.v1.SuppressionSource source = 5;
    */
   source: SuppressionSource;
 
   /**
-   * Svix id of the causing Resend event; empty for manual changes.
+   * Svix id of the causing Resend event (for a lifted policy suppression: the delivery); empty for
+   * manual changes.
    *
    * @generated from field: string svix_id = 6;
    */
@@ -208,14 +211,14 @@ export type SubscriberHistoryEntry = Message<"ngsreach.suppression.v1.Subscriber
   campaignId: string;
 
   /**
-   * Who made a manual change; empty otherwise.
+   * Who made a manual change ("policy" for a lifted policy suppression); empty otherwise.
    *
    * @generated from field: string actor = 9;
    */
   actor: string;
 
   /**
-   * Why a manual change was made; empty otherwise.
+   * Why a manual change was made, or why the policy suppression was lifted; empty otherwise.
    *
    * @generated from field: string note = 10;
    */
@@ -911,8 +914,10 @@ export const SuppressionService: GenService<{
   /**
    * Suppresses an address manually (source MANUAL). Idempotent: if the address is already
    * suppressed nothing changes (changed = false; the existing suppression is returned, reason
-   * unchanged). On a change, SubscriberSuppressed is published on subscriber.<workspace_id>.suppressed
-   * and a history entry records actor and note. Errors: InvalidArgument (workspace_id, email,
+   * unchanged) — except that under a SOFT_BOUNCE_POLICY suppression the manual one is kept too, so
+   * the address stays suppressed if a late delivery lifts the policy's. On a change,
+   * SubscriberSuppressed is published on subscriber.<workspace_id>.suppressed and a history entry
+   * records actor and note. Errors: InvalidArgument (workspace_id, email,
    * reason, actor, note), Unauthenticated, Unavailable.
    *
    * @generated from rpc ngsreach.suppression.v1.SuppressionService.AddSuppression

@@ -32,7 +32,7 @@ const client = new MongoClient(ferret.url);
 await client.connect();
 const db = client.db("bench");
 const repo = new StatsRepository(db);
-await repo.init(db);
+await repo.init();
 const ws = "ws_bench";
 const campaignId = "big";
 const rules = { scannerWindowMs: 10_000 };

@@ -72,7 +72,7 @@ export interface LoadOptions {
 
 /** `count` suppressed addresses (AddSuppression's state), through the repository's bulk insert. */
 export async function loadSuppressions(options: LoadOptions): Promise<LoadProgress> {
-  const repository = new SubscriberRepository(options.db, { guard: "id" });
+  const repository = new SubscriberRepository(options.db);
   const atMs = Date.UTC(2026, 9, 1);
   return await loadInBatches({
     ...options,
@@ -106,7 +106,7 @@ function bigCampaignSend(campaignId: string, i: number, base: number): SendState
  */
 export async function loadCampaign(options: LoadOptions & { campaignId: string }): Promise<LoadProgress & { sent: number }> {
   const repository = new StatsRepository(options.db);
-  await repository.init(options.db);
+  await repository.init();
   const sends = options.db.collection<{ _id: string }>("stats_sends");
   const rules = { scannerWindowMs: defaultScannerWindowMs };
   const base = Date.UTC(2026, 10, 20, 9);
@@ -129,7 +129,12 @@ export async function loadCampaign(options: LoadOptions & { campaignId: string }
   });
   // One delta carrying every loaded send's contribution; its ref names no send, so the sweeper drops it.
   const part = { kind: "campaign" as const, campaignId: options.campaignId, inc: { ...totals } };
-  await repository.applyParts([{ workspaceId: options.workspaceId, ref: "rpc-bench-load#0", part }], () => false, defaultAlertSettings, Date.now());
+  await repository.applyParts([{ workspaceId: options.workspaceId, ref: "rpc-bench-load#0", part }], {
+    isDone: () => false,
+    stillPending: async (refs) => new Set(refs.map((entry) => `${entry.workspaceId}:${entry.ref}`)),
+    alertSettings: defaultAlertSettings,
+    now: Date.now(),
+  });
   return { ...progress, sent: totals.sent };
 }
 

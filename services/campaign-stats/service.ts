@@ -30,6 +30,8 @@ export interface CampaignStatsSettings {
   readonly consumerAckWaitMs: number;
   /** Test only: called between two writes; throwing simulates a crash there. */
   readonly crashPoint?: (label: string) => void | Promise<void>;
+  /** Test only: false writes without the version guard (the fault suite's deliberately broken build). */
+  readonly versionGuard?: boolean;
 }
 
 const defaults: Omit<CampaignStatsSettings, "port"> = {
@@ -82,7 +84,7 @@ export function campaignStatsService(partial: CampaignStatsSettings): ServiceDef
     port: settings.port,
     build: async ({ mongo, nats, log }) => {
       const repo = new StatsRepository(mongo.db);
-      await repo.init(mongo.db);
+      await repo.init({ versionGuard: settings.versionGuard });
       const deps: IngestDeps = {
         repo,
         rules: { scannerWindowMs: settings.scannerWindowMs },

@@ -27,7 +27,7 @@ import { initialAlertState, type AlertSettings, type AlertState, type PendingAle
 import { countsOf, type Counts } from "./counts.ts";
 import { KeyedLock } from "../shared/keyed-lock.ts";
 import { mapLimited } from "../shared/map-limited.ts";
-import { isDuplicateKeyError } from "../shared/mongo.ts";
+import { ensureIndexes, isDuplicateKeyError } from "../shared/mongo.ts";
 import { fieldsAfterParts, type PartToApply } from "./part-fields.ts";
 import type { ContributionPart, SendState } from "./send-state.ts";
 
@@ -100,8 +100,40 @@ interface DocumentChange {
   decide(doc: Stored | null): Document | null;
 }
 
-/** A version guard lost in a bulk write (MongoDB only): the entries are redone one by one. */
+/** A version guard lost in a bulk write: the entries are redone one by one. */
 class GuardLost extends Error {}
+
+/** A delta's reference in one workspace (`emailId#seq`). */
+export interface DeltaRef {
+  workspaceId: string;
+  ref: string;
+}
+
+/** How applyParts decides which parts a document still takes. */
+export interface ApplyPartsOptions {
+  /** Refs this instance saw finished (their send dropped the delta): documents forget them. */
+  isDone(workspaceId: string, ref: string): boolean;
+  /**
+   * Of refs a document has not applied, those whose delta is still pending on its send, read from the
+   * database now (keys `workspaceId:ref`).
+   */
+  stillPending(refs: readonly DeltaRef[]): Promise<ReadonlySet<string>>;
+  alertSettings: AlertSettings;
+  now: number;
+  /** Called after each collection's bulk write (the crash tests' hook). */
+  afterWrite?(kind: ContributionPart["kind"]): Promise<void> | void;
+}
+
+/** The parts one campaign, hour or link document takes in an applyParts call. */
+interface PartsOfDocument {
+  collection: Collection<Stored>;
+  id: string;
+  /** `collection:id`, the lock and cache key. */
+  key: string;
+  workspaceId: string;
+  kind: ContributionPart["kind"];
+  parts: PartToApply[];
+}
 
 type Stored = Document & { _id: string; v?: number };
 
@@ -121,7 +153,7 @@ export class StatsRepository {
   private readonly locks = new KeyedLock();
   /** The last known state of recently written documents (see mutate). */
   private readonly recentDocs = new RecentDocuments(20_000);
-  /** Version guard in filters: on for MongoDB, off for FerretDB (any filter beyond `{_id}` scans the collection there). */
+  /** Version guard in filters; off only in the fault suite's deliberately broken build. */
   private versionGuard = true;
 
   constructor(db: Db) {
@@ -132,17 +164,17 @@ export class StatsRepository {
   }
 
   /**
-   * Creates the indexes of every query path and detects FerretDB (no version guard there, see
-   * `versionGuard`). `versionGuard` overrides the detection, so tests can run the MongoDB behaviour
-   * (several writers of one document) against FerretDB.
+   * Creates the indexes of every query path. Every write is guarded by the version it read, on MongoDB
+   * and on the local FerretDB alike (its build is patched to be atomic per document and to look up a
+   * filter with an `_id` equality by `_id`, see scripts/build-tools.ts). `versionGuard: false` exists
+   * only so the fault suite can show its checker catches the lost updates of a build without it.
    */
-  async init(db: Db, options: { versionGuard?: boolean } = {}): Promise<void> {
-    const info = await db.admin().command({ buildInfo: 1 }).catch(() => ({}) as Document);
-    this.versionGuard = options.versionGuard ?? !("ferretdbVersion" in info);
-    await this.sends.createIndex({ workspaceId: 1, campaignId: 1 });
-    await this.campaigns.createIndex({ workspaceId: 1, campaignId: 1 });
-    await this.hours.createIndex({ workspaceId: 1, campaignId: 1, hour: 1 });
-    await this.links.createIndex({ workspaceId: 1, campaignId: 1, link: 1 });
+  async init(options: { versionGuard?: boolean } = {}): Promise<void> {
+    this.versionGuard = options.versionGuard ?? true;
+    await ensureIndexes(this.sends, [{ key: { workspaceId: 1, campaignId: 1 } }]);
+    await ensureIndexes(this.campaigns, [{ key: { workspaceId: 1, campaignId: 1 } }]);
+    await ensureIndexes(this.hours, [{ key: { workspaceId: 1, campaignId: 1, hour: 1 } }]);
+    await ensureIndexes(this.links, [{ key: { workspaceId: 1, campaignId: 1, link: 1 } }]);
   }
 
   // ---- sends ----
@@ -183,42 +215,83 @@ export class StatsRepository {
 
   /**
    * Applies parts of deltas, each to its document unless that document already applied the delta (`ref`
-   * in `recent`): one write per document however many parts it takes, one bulk write per collection.
-   * Drops from `recent` the refs `isDone` confirms. Campaign parts also move the alert state, evaluated on
-   * the document's new totals, and may add alerts to the outbox. Returns the campaign documents touched.
+   * in `recent`): one write per document however many parts it takes, one bulk write per collection
+   * (campaigns, then hours, then links). Drops from `recent` the refs `isDone` confirms. Campaign parts
+   * also move the alert state, evaluated on the document's new totals, and may add alerts to the outbox.
+   * Returns the campaign documents touched.
+   *
+   * Why `stillPending` is asked after the documents are read: a document forgets a ref once the delta is
+   * done, and another instance may still hold a stale copy of the send with that delta pending. A ref the
+   * document does not hold is applied only if its send, read after the document, still has it pending:
+   * then it was not finished (so not forgotten) when the document was read, and the version guard
+   * proves the document did not change since.
    */
-  async applyParts(
-    parts: readonly PartToApply[],
-    isDone: (workspaceId: string, ref: string) => boolean,
-    alertSettings: AlertSettings,
-    now: number,
-  ): Promise<TouchedCampaign[]> {
-    const byDocument = new Map<string, { collection: Collection<Stored>; id: string; workspaceId: string; parts: PartToApply[] }>();
+  async applyParts(parts: readonly PartToApply[], options: ApplyPartsOptions): Promise<TouchedCampaign[]> {
+    const byDocument = new Map<string, PartsOfDocument>();
     for (const entry of parts) {
       const { collection, id } = this.target(entry.workspaceId, entry.part);
       const key = `${collection.collectionName}:${id}`;
-      const group = byDocument.get(key) ?? { collection, id, workspaceId: entry.workspaceId, parts: [] };
+      const group = byDocument.get(key) ?? { collection, id, key, workspaceId: entry.workspaceId, kind: entry.part.kind, parts: [] };
       group.parts.push(entry);
       byDocument.set(key, group);
     }
+    const groups = [...byDocument.values()];
     const touched: TouchedCampaign[] = [];
-    for (const collection of [this.campaigns, this.hours, this.links]) {
-      const groups = [...byDocument.values()].filter((group) => group.collection === collection);
-      if (groups.length === 0) continue;
-      const results = await this.mutateMany(
-        collection,
-        groups.map(({ id, workspaceId, parts: mine }) => ({
-          id,
-          decide: (doc) => fieldsAfterParts(doc, workspaceId, mine, (ref) => isDone(workspaceId, ref), alertSettings, now),
-        })),
-      );
-      groups.forEach(({ workspaceId, parts: mine }, index) => {
-        const first = mine[0]!.part;
-        if (first.kind !== "campaign") return;
-        touched.push({ workspaceId, campaignId: first.campaignId, outbox: (results[index]!.doc?.outbox as PendingAlert[] | undefined) ?? [] });
-      });
-    }
+    await this.locks.runAll(byDocument.keys(), async () => {
+      const docs = await mapLimited(groups, 16, (group) => this.read(group.collection, group.id, group.key, true));
+      const pending = await this.confirmPending(groups, docs, options);
+      for (const kind of ["campaign", "hour", "link"] as const) {
+        const ofKind = groups.flatMap((group, index) => (group.kind === kind ? [{ group, doc: docs[index]! }] : []));
+        if (ofKind.length === 0) continue;
+        const decide = (group: PartsOfDocument, doc: Stored | null, confirmed: ReadonlySet<string>) =>
+          fieldsAfterParts(
+            doc,
+            group.workspaceId,
+            group.parts.filter((entry) => confirmed.has(`${group.workspaceId}:${entry.ref}`)),
+            (ref) => options.isDone(group.workspaceId, ref),
+            options.alertSettings,
+            options.now,
+          );
+        let results: { doc: Stored | null; written: boolean }[];
+        try {
+          results = await this.writeDecided(ofKind[0]!.group.collection, ofKind.map(({ group, doc }) => ({ key: group.key, id: group.id, doc, set: decide(group, doc, pending) })));
+        } catch (error) {
+          if (!(error instanceof GuardLost) && !isDuplicateKeyError(error)) throw error;
+          // Another instance wrote some of these documents: each again from a fresh read (locks still held).
+          results = await mapLimited(ofKind, 16, async ({ group }) => {
+            for (let attempt = 0; attempt < 50; attempt++) {
+              const doc = await this.read(group.collection, group.id, group.key, false);
+              const confirmed = await this.confirmPending([group], [doc], options);
+              try {
+                return (await this.writeDecided(group.collection, [{ key: group.key, id: group.id, doc, set: decide(group, doc, confirmed) }]))[0]!;
+              } catch (retryError) {
+                if (!(retryError instanceof GuardLost) && !isDuplicateKeyError(retryError)) throw retryError;
+              }
+            }
+            throw new UnavailableError(`too much write contention on ${group.key}`);
+          });
+        }
+        ofKind.forEach(({ group }, index) => {
+          const first = group.parts[0]!.part;
+          if (first.kind !== "campaign") return;
+          touched.push({ workspaceId: group.workspaceId, campaignId: first.campaignId, outbox: (results[index]!.doc?.outbox as PendingAlert[] | undefined) ?? [] });
+        });
+        await options.afterWrite?.(kind);
+      }
+    });
     return touched;
+  }
+
+  /** The refs (`ws:ref`) that `stillPending` confirms among those the documents have not applied. */
+  private async confirmPending(groups: readonly PartsOfDocument[], docs: readonly (Stored | null)[], options: ApplyPartsOptions): Promise<ReadonlySet<string>> {
+    const unapplied = new Map<string, { workspaceId: string; ref: string }>();
+    groups.forEach((group, index) => {
+      const recent = new Set((docs[index]?.recent as string[] | undefined) ?? []);
+      for (const { ref } of group.parts) {
+        if (!recent.has(ref) || options.isDone(group.workspaceId, ref)) unapplied.set(`${group.workspaceId}:${ref}`, { workspaceId: group.workspaceId, ref });
+      }
+    });
+    return unapplied.size === 0 ? new Set() : await options.stillPending([...unapplied.values()]);
   }
 
   /** Removes published alerts from a campaign's outbox. */
@@ -307,14 +380,13 @@ export class StatsRepository {
   }
 
   /**
-   * Read, decide, write one document under its lock (and version guard on MongoDB).
+   * Read, decide, write one document under its lock and version guard.
    *
    * The read comes from `recentDocs` when this process wrote or read the document last: an event touches
    * its send twice and its campaign and hour documents every time, and on FerretDB each read is a round
    * trip costing database CPU (the end-to-end benchmark's bound). A cached copy is as fresh as the
-   * database whenever this instance is the only writer (what FerretDB needs anyway, see keyed-lock.ts);
-   * on MongoDB a stale copy fails the version guard and is read again. A write whose outcome is unknown
-   * (an error) drops the copy.
+   * database while this instance is the only writer; when another instance wrote, the stale copy fails
+   * the version guard and is read again. A write whose outcome is unknown (an error) drops the copy.
    */
   private async mutate(collection: Collection<Stored>, change: DocumentChange): Promise<{ doc: Stored | null; written: boolean }> {
     for (let attempt = 0; attempt < 50; attempt++) {
@@ -355,34 +427,48 @@ export class StatsRepository {
     const keys = changes.map((change) => `${collection.collectionName}:${change.id}`);
     if (new Set(keys).size !== keys.length) throw new Error("one change per document");
     return await this.locks.runAll(keys, async () => {
-      const current = await mapLimited(changes.map((_, index) => index), 16, async (index) => {
-        const cached = fromCache ? this.recentDocs.get(keys[index]!) : undefined;
-        return cached ?? (await collection.findOne({ _id: changes[index]!.id }));
-      });
-      const results: { doc: Stored | null; written: boolean }[] = [];
-      const writes: AnyBulkWriteOperation<Stored>[] = [];
-      changes.forEach((change, index) => {
-        const doc = current[index]!;
-        const decided = change.decide(doc);
-        if (!decided) {
-          if (doc) this.recentDocs.set(keys[index]!, doc);
-          results.push({ doc, written: false });
-          return;
-        }
-        const { _id: _ignoredId, v: _ignoredVersion, ...set } = decided;
-        const filter: Document = { _id: change.id };
-        if (this.versionGuard) filter.v = doc ? doc.v : { $exists: false };
-        writes.push({ updateOne: { filter, update: { $set: set, $inc: { v: 1 } }, upsert: true } });
-        this.recentDocs.delete(keys[index]!);
-        results.push({ doc: { ...(doc ?? {}), ...set, _id: change.id, v: ((doc?.v as number | undefined) ?? 0) + 1 }, written: true });
-      });
-      if (writes.length > 0) {
-        const outcome = await collection.bulkWrite(writes, { ordered: false });
-        if (outcome.matchedCount + outcome.upsertedCount !== writes.length) throw new GuardLost();
-      }
-      results.forEach((result, index) => result.written && this.recentDocs.set(keys[index]!, result.doc!));
-      return results;
+      const current = await mapLimited(changes.map((_, index) => index), 16, (index) => this.read(collection, changes[index]!.id, keys[index]!, fromCache));
+      return await this.writeDecided(
+        collection,
+        changes.map((change, index) => ({ key: keys[index]!, id: change.id, doc: current[index]!, set: change.decide(current[index]!) })),
+      );
     });
+  }
+
+  /** A document from `recentDocs` (when allowed and present) or the database. */
+  private async read(collection: Collection<Stored>, id: string, key: string, fromCache: boolean): Promise<Stored | null> {
+    return (fromCache ? this.recentDocs.get(key) : undefined) ?? (await collection.findOne({ _id: id }));
+  }
+
+  /**
+   * Writes the decided fields of documents read before (their locks held), each guarded by the version
+   * read, in one `bulkWrite`; null fields: nothing to write. Throws GuardLost when a guard lost.
+   */
+  private async writeDecided(
+    collection: Collection<Stored>,
+    entries: readonly { key: string; id: string; doc: Stored | null; set: Document | null }[],
+  ): Promise<{ doc: Stored | null; written: boolean }[]> {
+    const results: { doc: Stored | null; written: boolean }[] = [];
+    const writes: AnyBulkWriteOperation<Stored>[] = [];
+    for (const { key, id, doc, set: decided } of entries) {
+      if (!decided) {
+        if (doc) this.recentDocs.set(key, doc);
+        results.push({ doc, written: false });
+        continue;
+      }
+      const { _id: _ignoredId, v: _ignoredVersion, ...set } = decided;
+      const filter: Document = { _id: id };
+      if (this.versionGuard) filter.v = doc ? doc.v : { $exists: false };
+      writes.push({ updateOne: { filter, update: { $set: set, $inc: { v: 1 } }, upsert: true } });
+      this.recentDocs.delete(key);
+      results.push({ doc: { ...(doc ?? {}), ...set, _id: id, v: ((doc?.v as number | undefined) ?? 0) + 1 }, written: true });
+    }
+    if (writes.length > 0) {
+      const outcome = await collection.bulkWrite(writes, { ordered: false });
+      if (outcome.matchedCount + outcome.upsertedCount !== writes.length) throw new GuardLost();
+    }
+    entries.forEach(({ key }, index) => results[index]!.written && this.recentDocs.set(key, results[index]!.doc!));
+    return results;
   }
 }
 

@@ -1,20 +1,14 @@
 /**
- * Per-send serialisation inside one process.
+ * Per-send serialisation inside one process: an optimisation only.
  *
- * Measured (bench/delivery-status/ferret-cas.ts): FerretDB v1 evaluates an
- * update's filter and writes the result without isolation, so concurrent
- * `updateOne({_id, version})` calls can all "win", and even concurrent `$inc`
- * or `$addToSet` on one document lose updates. The version guard is what keeps
- * concurrent writers correct on MongoDB (also across instances); this lock is
- * what keeps them correct on FerretDB within one instance.
- *
- * So EVERY write to a send document runs under its lock, small ones included:
- * FerretDB v1 executes any update — whatever its filter or operator — as a
- * SELECT of the whole document, the operators applied in Go, then an UPDATE
- * of the whole document in a separate transaction (handler/msg_update.go →
- * common.UpdateDocument → sqlite collection.UpdateAll). An unlocked `$unset`
- * of the outbox flag therefore wrote back a stale copy and erased a fact
- * (bench/delivery-status/lost-update-stress.ts).
+ * What keeps concurrent writers of a send exact — within an instance and
+ * across instances — is the version guard of every send write
+ * (change-send.ts), atomic on MongoDB and on the local FerretDB, whose build
+ * is patched for it (scripts/build-tools.ts; before that, concurrent
+ * `updateOne({_id, version})` could all "win" and an `$unset` of the outbox
+ * flag wrote back a stale copy, bench/delivery-status/lost-update-stress.ts).
+ * Queueing one instance's writers of a send here saves the reads a lost guard
+ * would repeat.
  */
 import { KeyedLock } from "../shared/keyed-lock.ts";
 

@@ -10,9 +10,9 @@
  *   entry per distinct event (click link, user agent, bounce text, ...), so
  *   the send document stays small however many opens and clicks arrive.
  */
-import type { AnyBulkWriteOperation, Collection, Db, IndexDescription } from "mongodb";
+import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
 import { mapLimited } from "../shared/map-limited.ts";
-import { isDuplicateKeyError } from "../shared/mongo.ts";
+import { ensureIndexes, isDuplicateKeyError } from "../shared/mongo.ts";
 import type { EventFact, Registration, SendState, StatusName } from "./send-projection.ts";
 
 /** A send document as the use cases see it. */
@@ -92,16 +92,16 @@ export class SendsRepository {
 
   /**
    * One index per query path (FerretDB accepts them; MongoDB uses them). Only missing ones are
-   * created: FerretDB v1 drops the connection when asked to create an index that exists (seen
-   * when a second instance starts).
+   * created, one per command and race-safe (shared ensureIndexes): FerretDB v1 drops the connection
+   * when asked to create an index that exists (seen when a second instance starts).
    */
   async ensureIndexes(): Promise<void> {
-    await createMissingIndexes(this.#sends, [
+    await ensureIndexes(this.#sends, [
       { key: { workspaceId: 1, campaignId: 1, status: 1, emailId: 1 }, name: "list_by_campaign_status" },
       { key: { workspaceId: 1, campaignId: 1, subscriberId: 1, emailId: 1 }, name: "list_by_campaign_subscriber" },
       { key: { pendingSendRecorded: 1 }, name: "outbox_pending", sparse: true },
     ]);
-    await createMissingIndexes(this.#timeline, [
+    await ensureIndexes(this.#timeline, [
       { key: { workspaceId: 1, emailId: 1, eventAtUs: 1, receivedAtUs: 1, svixId: 1 }, name: "timeline_by_send" },
     ]);
   }
@@ -142,12 +142,11 @@ export class SendsRepository {
   }
 
   /**
-   * Marks the SendRecorded outbox entry as published. Call it under the send's lock: on FerretDB v1
-   * this rewrites the whole document from a fresh read, like every update.
+   * Marks the SendRecorded outbox entry as published: one atomic single-document update (also on the
+   * local FerretDB, whose build is patched for it), which no send write undoes, as those never set the
+   * flag from a copy they read. Looked up by `_id` in SQL there, the condition applied after.
    */
   async clearPendingSendRecorded(workspaceId: string, emailId: string): Promise<void> {
-    // The extra condition is not decoration: FerretDB v1 runs an exact {_id} update in time proportional
-    // to the collection (measured), any other filter with _id in constant time.
     await this.#sends.updateOne({ _id: sendKey(workspaceId, emailId), pendingSendRecorded: true }, { $unset: { pendingSendRecorded: "" } });
   }
 
@@ -218,12 +217,6 @@ export class SendsRepository {
 
 function compareTimeline(a: Pick<TimelineEntry, "eventAtUs" | "receivedAtUs" | "svixId">, b: Pick<TimelineEntry, "eventAtUs" | "receivedAtUs" | "svixId">): number {
   return a.eventAtUs - b.eventAtUs || a.receivedAtUs - b.receivedAtUs || (a.svixId < b.svixId ? -1 : a.svixId > b.svixId ? 1 : 0);
-}
-
-async function createMissingIndexes(collection: Collection<any>, indexes: IndexDescription[]): Promise<void> {
-  const existing = new Set((await collection.listIndexes().toArray().catch(() => [])).map((index) => index.name as string));
-  const missing = indexes.filter((index) => !existing.has(index.name!));
-  if (missing.length > 0) await collection.createIndexes(missing);
 }
 
 function toDocument(send: StoredSend): SendDocument {

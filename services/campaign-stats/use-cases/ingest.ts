@@ -8,9 +8,11 @@
  *    delta as a `pending` entry (the send's outbox). A redelivery finds its
  *    cause applied and changes nothing. The sends go in one bulk write;
  * 2. the parts of every pending delta are applied to their campaign / hour /
- *    link documents, each guarded by the delta's reference in that document:
- *    one write per document for the whole batch, so a batch of a campaign's
- *    events writes its campaign document once, not once per event;
+ *    link documents, each guarded by the delta's reference in that document
+ *    and by the send still holding the delta (read after the documents: an
+ *    instance with a stale copy of the send never applies a delta another
+ *    instance finished); one write per document for the whole batch, so a
+ *    batch of a campaign's events writes its campaign document once;
  * 3. the deltas are removed from their sends (done); documents forget the
  *    references later (`isDone`, or the sweeper).
  * A crash anywhere leaves the messages unacked: their redelivery repeats 1
@@ -35,7 +37,8 @@ import {
   type SendFact,
   type SendState,
 } from "../send-state.ts";
-import type { PartToApply, SendRecord, SendWrite, StatsRepository, TouchedCampaign } from "../stats-repository.ts";
+import { mapLimited } from "../../shared/map-limited.ts";
+import type { DeltaRef, PartToApply, SendRecord, SendWrite, StatsRepository } from "../stats-repository.ts";
 
 /** What the ingest use cases need. */
 export interface IngestDeps {
@@ -195,15 +198,14 @@ async function flushPending(deps: IngestDeps, sends: readonly SendRecord[]): Pro
   const parts: PartToApply[] = sends.flatMap((send) =>
     send.pending.flatMap((delta) => delta.parts.map((part) => ({ workspaceId: send.workspaceId, ref: `${send.emailId}#${delta.seq}`, part }))),
   );
-  const isDone = (workspaceId: string, ref: string) => deps.done.has(`${workspaceId}:${ref}`);
-  const withOutbox: TouchedCampaign[] = [];
-  for (const kind of ["campaign", "hour", "link"] as const) {
-    const ofKind = parts.filter((entry) => entry.part.kind === kind);
-    if (ofKind.length === 0) continue;
-    const touched = await deps.repo.applyParts(ofKind, isDone, deps.alerts, deps.now());
-    withOutbox.push(...touched.filter((campaign) => campaign.outbox.length > 0));
-    await deps.crashPoint(`after-apply-${kind}`);
-  }
+  const touched = await deps.repo.applyParts(parts, {
+    isDone: (workspaceId, ref) => deps.done.has(`${workspaceId}:${ref}`),
+    stillPending: (refs) => stillPending(deps, refs),
+    alertSettings: deps.alerts,
+    now: deps.now(),
+    afterWrite: (kind) => deps.crashPoint(`after-apply-${kind}`),
+  });
+  const withOutbox = touched.filter((campaign) => campaign.outbox.length > 0);
   await deps.repo.updateSends(
     sends.map(({ workspaceId, emailId, pending }) => {
       const flushed = new Set(pending.map((delta) => delta.seq));
@@ -222,6 +224,22 @@ async function flushPending(deps: IngestDeps, sends: readonly SendRecord[]): Pro
   for (const campaign of withOutbox) await publishOutbox(deps, campaign.workspaceId, campaign.campaignId, campaign.outbox);
   const changed = new Map(parts.map(({ workspaceId, part }) => [`${workspaceId}\u0000${part.campaignId}`, [workspaceId, part.campaignId] as const]));
   for (const [workspaceId, campaignId] of changed.values()) deps.notifyChanged(workspaceId, campaignId);
+}
+
+/**
+ * The refs (`ws:emailId#seq`) whose delta its send, read from the database now, still holds pending. A
+ * delta no longer pending was applied everywhere by whoever dropped it, maybe another instance.
+ */
+async function stillPending(deps: IngestDeps, refs: readonly DeltaRef[]): Promise<Set<string>> {
+  const sends = new Map<string, { workspaceId: string; emailId: string }>();
+  for (const { workspaceId, ref } of refs) {
+    const emailId = ref.slice(0, ref.lastIndexOf("#"));
+    sends.set(`${workspaceId}:${emailId}`, { workspaceId, emailId });
+  }
+  const found = await mapLimited([...sends.values()], 16, ({ workspaceId, emailId }) => deps.repo.getSend(workspaceId, emailId));
+  const pending = new Set<string>();
+  for (const send of found) for (const delta of send?.pending ?? []) pending.add(`${send!.workspaceId}:${send!.emailId}#${delta.seq}`);
+  return pending;
 }
 
 /** Publishes alerts (message ids make a repeat harmless), then removes them from the outbox. */

@@ -4,7 +4,7 @@
  * between (version guard) — otherwise read again and redo. Without
  * transactions this is what keeps concurrent consumers and RPCs from losing
  * each other's updates. Within one process writers of a send also queue
- * behind each other (send-locks.ts), because FerretDB v1's guard is not atomic.
+ * behind each other (send-locks.ts), which saves the redo of a lost guard.
  *
  * `changeSends` does the same for many sends with one read each and one bulk
  * write for all (the consumer's batches); if any write loses, each send is

@@ -22,6 +22,8 @@ export interface GatewaySettings {
   readonly secretKeys: SecretKeys;
   readonly maxBodyBytes: number;
   readonly publishTimeoutMs: number;
+  /** How long a webhook keeps retrying an unacknowledged publish before it is answered 503 (0: no retry). */
+  readonly publishRetryMs: number;
   readonly secretCacheMs: number;
   readonly unknownWorkspaceCacheMs: number;
   readonly healthFlushMs: number;
@@ -35,6 +37,9 @@ export function loadGatewaySettings(env: Env = process.env): GatewaySettings {
     secretKeys: parseSecretKeys(read.optionalString("SECRETS_KEY")),
     maxBodyBytes: read.integer("WEBHOOK_MAX_BODY_BYTES", 256 * 1024, 1024, 16 * 1024 * 1024),
     publishTimeoutMs: read.integer("WEBHOOK_PUBLISH_TIMEOUT_MS", 3000, 100, 60_000),
+    // Longer than a JetStream stream's leader election after its leader's node died (4–9 s, measured up to 8 s
+    // on a loaded machine), shorter than the 15 s Svix waits for an answer (docs.svix.com/retries).
+    publishRetryMs: read.integer("WEBHOOK_PUBLISH_RETRY_MS", 10_000, 0, 60_000),
     secretCacheMs: read.integer("WEBHOOK_SECRET_CACHE_SECONDS", 30, 1, 3600) * 1000,
     unknownWorkspaceCacheMs: read.integer("WEBHOOK_UNKNOWN_CACHE_SECONDS", 5, 1, 3600) * 1000,
     healthFlushMs: read.integer("WEBHOOK_HEALTH_FLUSH_MS", 2000, 100, 60_000),
@@ -67,7 +72,7 @@ export function gatewayService(settings: GatewaySettings): ServiceDefinition {
       const publishSeconds = metrics.histogram("ngsreach_webhook_publish_seconds", "JetStream publish-to-ack time.");
       const publishFailures = metrics.counter("ngsreach_webhook_publish_failures_total", "Publishes not acknowledged.");
       const publisher = startJetStreamPublisher(nats.nc, settings.publishTimeoutMs);
-      const publish = envelopePublisher(publisher);
+      const publish = envelopePublisher(publisher, settings.publishRetryMs);
 
       const handleWebhook = webhookHttpHandler({
         secrets,

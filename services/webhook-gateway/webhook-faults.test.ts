@@ -27,6 +27,7 @@ describe("the webhook endpoint when its dependencies fail", () => {
     [nats, ferret] = await Promise.all([privateNats(), privateFerretDb()]);
     gateway = await startGateway(testBaseConfig({ natsUrl: nats.url, mongoUri: ferret.url, requestTimeoutMs: 1000 }), {
       WEBHOOK_PUBLISH_TIMEOUT_MS: "500",
+      WEBHOOK_PUBLISH_RETRY_MS: "1000",
       WEBHOOK_UNKNOWN_CACHE_SECONDS: "120", // the outage test relies on a cached miss, however slow the machine
     });
     await gateway.settings.setWebhookSecret({ workspaceId: workspace, secret, actor: "test", note: "" });
@@ -52,6 +53,31 @@ describe("the webhook endpoint when its dependencies fail", () => {
       expect((await storedEvents(reader, workspace)).map((event) => event.svixId)).toEqual(["msg_outage"]);
     } finally {
       await reader.nc.close();
+    }
+  });
+
+  it("holds a webhook through a NATS outage shorter than WEBHOOK_PUBLISH_RETRY_MS and answers 200 once it is stored", async () => {
+    const patient = await startGateway(testBaseConfig({ natsUrl: nats.url, mongoUri: ferret.url }), {
+      WEBHOOK_PUBLISH_TIMEOUT_MS: "500",
+      WEBHOOK_PUBLISH_RETRY_MS: "30000",
+    });
+    try {
+      await patient.settings.setWebhookSecret({ workspaceId: workspace, secret, actor: "test", note: "" });
+      await nats.stop();
+      const answer = postSigned(patient.url, workspace, secret, body, { id: "msg_held" });
+      // The request is still open while NATS is down (a failed attempt would have answered by now).
+      const early = await Promise.race([answer, new Promise((resolve) => setTimeout(() => resolve("waiting"), 1500))]);
+      expect(early).toBe("waiting");
+      await nats.restart();
+      expect(await answer).toMatchObject({ status: 200, body: { status: "accepted" } });
+      const reader = await natsReader(nats.url);
+      try {
+        expect((await storedEvents(reader, workspace)).filter((event) => event.svixId === "msg_held")).toHaveLength(1);
+      } finally {
+        await reader.nc.close();
+      }
+    } finally {
+      await patient.service.stop();
     }
   });
 

@@ -209,17 +209,21 @@ describe("the webhook endpoint", () => {
 describe("workspace webhook secrets", () => {
   let gateway: TestGateway;
   let second: TestGateway;
+  /** An instance on the same database that never hears the announcements (another NATS). */
+  let deaf: TestGateway;
   const now = () => Math.floor(Date.now() / 1000);
 
   beforeAll(async () => {
-    const server = await privateNats();
+    const [server, elsewhere] = await Promise.all([privateNats(), privateNats()]);
     const config = testBaseConfig({ natsUrl: server.url });
     gateway = await startGateway(config, { WEBHOOK_SECRET_CACHE_SECONDS: "3600" });
     second = await startGateway(config, { WEBHOOK_SECRET_CACHE_SECONDS: "3600" });
+    deaf = await startGateway({ ...config, natsUrl: elsewhere.url }, { WEBHOOK_SECRET_CACHE_SECONDS: "3600" });
   });
   afterAll(async () => {
     await gateway?.service.stop();
     await second?.service.stop();
+    await deaf?.service.stop();
   });
 
   it("keeps the old secret valid during a rotation until it is removed", async () => {
@@ -262,6 +266,22 @@ describe("workspace webhook secrets", () => {
     });
     expect(status).toBe(true);
     expect((await postSigned(second.url, workspace, oldSecret, body)).status).toBe(401);
+  });
+
+  it("verifies a secret rotated on another instance whose announcement never arrived, by reading its keys again", async () => {
+    const workspace = uniqueName("ws");
+    const [oldSecret, newSecret] = [newWebhookSecret(), newWebhookSecret()];
+    await gateway.settings.setWebhookSecret({ workspaceId: workspace, secret: oldSecret, actor: "test", note: "" });
+    const body = JSON.stringify(sampleEmailEvent("email.sent"));
+    expect((await postSigned(deaf.url, workspace, oldSecret, body)).status).toBe(200); // cached there for an hour
+    await gateway.settings.rotateWebhookSecret({ workspaceId: workspace, newSecret, actor: "t", note: "" });
+    // The first requests may come within the refresh bound (250 ms) of that load; then the keys are read again.
+    const accepted = await waitFor(async () => (await postSigned(deaf.url, workspace, newSecret, body)).status === 200 || undefined, {
+      timeoutMs: 5000,
+      what: "the deaf instance to accept the new secret",
+    });
+    expect(accepted).toBe(true);
+    expect((await postSigned(deaf.url, workspace, oldSecret, body)).status).toBe(200); // the old one stays valid meanwhile
   });
 
   it("rejects malformed secrets with InvalidArgument naming the field, without echoing them", async () => {

@@ -14,7 +14,7 @@ import {
 } from "../../shared/resend-events.ts";
 import type { Outcome } from "../health/outcomes.ts";
 import type { SecretCache } from "../workspace/secret-cache.ts";
-import type { JetStreamPublisher } from "./jetstream-publisher.ts";
+import { PublishError, type JetStreamPublisher } from "./jetstream-publisher.ts";
 import { verifyWebhook } from "./signature.ts";
 
 export interface ReceiveDeps {
@@ -40,6 +40,9 @@ export interface ReceiveResult {
   error?: unknown;
 }
 
+/** A signature the cached keys reject re-reads them when they are older than this. */
+const staleKeysMs = 250;
+
 export async function receiveWebhook(deps: ReceiveDeps, request: WebhookRequest): Promise<ReceiveResult> {
   let workspace;
   try {
@@ -54,9 +57,18 @@ export async function receiveWebhook(deps: ReceiveDeps, request: WebhookRequest)
   });
   if (workspace.keys.length === 0) return result("unknown_workspace");
 
-  const started = performance.now();
-  const verified = verifyWebhook(request.headers, request.body, workspace.keys.map((active) => active.key), Math.floor(request.receivedAtMs / 1000));
-  deps.timeVerify?.((performance.now() - started) / 1000);
+  const verify = (keys: typeof workspace.keys) => {
+    const started = performance.now();
+    const outcome = verifyWebhook(request.headers, request.body, keys.map((active) => active.key), Math.floor(request.receivedAtMs / 1000));
+    deps.timeVerify?.((performance.now() - started) / 1000);
+    return outcome;
+  };
+  let verified = verify(workspace.keys);
+  if (!verified.ok && verified.reason === "bad_signature") {
+    // Maybe signed with a secret another instance just rotated in: look once more, at most every so often.
+    const fresher = await deps.secrets.refreshIfOlder(request.workspaceId, staleKeysMs).catch(() => undefined);
+    if (fresher && fresher.keys.length > 0) verified = verify(fresher.keys);
+  }
   if (!verified.ok) return result(verified.reason);
 
   let event: ResendEvent;
@@ -79,8 +91,28 @@ export async function receiveWebhook(deps: ReceiveDeps, request: WebhookRequest)
   }
 }
 
-/** Publishes an envelope on its subject with its message id and waits for JetStream's acknowledgement (or throws). */
-export function envelopePublisher(publisher: JetStreamPublisher) {
-  return (event: ResendEvent): Promise<{ duplicate: boolean }> =>
-    publisher.publish(eventSubject(event.workspaceId, event.type), encodeResendEvent(event), eventMessageId(event.workspaceId, event.svixId));
+/**
+ * Publishes an envelope on its subject with its message id and waits for JetStream's acknowledgement,
+ * trying again for up to `retryForMs` (then throws). Why the webhook waits instead of answering 503 at
+ * once: when a cluster node dies, its clients reconnect to another and the stream elects a new leader
+ * within seconds; the provider's retry of a 503 comes seconds to minutes later, while holding the
+ * request keeps ingestion answering 200 through the failover. The message id makes every repeat a
+ * duplicate of a copy that was stored after all.
+ */
+export function envelopePublisher(publisher: JetStreamPublisher, retryForMs: number) {
+  return async (event: ResendEvent): Promise<{ duplicate: boolean }> => {
+    const subject = eventSubject(event.workspaceId, event.type);
+    const data = encodeResendEvent(event);
+    const msgId = eventMessageId(event.workspaceId, event.svixId);
+    const giveUpAt = Date.now() + retryForMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await publisher.publish(subject, data, msgId);
+      } catch (error) {
+        const pause = Math.min(500, 50 * 2 ** attempt);
+        if (!(error instanceof PublishError) || Date.now() + pause >= giveUpAt) throw error;
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
+  };
 }

@@ -52,6 +52,64 @@ describe("the workspace secret cache", () => {
     expect(loads).toBe(2);
   });
 
+  it("never caches what a load that an invalidation overtook read, and starts a new load for later callers", async () => {
+    const clock = { now: 0 };
+    const releases: (() => void)[] = [];
+    let stored = record(new Date(60_000)); // two secrets before the rotation, one after
+    let loads = 0;
+    const keys = cache(async () => {
+      loads++;
+      const seen = stored; // what the database held when this load read it
+      await new Promise<void>((resolve) => releases.push(resolve));
+      return seen;
+    }, clock);
+    const before = keys.get("ws");
+    await new Promise((resolve) => setImmediate(resolve));
+    stored = { ...record(), secrets: [{ ...record().secrets[0]!, sealed: "whsec_rotatedRotatedRotatedRotated", fingerprint: "c" }] };
+    keys.invalidate("ws"); // the rotation, while the first load is held open
+    const after = keys.get("ws");
+    expect(loads).toBe(2);
+    releases.forEach((release) => release());
+    expect((await before).keys).toHaveLength(2);
+    expect((await after).keys).toHaveLength(1);
+    // The next lookup is a hit on the second load's keys, not the first's.
+    expect((await keys.get("ws")).keys).toHaveLength(1);
+    expect(loads).toBe(2);
+  });
+
+  it("reads keys again on request only when the cached ones are older than the bound", async () => {
+    const clock = { now: 0 };
+    let loads = 0;
+    const keys = cache(async () => (loads++, record()), clock);
+    await keys.get("ws");
+    clock.now = 200;
+    expect(await keys.refreshIfOlder("ws", 250)).toBeUndefined();
+    expect(loads).toBe(1);
+    clock.now = 251;
+    expect((await keys.refreshIfOlder("ws", 250))?.keys).toHaveLength(1);
+    expect(loads).toBe(2);
+    expect(await keys.refreshIfOlder("ws", 250)).toBeUndefined(); // just loaded
+    expect(loads).toBe(2);
+  });
+
+  it("keeps the cached keys when reading them again fails, and asks the database at most once per bound meanwhile", async () => {
+    const clock = { now: 0 };
+    let loads = 0;
+    let down = false;
+    const keys = cache(async () => {
+      loads++;
+      if (down) throw new Error("database unreachable");
+      return record();
+    }, clock);
+    await keys.get("ws");
+    down = true;
+    clock.now = 1_000;
+    await expect(keys.refreshIfOlder("ws", 250)).rejects.toThrow("database unreachable");
+    expect(await keys.refreshIfOlder("ws", 250)).toBeUndefined(); // asked 0 ms ago
+    expect(loads).toBe(2);
+    expect((await keys.get("ws")).keys).toHaveLength(1); // still served from the cache
+  });
+
   it("drops a previous secret from verification once its expiry passes, without a reload", async () => {
     const clock = { now: 0 };
     const keys = cache(async () => record(new Date(1_000)), clock);

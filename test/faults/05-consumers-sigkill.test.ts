@@ -13,7 +13,7 @@ const ackWaitMs = 5_000;
 describe("fault scenario 5: each consumer SIGKILLed at random points while it works", () => {
   it("counts every event exactly once after many kills", { timeout: scenarioTimeoutMs }, async () => {
     const stack = await Stack.start({ serviceEnv: { "campaign-stats": { STATS_CONSUMER_ACK_WAIT_SECONDS: String(ackWaitMs / 1000) } } });
-    const nats = await checkerConnection(stack.nats.url);
+    const nats = await checkerConnection(stack.natsUrl);
     try {
       await shortenAckWait(nats, ackWaitMs);
       const load = startLoad(stack, pick(30, 1500), { ratePerSecond: pick(10, 40) });
@@ -24,9 +24,10 @@ describe("fault scenario 5: each consumer SIGKILLed at random points while it wo
           // Kill while it has work in hand (between some write and its ack), at a random moment.
           await waitFor(async () => ((await backlog(nats, eventsConsumerOf[name])) ?? 0) > 0, { timeoutMs: 5_000, what: `${name} to have work` }).catch(() => undefined);
           await sleep(randomBetween(0, 400));
-          await stack.proc(name).kill();
-          kills.push(`${name}@${load.ledger.requests}`);
-          await stack.start(name);
+          const instance = round % stack.instances;
+          await stack.proc(name, instance).kill();
+          kills.push(`${name}${stack.instances > 1 ? `#${instance}` : ""}@${load.ledger.requests}`);
+          await stack.start(name, undefined, instance);
           await shortenAckWait(nats, ackWaitMs);
         }
       }

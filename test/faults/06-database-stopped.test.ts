@@ -12,7 +12,7 @@ describe("fault scenario 6: the database stopped under load", () => {
     const warn = { LOG_LEVEL: "warn" };
     const consumers = ["delivery-status", "campaign-stats", "suppression"] as const;
     const stack = await Stack.start({ serviceEnv: Object.fromEntries(consumers.map((name) => [name, warn])) });
-    const nats = await checkerConnection(stack.nats.url);
+    const nats = await checkerConnection(stack.natsUrl);
     try {
       const load = startLoad(stack, pick(25, 1500), { ratePerSecond: pick(20, 50), deadlineMs: outageMs + 120_000 });
       await load.reached(0.3);
@@ -29,7 +29,7 @@ describe("fault scenario 6: the database stopped under load", () => {
       await load.done;
       const verdict = await check(stack, load.ledger, { scenario: "06-database-stopped" });
       console.log(`[faults] 06 backlog during the outage: up to ${maxBacklog} messages; settled ${Date.now() - restartedAt} ms after the database came back`);
-      const restarts = consumers.map((name) => `${name} ${stack.proc(name).output().split("database monitor stuck").length - 1}`);
+      const restarts = consumers.map((name) => `${name} ${stack.instancesOf(name).reduce((sum, proc) => sum + proc.output().split("database monitor stuck").length - 1, 0)}`);
       console.log(`[faults] 06 database clients restarted by the watchdog: ${restarts.join(", ")}`);
       if (!verdict.ok) console.log(`[faults] 06 campaign-stats log tail:\n${stack.proc("campaign-stats").output().slice(-4000)}`);
       expect(maxBacklog).toBeGreaterThan(0);

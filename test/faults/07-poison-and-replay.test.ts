@@ -24,7 +24,7 @@ describe("fault scenario 7: poison messages", () => {
       serviceEnv: { "delivery-status": { FAULTS_BROKEN_MODE: "reject-clicks" } },
     });
     const ws = stack.workspaceId;
-    const nats = await checkerConnection(stack.nats.url);
+    const nats = await checkerConnection(stack.natsUrl);
     try {
       // 1. An undecodable envelope, put straight into the stream (a producer bug): every consumer must dead-letter it.
       await nats.js.publish(`resend.events.${ws}.email.delivered`, new TextEncoder().encode("\u0000not a protobuf"));
@@ -49,18 +49,18 @@ describe("fault scenario 7: poison messages", () => {
       );
       console.log(`[faults] 07 dead letters before the fix: ${JSON.stringify(counted)} (clicks in the load: ${clicks})`);
       expect(counted["delivery-status"]).toBe(clicks + 2);
-      const listed = await cli({ NATS_URL: stack.nats.url }, "dead-letters", "list", "--consumer", "delivery-status");
+      const listed = await cli({ NATS_URL: stack.natsUrl }, "dead-letters", "list", "--consumer", "delivery-status");
       expect(listed.stdout).toContain(`${clicks + 2} dead letter(s) of consumer delivery-status`);
       expect(listed.stdout).toContain("bug: clicks rejected by this build");
 
       // The fix: the real build replaces the broken one; then the operator replays.
-      await stack.proc("delivery-status").stop();
-      await stack.start("delivery-status", join(repoRoot, "services", "delivery-status", "main.ts"));
+      for (const instance of stack.instancesOf("delivery-status")) await instance.stop();
+      await stack.startAll("delivery-status", join(repoRoot, "services", "delivery-status", "main.ts"));
       // One by sequence number first (an operator checking the fix on one message), then all the rest.
       const [first] = await listDeadLetters(nats, "delivery-status");
-      const one = await cli({ NATS_URL: stack.nats.url }, "dead-letters", "replay", "--consumer", "delivery-status", "--seq", String(first!.seq));
+      const one = await cli({ NATS_URL: stack.natsUrl }, "dead-letters", "replay", "--consumer", "delivery-status", "--seq", String(first!.seq));
       expect(one.stdout).toContain("replayed 1 dead letter(s)");
-      const replay = await cli({ NATS_URL: stack.nats.url }, "dead-letters", "replay", "--consumer", "delivery-status", "--all");
+      const replay = await cli({ NATS_URL: stack.natsUrl }, "dead-letters", "replay", "--consumer", "delivery-status", "--all");
       // The first one, if it was an unfixable message, may be back already as a new dead letter: at least the rest.
       expect(Number(/replayed (\d+) dead letter/.exec(replay.stdout)?.[1])).toBeGreaterThanOrEqual(clicks + 1);
 

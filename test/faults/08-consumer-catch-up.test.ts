@@ -6,19 +6,19 @@ import { backlog, eventsConsumerOf, startLoad } from "./scenario-helpers.ts";
 import { Stack } from "./stack.ts";
 import { checkerConnection } from "./stream-reader.ts";
 
-describe("fault scenario 8: a consumer stopped while load arrives, then restarted", () => {
+describe("fault scenario 8: a consumer (every instance of it) stopped while load arrives, then restarted", () => {
   it("catches up with everything it missed; the drain rate is reported", { timeout: scenarioTimeoutMs }, async () => {
     const stack = await Stack.start();
-    const nats = await checkerConnection(stack.nats.url);
+    const nats = await checkerConnection(stack.natsUrl);
     try {
-      await stack.proc("delivery-status").stop();
+      for (const instance of stack.instancesOf("delivery-status")) await instance.stop();
       // Long form: 10 minutes of load at 25 deliveries/s; short form: a few hundred events as fast as they go.
       const load = startLoad(stack, pick(30, 3500), { ratePerSecond: pick(undefined, 25) });
       await load.done;
       const missed = (await backlog(nats, eventsConsumerOf["delivery-status"]))!;
       expect(missed).toBe(load.workload.events.length); // duplicates inside the window were stored once
       const restarted = Date.now();
-      await stack.start("delivery-status");
+      await stack.startAll("delivery-status");
       const healthy = Date.now();
       await waitFor(async () => (await backlog(nats, eventsConsumerOf["delivery-status"])) === 0, {
         timeoutMs: pick(150_000, 1_800_000),

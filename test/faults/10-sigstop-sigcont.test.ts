@@ -3,16 +3,22 @@ import { describe, expect, it } from "vitest";
 import { check } from "./checker.ts";
 import { pick, scenarioTimeoutMs } from "./params.ts";
 import { startLoad } from "./scenario-helpers.ts";
+import { RESEND_EVENTS_STREAM } from "../../services/shared/nats.ts";
 import { Stack } from "./stack.ts";
+import { checkerConnection } from "./stream-reader.ts";
 
 const pauseMs = pick(2_000, 20_000);
 
-describe("fault scenario 10: NATS, the database and a consumer frozen with SIGSTOP, then SIGCONT", () => {
+describe("fault scenario 10: NATS (on a cluster: the stream leader's node), the database and a consumer frozen with SIGSTOP, then SIGCONT", () => {
   it("loses nothing and applies nothing twice", { timeout: scenarioTimeoutMs }, async () => {
     const stack = await Stack.start();
+    const nats = await checkerConnection(stack.natsUrl);
     const load = startLoad(stack, pick(30, 1500), { ratePerSecond: pick(15, 40), deadlineMs: 3 * pauseMs + 120_000 });
+    // A frozen node holds its sockets and answers nothing: its clients and its peers must notice by themselves.
+    const natsTarget = stack.cluster ? await stack.streamLeader(nats, RESEND_EVENTS_STREAM) : stack.nats;
+    await nats.nc.close();
     const freezes: [string, { pause(): Promise<void>; resume(): void }][] = [
-      ["nats-server", stack.nats],
+      ["nats-server", natsTarget],
       ["ferretdb", stack.ferret],
       ["delivery-status", stack.proc("delivery-status")],
     ];

@@ -18,8 +18,8 @@ describe("the checker bites", () => {
     await load.done;
     // The broken build has acked far ahead of its writes: a kill now loses what it acked but had not written.
     await sleep(randomBetween(0, 200));
-    await stack.proc("delivery-status").kill();
-    await stack.start("delivery-status", join(repoRoot, "services", "delivery-status", "main.ts")); // even the correct build cannot bring them back
+    for (const instance of stack.instancesOf("delivery-status")) await instance.kill();
+    await stack.startAll("delivery-status", join(repoRoot, "services", "delivery-status", "main.ts")); // even the correct build cannot bring them back
     const verdict = await check(stack, load.ledger, { scenario: "11-checker-bites", timeoutMs: 10_000, stallMs: 10_000, stats: false, suppression: false });
     expect(verdict.ok).toBe(false);
     expect(verdict.lost).toBeGreaterThan(0);

@@ -256,7 +256,7 @@ export async function check(stack: Stack, ledger: Ledger, options: CheckOptions)
   }
   const settleMs = Date.now() - started;
 
-  const nats = await checkerConnection(stack.nats.url);
+  const nats = await checkerConnection(stack.natsUrl);
   let stored: Map<string, number>;
   try {
     stored = (await storedCopies(nats, [...stack.secrets.keys()])).copies;

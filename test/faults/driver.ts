@@ -23,12 +23,12 @@ export interface DriverOptions {
   retryDelayMs?: (attempt: number) => number;
   /** No attempt starts after this many ms from the start (default 120 s). */
   deadlineMs?: number;
-  /** Per-request client timeout (default 10 s). */
+  /** Per-request client timeout (default 15 s, what Svix waits for an answer). */
   requestTimeoutMs?: number;
 }
 
 /** Posts one signed body once; returns the status or "no-answer". */
-export async function postSigned(baseUrl: string, event: PlannedEvent, secret: string, timeoutMs = 10_000): Promise<Outcome> {
+export async function postSigned(baseUrl: string, event: PlannedEvent, secret: string, timeoutMs = 15_000): Promise<Outcome> {
   try {
     const response = await fetch(`${baseUrl}/webhooks/resend?workspaceId=${encodeURIComponent(event.workspaceId)}`, {
       method: "POST",

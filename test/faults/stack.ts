@@ -1,8 +1,9 @@
 /**
- * The whole pipeline for one fault scenario: a private nats-server and
- * FerretDB (so they can be stopped, killed and paused), the gateway and the
- * three services as their own processes (so they can be SIGKILLed, SIGSTOPped
- * and restarted), one workspace with a webhook secret, and RPC clients that
+ * The whole pipeline for one fault scenario: a private nats-server (or a
+ * three-node cluster) and FerretDB (so they can be stopped, killed and
+ * paused), the gateway and the three services as their own processes — one
+ * or several instances each — (so they can be SIGKILLed, SIGSTOPped and
+ * restarted), one workspace with a webhook secret, and RPC clients that
  * follow a service when a restart moves it to another port.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -15,8 +16,9 @@ import { CampaignStatsService } from "../../gen/ngsreach/stats/v1/campaign_stats
 import { SuppressionService } from "../../gen/ngsreach/suppression/v1/suppression_pb.ts";
 import { WorkspaceSettingsService } from "../../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
 import { newWebhookSecret } from "../../cli/sign.ts";
-import { freePort, freeze, repoRoot, type LocalServer } from "../../tools/local-servers.ts";
-import { privateFerretDb, privateNats, testSecretsKey, uniqueName, waitFor } from "../harness.ts";
+import type { NatsHandles } from "../../services/shared/nats.ts";
+import { freePort, freeze, repoRoot, type LocalServer, type NatsCluster } from "../../tools/local-servers.ts";
+import { privateFerretDb, privateNats, privateNatsCluster, testSecretsKey, uniqueName, waitFor } from "../harness.ts";
 
 export type ServiceName = "webhook-gateway" | "delivery-status" | "campaign-stats" | "suppression";
 export const consumerServices = ["delivery-status", "campaign-stats", "suppression"] as const;
@@ -99,83 +101,140 @@ export interface StackOptions {
   entries?: Partial<Record<ServiceName, string>>;
   /** Extra workspaces with their own secrets (scenario 9's cross-workspace signatures). */
   extraWorkspaces?: number;
+  /** Three NATS nodes (R3 streams) instead of one; default FAULTS_CLUSTER=1. */
+  cluster?: boolean;
+  /** Instances of every service; default 2 on a cluster, else 1. */
+  instances?: number;
+  /** The local FerretDB's per-document locks (off only to show the checker catches what they prevent). */
+  documentLocks?: boolean;
+}
+
+/** True when the fault suite runs on a cluster (`FAULTS_CLUSTER=1`). */
+export const onCluster = process.env.FAULTS_CLUSTER === "1";
+
+/** The whole cluster as one server: what "NATS stopped" means for a scenario written for one server. */
+function wholeCluster(nodes: readonly LocalServer[]): Pick<LocalServer, "stop" | "kill" | "restart" | "pause" | "resume"> {
+  return {
+    stop: async () => void (await Promise.all(nodes.map((node) => node.stop()))),
+    kill: async () => void (await Promise.all(nodes.map((node) => node.kill()))),
+    restart: async () => void (await Promise.all(nodes.map((node) => node.restart()))),
+    pause: async () => void (await Promise.all(nodes.map((node) => node.pause()))),
+    resume: () => nodes.forEach((node) => node.resume()),
+  };
 }
 
 /** The running pipeline of one scenario. */
 export class Stack {
-  readonly procs = new Map<ServiceName, ServiceProc>();
+  /** Every instance of each service, by instance number (a restarted instance takes its slot). */
+  readonly procs = new Map<ServiceName, ServiceProc[]>();
   readonly workspaceId = uniqueName("ws");
   readonly secrets = new Map<string, string>();
   private readonly transports = new Map<string, ReturnType<typeof createConnectTransport>>();
+  private readonly turns = new Map<ServiceName, number>();
 
-  readonly nats: LocalServer;
+  /** The NATS servers: one, or the nodes of the cluster. */
+  readonly natsNodes: readonly LocalServer[];
+  /** The cluster, when there is one (stream leaders by server name). */
+  readonly cluster: NatsCluster | undefined;
+  /** Every NATS client URL, comma-separated (what NATS_URL takes). */
+  readonly natsUrl: string;
+  /** The one server, or the whole cluster at once (every node stopped, killed, paused together). */
+  readonly nats: Pick<LocalServer, "stop" | "kill" | "restart" | "pause" | "resume">;
   readonly ferret: LocalServer;
   readonly database: string;
+  readonly instances: number;
   private readonly options: StackOptions;
 
-  private constructor(nats: LocalServer, ferret: LocalServer, database: string, options: StackOptions) {
-    this.nats = nats;
+  private constructor(nats: LocalServer | NatsCluster, ferret: LocalServer, database: string, options: StackOptions) {
+    this.cluster = "nodes" in nats ? nats : undefined;
+    this.natsNodes = "nodes" in nats ? nats.nodes : [nats];
+    this.natsUrl = nats.url;
+    this.nats = "nodes" in nats ? wholeCluster(nats.nodes) : nats;
     this.ferret = ferret;
     this.database = database;
     this.options = options;
+    this.instances = options.instances ?? ("nodes" in nats ? 2 : 1);
   }
 
   /** Starts servers and services and sets the workspace's secret. */
   static async start(options: StackOptions = {}): Promise<Stack> {
     const started = Date.now();
-    const [nats, ferret] = await Promise.all([privateNats(), privateFerretDb()]);
+    const cluster = options.cluster ?? onCluster;
+    const [nats, ferret] = await Promise.all([cluster ? privateNatsCluster(3) : privateNats(), privateFerretDb({ documentLocks: options.documentLocks })]);
     const stack = new Stack(nats, ferret, uniqueName("faults"), options);
     openStacks.add(stack);
     const names = options.services ?? ["webhook-gateway", ...consumerServices];
-    // The first one creates the streams; the others then start together (stream creation is idempotent anyway).
-    const [first, ...rest] = names;
-    await stack.start(first!);
-    await Promise.all(rest.map((name) => stack.start(name)));
+    // Every instance of every service starts at once, as a deployment rolls them out: stream, consumer and
+    // index creation must not trip over each other.
+    await Promise.all(names.flatMap((name) => Array.from({ length: stack.instances }, (_, instance) => stack.start(name, undefined, instance))));
     const workspaces = [stack.workspaceId, ...Array.from({ length: options.extraWorkspaces ?? 0 }, () => uniqueName("ws"))];
     for (const workspaceId of workspaces) {
       const secret = newWebhookSecret();
       await stack.settings().setWebhookSecret({ workspaceId, secret, actor: "faults", note: "fault-injection suite" });
       stack.secrets.set(workspaceId, secret);
     }
-    console.log(`[faults] stack of ${names.length} services started in ${Date.now() - started} ms`);
+    const shape = cluster ? `${stack.natsNodes.length} NATS nodes, ${stack.instances} instance(s) each` : `${stack.instances} instance(s) each`;
+    console.log(`[faults] stack of ${names.length} services (${shape}) started in ${Date.now() - started} ms`);
     return stack;
   }
 
   /** Environment of a service process. */
   env(name: ServiceName): Record<string, string> {
     return {
-      NATS_URL: this.nats.url,
+      NATS_URL: this.natsUrl,
       MONGODB_URI: this.ferret.url,
       MONGODB_DATABASE: this.database,
       SECRETS_KEY: testSecretsKey,
       WEBHOOK_PUBLISH_TIMEOUT_MS: "1000",
+      EVENTS_REPLICAS: String(this.natsNodes.length),
       ...this.options.env,
       ...this.options.serviceEnv?.[name],
     };
   }
 
-  /** Starts (or starts again) a service; it may listen on a new port. */
-  async start(name: ServiceName, entry?: string): Promise<ServiceProc> {
-    const running = this.procs.get(name);
-    if (running && running.child.exitCode === null && running.child.signalCode === null) return running;
+  /** Starts (or starts again) an instance of a service (default the first); it may listen on a new port. */
+  async start(name: ServiceName, entry?: string, instance = 0): Promise<ServiceProc> {
+    const slots = this.procs.get(name) ?? [];
+    this.procs.set(name, slots);
+    const running = slots[instance];
+    if (running && alive(running)) return running;
     const proc = await spawnEntry(name, this.env(name), entry ?? this.options.entries?.[name]);
-    this.procs.set(name, proc);
+    slots[instance] = proc;
     return proc;
   }
 
-  proc(name: ServiceName): ServiceProc {
-    const proc = this.procs.get(name);
-    if (!proc) throw new Error(`${name} is not running`);
+  /** Starts every instance of a service that is not running. */
+  async startAll(name: ServiceName, entry?: string): Promise<void> {
+    await Promise.all(Array.from({ length: this.instances }, (_, instance) => this.start(name, entry, instance)));
+  }
+
+  /** An instance of a service (default the first). */
+  proc(name: ServiceName, instance = 0): ServiceProc {
+    const proc = this.procs.get(name)?.[instance];
+    if (!proc) throw new Error(`${name} #${instance} is not running`);
     return proc;
   }
 
-  /** URL of a service's current process. */
-  url(name: ServiceName): string {
-    return this.proc(name).baseUrl;
+  /** Every instance of a service, running or not. */
+  instancesOf(name: ServiceName): ServiceProc[] {
+    return [...(this.procs.get(name) ?? [])];
   }
 
-  private transport(name: ServiceName) {
-    const url = this.url(name);
+  /**
+   * URL of an instance, or (no instance given) of the running instances in turn: webhooks and RPCs
+   * spread over every instance, as a load balancer would, so every answer the checker reads may come
+   * from either.
+   */
+  url(name: ServiceName, instance?: number): string {
+    if (instance !== undefined) return this.proc(name, instance).baseUrl;
+    const running = this.instancesOf(name).filter(alive);
+    if (running.length === 0) return this.proc(name).baseUrl; // requests fail as they would against a dead service
+    const turn = this.turns.get(name) ?? 0;
+    this.turns.set(name, turn + 1);
+    return running[turn % running.length]!.baseUrl;
+  }
+
+  private transport(url: string) {
     let transport = this.transports.get(url);
     if (!transport) {
       transport = createConnectTransport({ baseUrl: url, httpVersion: "1.1", defaultTimeoutMs: 10_000 });
@@ -184,31 +243,41 @@ export class Stack {
     return transport;
   }
 
-  settings(): Client<typeof WorkspaceSettingsService> {
-    return createClient(WorkspaceSettingsService, this.transport("webhook-gateway"));
+  settings(instance?: number): Client<typeof WorkspaceSettingsService> {
+    return createClient(WorkspaceSettingsService, this.transport(this.url("webhook-gateway", instance)));
   }
-  delivery(): Client<typeof DeliveryStatusService> {
-    return createClient(DeliveryStatusService, this.transport("delivery-status"));
+  delivery(instance?: number): Client<typeof DeliveryStatusService> {
+    return createClient(DeliveryStatusService, this.transport(this.url("delivery-status", instance)));
   }
-  stats(): Client<typeof CampaignStatsService> {
-    return createClient(CampaignStatsService, this.transport("campaign-stats"));
+  stats(instance?: number): Client<typeof CampaignStatsService> {
+    return createClient(CampaignStatsService, this.transport(this.url("campaign-stats", instance)));
   }
-  suppression(): Client<typeof SuppressionService> {
-    return createClient(SuppressionService, this.transport("suppression"));
+  suppression(instance?: number): Client<typeof SuppressionService> {
+    return createClient(SuppressionService, this.transport(this.url("suppression", instance)));
   }
 
-  /** Which consumer services run (the checker only asks those). */
+  /** Whether any instance of a service runs (the checker only asks running services). */
   running(name: ServiceName): boolean {
-    const proc = this.procs.get(name);
-    return !!proc && proc.child.exitCode === null && proc.child.signalCode === null;
+    return this.instancesOf(name).some(alive);
+  }
+
+  /** The cluster node that leads a stream now (its replicas elect another when it dies). */
+  async streamLeader(nats: NatsHandles, stream: string): Promise<LocalServer> {
+    if (!this.cluster) return this.natsNodes[0]!;
+    const leader = await waitFor(async () => (await nats.jsm.streams.info(stream)).cluster?.leader, { what: `a leader of ${stream}` });
+    const node = this.cluster.node(leader);
+    if (!node) throw new Error(`stream ${stream} is led by ${leader}, not a node of this cluster`);
+    return node;
   }
 
   /** SIGKILLs every service (the servers are stopped by the harness). */
   async close(): Promise<void> {
     openStacks.delete(this);
-    await Promise.all([...this.procs.values()].map((proc) => proc.kill()));
+    await Promise.all([...this.procs.values()].flat().map((proc) => proc.kill()));
   }
 }
+
+const alive = (proc: ServiceProc) => proc.child.exitCode === null && proc.child.signalCode === null;
 
 /**
  * Stacks of this test file still running. A hook registered inside a running test is not run by vitest, so
@@ -220,5 +289,5 @@ afterAll(async () => {
   await Promise.all([...openStacks].map((stack) => stack.close()));
 });
 process.once("exit", () => {
-  for (const stack of openStacks) for (const proc of stack.procs.values()) proc.child.kill("SIGKILL");
+  for (const stack of openStacks) for (const proc of [...stack.procs.values()].flat()) proc.child.kill("SIGKILL");
 });

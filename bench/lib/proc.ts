@@ -68,3 +68,54 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
   clearTimeout(timer);
 }
+
+/** Fields after the command name of /proc/<pid>/stat (index 0 is field 3, the state). */
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+/**
+ * CPU seconds of a process and all its descendants: its own time, the time of every live descendant
+ * (found by parent pid in /proc), and cutime+cstime — what the kernel credits a parent with once it has
+ * reaped a child — so a PostgreSQL backend that exited inside a window still counts. (Descendants of a
+ * descendant that exited before being reaped are lost; PostgreSQL's postmaster reaps its children itself.)
+ */
+export function treeCpuSeconds(root: number): number {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      parentOf.set(Number(entry), Number(statFields(Number(entry))[1]));
+    } catch {
+      /* exited */
+    }
+  }
+  const inTree = new Set([root]);
+  // Parents can have larger pids than their children once pids wrap: repeat until nothing is added.
+  for (let added = true; added; ) {
+    added = false;
+    for (const [pid, parent] of parentOf) if (!inTree.has(pid) && inTree.has(parent)) inTree.add(pid), (added = true);
+  }
+  let ticks = 0;
+  for (const pid of inTree) {
+    try {
+      const fields = statFields(pid);
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    } catch {
+      /* exited between the scan and now: its time moved to its parent's cutime, read above or not */
+    }
+  }
+  return ticks / clockTicks();
+}
+
+/**
+ * CPU seconds the whole machine spent busy so far (every core, every process: /proc/stat's first line
+ * less idle and iowait; steal counts as busy — the hypervisor gave that time to another guest). The machines are shared, so a window's busy cores beside what the benchmark's
+ * own processes used tell whether it was bound by the cores or by someone else on them.
+ */
+export function machineBusySeconds(): number {
+  const [, ...values] = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/);
+  const ticks = values.slice(0, 8).map(Number); // user nice system idle iowait irq softirq steal
+  return (ticks.reduce((sum, t) => sum + t, 0) - ticks[3]! - ticks[4]!) / clockTicks();
+}

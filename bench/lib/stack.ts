@@ -5,7 +5,7 @@
  * `cleanups` (run in order, newest first), so a failed run stops what it began.
  */
 import { freePort, startFerretDb, startNatsServer, type LocalServer } from "../../tools/local-servers.ts";
-import { startProcess } from "../e2e/e2e.ts";
+import { startProcess } from "./service-process.ts";
 import { findPid, stopChild } from "./proc.ts";
 
 const portVariables = {

@@ -16,7 +16,9 @@ describe("fault scenario 1: the gateway is SIGKILLed mid-load", () => {
     }
     await load.done;
     const verdict = await check(stack, load.ledger, { scenario: "01-gateway-sigkill" });
-    expect(verdict.answers["no-answer"] ?? 0).toBeGreaterThan(0); // the kills did hit requests
+    // With one gateway the kills did hit requests; with two, webhooks go on through the other (those in flight at
+    // the kill may be few or none at this rate).
+    if (stack.instances === 1) expect(verdict.answers["no-answer"] ?? 0).toBeGreaterThan(0);
     expect(verdict).toMatchObject({ lost: 0, doubleApplied: 0, phantom: 0, mismatches: [] });
     expect(verdict.acked).toBe(load.workload.events.length);
     expect(verdict.ok).toBe(true);

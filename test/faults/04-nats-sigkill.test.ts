@@ -32,7 +32,7 @@ describe("fault scenario 4: nats-server SIGKILLed under load and restarted (on a
         await node.restart();
       }
       await load.done;
-      const verdict = await check(stack, load.ledger, { scenario: stack.cluster ? "04-nats-sigkill-cluster" : "04-nats-sigkill" });
+      const verdict = await check(stack, load.ledger, { scenario: "04-nats-sigkill" });
       expect(verdict).toMatchObject({ lost: 0, doubleApplied: 0, phantom: 0, mismatches: [] });
       expect(verdict.acked).toBe(load.workload.events.length);
       if (stack.cluster) {

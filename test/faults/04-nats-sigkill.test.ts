@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { RESEND_EVENTS_STREAM } from "../../services/shared/nats.ts";
 import { check } from "./checker.ts";
 import { pick, scenarioTimeoutMs } from "./params.ts";
-import { startLoad } from "./scenario-helpers.ts";
+import { shortenAckWait, startLoad } from "./scenario-helpers.ts";
 import { Stack } from "./stack.ts";
 import { checkerConnection } from "./stream-reader.ts";
 
@@ -18,9 +18,11 @@ const concurrency = 8;
 
 describe("fault scenario 4: nats-server SIGKILLed under load and restarted (on a cluster: the stream leader's node)", () => {
   it("loses no event the gateway acknowledged", { timeout: scenarioTimeoutMs }, async () => {
-    const stack = await Stack.start();
+    // Acks sent to a consumer leader that dies are lost: its messages come back after the ack wait (5 s here).
+    const stack = await Stack.start({ serviceEnv: { "campaign-stats": { STATS_CONSUMER_ACK_WAIT_SECONDS: "5" } } });
     const nats = await checkerConnection(stack.natsUrl);
     try {
+      await shortenAckWait(nats, 5_000);
       const load = startLoad(stack, pick(25, 1500), { ratePerSecond: pick(20, 60), deadlineMs: 180_000, concurrency });
       const kills = pick(2, 10);
       const killed: string[] = [];

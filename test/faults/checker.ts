@@ -236,6 +236,19 @@ async function timelineCounts(stack: Stack, emailIds: Iterable<string>) {
   return counts;
 }
 
+/** Runs a JetStream read again while it fails, for up to 60 s (then its error is the verdict's). */
+async function retryWhileElecting<T>(read: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await read();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
 /** The running consumers' durables of RESEND_EVENTS that still hold messages (`name=n`); [] when all drained. */
 async function unfinished(stack: Stack, nats: NatsHandles): Promise<string[]> {
   const waiting: string[] = [];
@@ -275,7 +288,8 @@ export async function check(stack: Stack, ledger: Ledger, options: CheckOptions)
 
   let stored: Map<string, number>;
   try {
-    stored = (await storedCopies(nats, [...stack.secrets.keys()])).copies;
+    // A cluster may still be electing a stream leader after a node came back: JetStream requests then time out.
+    stored = (await retryWhileElecting(() => storedCopies(nats, [...stack.secrets.keys()]))).copies;
   } finally {
     await nats.nc.close();
   }

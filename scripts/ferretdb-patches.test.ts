@@ -6,13 +6,14 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { MongoClient, type Collection } from "mongodb";
+import { MongoClient, ObjectId, type Collection, type Db, type Document, type Filter } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../tools/local-servers.ts";
 import type { RaceResult } from "../test/support/ferret-racer.ts";
 import { privateFerretDb, shared, uniqueName, waitFor } from "../test/harness.ts";
 
 type Doc = { _id: string; v?: number; n?: number; tag?: string };
+type IdDoc = { _id: string | ObjectId; v?: number; w?: number; tag?: string };
 
 interface Race {
   /** What the patched database does, as the test's name. */
@@ -86,6 +87,30 @@ const races: Race[] = [
 
 const racerScript = join(repoRoot, "test", "support", "ferret-racer.ts");
 
+/**
+ * 25 updateMany({_id: {$in: ["a", "b"]}}, {$inc: {n: 1}}) at once with 25 updateOne({_id: "b"}, {$inc: {n: 1}}), on
+ * connections of their own (in this process: the statements, not the clients, race); its faults. An `_id` $in may
+ * touch several documents: unless it takes its collection's lock (as any filter that pins no one _id), "b" loses $incs.
+ */
+async function idInRace(uri: string): Promise<string[]> {
+  const client = await new MongoClient(uri, { maxPoolSize: 60, retryWrites: false }).connect();
+  try {
+    const database = client.db(uniqueName("race"));
+    const race = database.collection<Doc>("race");
+    await race.insertMany([{ _id: "a", n: 0 }, { _id: "b", n: 0 }]);
+    await Promise.all(Array.from({ length: 50 }, () => database.command({ ping: 1 })));
+    const settled = await Promise.allSettled([
+      ...Array.from({ length: 25 }, () => race.updateMany({ _id: { $in: ["a", "b"] } }, { $inc: { n: 1 } })),
+      ...Array.from({ length: 25 }, () => race.updateOne({ _id: "b" }, { $inc: { n: 1 } })),
+    ]);
+    const errors = settled.flatMap((s) => (s.status === "rejected" ? [String((s.reason as Error).message)] : []));
+    const [a, b] = [(await race.findOne({ _id: "a" }))?.n, (await race.findOne({ _id: "b" }))?.n];
+    return [...errors.slice(0, 3), ...(a !== 25 || b !== 50 ? [`a ended at ${a} (not 25), b at ${b} (not 50)`] : [])];
+  } finally {
+    await client.close();
+  }
+}
+
 /** Runs one race in two racer processes against the server at uri; returns its faults. */
 async function runRace(client: MongoClient, uri: string, race: Race): Promise<string[]> {
   const database = uniqueName("race");
@@ -142,44 +167,160 @@ describe("the patched local FerretDB", () => {
     });
   }
 
-  it("looks a filter with an _id equality up by the _id index whatever else it holds, among 10 or 100,000 documents", async () => {
-    const server = await privateFerretDb();
-    const own = await new MongoClient(server.url).connect();
-    try {
-      const db = own.db("scale");
-      const small = db.collection<Doc>("small");
-      const big = db.collection<Doc>("big");
-      await small.insertMany(Array.from({ length: 10 }, (_, i) => ({ _id: `k${i}`, v: 0 })));
-      for (let i = 0; i < 100_000; i += 10_000) {
-        await big.insertMany(Array.from({ length: 10_000 }, (_, j) => ({ _id: `k${i + j}`, v: 0 })), { ordered: false });
-      }
+  it("ends 25 concurrent updateMany({_id: {$in: [a, b]}}, {$inc}) with 25 updateOne({_id: b}, {$inc}) at exactly 25 and 50", async () => {
+    expect(await idInRace(shared.mongoUri)).toEqual([]);
+  });
+});
 
-      // Deterministic: the plan FerretDB hands SQLite. Unpatched it reports no pushdown and a SCAN of the table.
-      for (const filter of [{ _id: "k77", v: 0, tag: { $ne: "x" } }, { _id: { $eq: "k77" }, v: 0 }]) {
-        const explain = await db.command({ explain: { find: "big", filter } });
-        const plan = (explain.queryPlanner as { Plan: string[] }).Plan.join("\n");
-        expect(explain.filterPushdown, plan).toBe(true);
-        expect(plan).toMatch(/SEARCH .* USING INDEX/);
-        expect(await big.find(filter).toArray()).toEqual([{ _id: "k77", v: 0 }]);
-      }
-
-      // 200 guarded updates among 10 documents (v climbs on each) and among 100,000 (one each); unpatched the
-      // latter decode the whole table per update, ~1000 times the former.
-      const guarded = async (collection: Collection<Doc>, id: (i: number) => string, v: (i: number) => number) => {
-        const started = performance.now();
-        let matched = 0;
-        for (let i = 0; i < 200; i++) matched += (await collection.updateOne({ _id: id(i), v: v(i) }, { $set: { v: v(i) + 1 } })).matchedCount;
-        expect(matched).toBe(200);
-        return performance.now() - started;
-      };
-      await guarded(big, (i) => `k${50_000 + i}`, () => 0); // warm-up, on other documents
-      const tenMs = await guarded(small, (i) => `k${i % 10}`, (i) => Math.floor(i / 10));
-      const bigMs = await guarded(big, (i) => `k${i * 499}`, () => 0);
-      console.log(`200 guarded updateOne: ${tenMs.toFixed(0)} ms among 10 documents, ${bigMs.toFixed(0)} ms among 100,000`);
-      expect(bigMs).toBeLessThan(5 * tenMs);
-    } finally {
-      await own.close();
+/** A read of one _id per element, the _id index's cost: among 10 documents (k0-k9) or 100,000 (k0-k99999). */
+describe("the patched local FerretDB's lookups by _id, among 10 or 100,000 documents", () => {
+  let own: MongoClient;
+  let db: Db;
+  let small: Collection<Doc>;
+  let big: Collection<Doc>;
+  beforeAll(async () => {
+    own = await new MongoClient((await privateFerretDb()).url).connect();
+    db = own.db("scale");
+    small = db.collection<Doc>("small");
+    big = db.collection<Doc>("big");
+    await small.insertMany(Array.from({ length: 10 }, (_, i) => ({ _id: `k${i}`, v: 0 })));
+    for (let i = 0; i < 100_000; i += 10_000) {
+      await big.insertMany(Array.from({ length: 10_000 }, (_, j) => ({ _id: `k${i + j}`, v: 0 })), { ordered: false });
     }
+  });
+  afterAll(async () => own?.close());
+
+  /** The plan FerretDB hands SQLite for a find, and whether it says it pushed the filter down. */
+  const explainFind = async (filter: Document) => {
+    const explain = await db.command({ explain: { find: "big", filter } });
+    return { pushdown: explain.filterPushdown as boolean, plan: (explain.queryPlanner as { Plan: string[] }).Plan.join("\n") };
+  };
+
+  it("looks a filter with an _id equality up by the _id index whatever else it holds", async () => {
+    // Deterministic: the plan FerretDB hands SQLite. Unpatched it reports no pushdown and a SCAN of the table.
+    for (const filter of [{ _id: "k77", v: 0, tag: { $ne: "x" } }, { _id: { $eq: "k77" }, v: 0 }]) {
+      const { pushdown, plan } = await explainFind(filter);
+      expect(pushdown, plan).toBe(true);
+      expect(plan).toMatch(/SEARCH .* USING INDEX/);
+      expect(await big.find(filter).toArray()).toEqual([{ _id: "k77", v: 0 }]);
+    }
+
+    // 200 guarded updates among 10 documents (v climbs on each) and among 100,000 (one each); unpatched the
+    // latter decode the whole table per update, ~1000 times the former.
+    const guarded = async (collection: Collection<Doc>, id: (i: number) => string, v: (i: number) => number) => {
+      const started = performance.now();
+      let matched = 0;
+      for (let i = 0; i < 200; i++) matched += (await collection.updateOne({ _id: id(i), v: v(i) }, { $set: { v: v(i) + 1 } })).matchedCount;
+      expect(matched).toBe(200);
+      return performance.now() - started;
+    };
+    await guarded(big, (i) => `k${50_000 + i}`, () => 0); // warm-up, on other documents
+    const tenMs = await guarded(small, (i) => `k${i % 10}`, (i) => Math.floor(i / 10));
+    const bigMs = await guarded(big, (i) => `k${i * 499}`, () => 0);
+    console.log(`200 guarded updateOne: ${tenMs.toFixed(0)} ms among 10 documents, ${bigMs.toFixed(0)} ms among 100,000`);
+    expect(bigMs).toBeLessThan(5 * tenMs);
+  });
+
+  // The ids of the next tests: none of them is one the guarded updates above move.
+  const twos = ["k7", "k31337"];
+  const zeros = ["k1", "k99999"];
+
+  it("finds exactly the documents of {_id: {$in: [...]}} with missing, repeated and ObjectID ids and more conditions, in each command", async () => {
+    const docs = db.collection<IdDoc>("big");
+    const oids = [new ObjectId(), new ObjectId(), new ObjectId()];
+    await docs.insertMany(oids.map((_id, i) => ({ _id, v: i + 1 })));
+    expect((await docs.updateMany({ _id: { $in: [...twos, ...zeros] } }, { $set: { v: 0 } })).matchedCount).toBe(4);
+    const untagged = { _id: { $in: [...twos, ...zeros, "nope"] }, v: 0, tag: { $exists: false } };
+    expect((await docs.updateMany(untagged, { $set: { v: 2 } })).matchedCount).toBe(4);
+    expect((await docs.updateMany({ _id: { $in: zeros }, v: 2 }, { $set: { v: 0 } })).modifiedCount).toBe(2);
+
+    const list = ["k7", "nope", zeros[0]!, "k7", oids[0]!, "k31337", new ObjectId(), zeros[1]!, oids[2]!, zeros[1]!, "k1 "];
+    const byId = (found: IdDoc[]) => found.map((d) => `${String(d._id)}:${d.v}`).sort();
+    const all = ["k1:0", "k31337:2", "k7:2", "k99999:0", `${oids[0]}:1`, `${oids[2]}:3`].sort();
+    const overOne = ["k31337:2", "k7:2", `${oids[2]}:3`].sort();
+    const filter = { _id: { $in: list } };
+    const mixed = { _id: { $in: list }, v: { $gt: 1 } };
+
+    expect(byId(await docs.find(filter).toArray())).toEqual(all);
+    expect(byId(await docs.find(mixed).toArray())).toEqual(overOne);
+    expect(byId(await docs.find({ v: { $gt: 1 }, _id: { $in: list } }).toArray())).toEqual(overOne);
+    expect(byId(await docs.find({ _id: { $in: list }, $or: [{ v: 3 }, { _id: "k7" }] }).toArray())).toEqual([`${oids[2]}:3`, "k7:2"].sort());
+    expect(byId(await docs.find({ _id: { $in: list } }).sort({ v: -1, _id: 1 }).limit(2).toArray())).toEqual([`${oids[2]}:3`, "k31337:2"].sort());
+    expect(await docs.find({ _id: { $in: [] } }).toArray()).toEqual([]);
+    expect(await docs.find({ _id: { $in: ["nope", new ObjectId()] } }).toArray()).toEqual([]);
+    // Not pushed down (a number; more than 1,000 ids), still exact: on the small collection, as each reads the whole of it.
+    const ids = async (filter: Filter<IdDoc>) => (await small.find(filter as Filter<Doc>).toArray()).map((d) => d._id).sort();
+    expect(await ids({ _id: { $in: ["k7", 7 as unknown as string, "k3"] } })).toEqual(["k3", "k7"]);
+    expect(await ids({ _id: { $in: [...Array.from({ length: 1_000 }, (_, i) => `m${i}`), "k7"] } })).toEqual(["k7"]);
+
+    // count, aggregate (countDocuments is a $match first stage), distinct, findAndModify, getMore
+    expect((await db.command({ count: "big", query: mixed })).n).toBe(3);
+    expect(await docs.countDocuments(mixed)).toBe(3);
+    expect(byId(await docs.aggregate<IdDoc>([{ $match: mixed }, { $project: { v: 1 } }]).toArray())).toEqual(overOne);
+    expect((await docs.distinct("v", filter)).sort()).toEqual([0, 1, 2, 3]);
+    expect((await docs.findOneAndUpdate({ _id: { $in: list }, v: 3 }, { $set: { w: 1 } }))?._id).toEqual(oids[2]);
+    const many = Array.from({ length: 64 }, (_, j) => `k${10_000 + j * 977}`);
+    expect((await docs.find({ _id: { $in: many } }, { batchSize: 10 }).toArray()).length).toBe(64);
+
+    // delete, which leaves the collection as it was
+    expect((await docs.deleteMany({ _id: { $in: [...oids, "k2"] }, v: { $gte: 1 } })).deletedCount).toBe(3);
+    expect((await docs.updateMany({ _id: { $in: twos } }, { $set: { v: 0 } })).modifiedCount).toBe(2);
+    expect(await docs.countDocuments({ _id: { $in: ["k2", ...oids] } })).toBe(1);
+    expect(await docs.estimatedDocumentCount()).toBe(100_000);
+  });
+
+  it("fetches {_id: {$in: [...]}} of strings and ObjectIDs by the _id index, whatever else the filter holds, and reports the pushdown", async () => {
+    // Unpatched: no pushdown, a SCAN of the table.
+    const ids = [...twos, "nope", new ObjectId(), "k7"];
+    for (const filter of [{ _id: { $in: ids } }, { _id: { $in: ids }, v: { $gt: 1 } }, { v: 0, _id: { $in: ["k3"] } }]) {
+      const { pushdown, plan } = await explainFind(filter);
+      expect(pushdown, plan).toBe(true);
+      expect(plan).toMatch(/SEARCH .* USING INDEX .*_id_/);
+      expect(plan).not.toMatch(/SCAN/);
+    }
+    // Left to the handler as before.
+    const tooMany = Array.from({ length: 1_001 }, (_, i) => `k${i}`);
+    for (const filter of [{ _id: { $in: ["k7", 7] } }, { _id: { $in: ["k7"], $nin: ["k8"] } }, { _id: { $in: tooMany } }]) {
+      expect((await explainFind(filter)).pushdown, JSON.stringify(filter).slice(0, 80)).toBe(false);
+    }
+  });
+
+  it("finds 64 ids by {_id: {$in}} among 100,000 documents in about the time it takes among 10", async () => {
+    const finds = async (collection: Collection<Doc>, ids: (i: number) => string[], found: number, budgetMs = Infinity) => {
+      const started = performance.now();
+      let i = 0;
+      for (; i < 50 && performance.now() - started < budgetMs; i++) {
+        expect((await collection.find({ _id: { $in: ids(i) } }).toArray()).length).toBe(found);
+      }
+      return { ms: performance.now() - started, done: i };
+    };
+    // Each of 64 ids, 10 of them present (all there are among 10 documents; spread over the 100,000), 54 missing.
+    const missing = (i: number) => Array.from({ length: 54 }, (_, j) => `x${i}-${j}`);
+    const spread = (i: number) => [...Array.from({ length: 10 }, (_, j) => `k${((i * 10 + j) * 313) % 100_000}`), ...missing(i)];
+    await finds(big, (i) => spread(i + 50), 10, 1_000); // warm-up, on other documents
+    const ten = await finds(small, (i) => [...Array.from({ length: 10 }, (_, j) => `k${j}`), ...missing(i)], 10);
+    // Unpatched each find reads the whole table (~1 s): stop once it is clearly over.
+    const limitMs = 5 * ten.ms;
+    const many = await finds(big, spread, 10, 2 * limitMs);
+    const among = `${ten.ms.toFixed(0)} ms among 10 documents, ${many.ms.toFixed(0)} ms among 100,000 (${many.done} of 50 done)`;
+    console.log(`50 finds of 64 ids by _id $in: ${among}`);
+
+    // What one $in saves a caller that would look the 64 ids up one by one (median of 5).
+    const median = (values: number[]) => values.sort((a, b) => a - b)[2]!;
+    const ids = Array.from({ length: 64 }, (_, j) => `k${j * 1_553}`);
+    const oneByOne: number[] = [];
+    const inOne: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      let started = performance.now();
+      for (const _id of ids) await big.findOne({ _id });
+      oneByOne.push(performance.now() - started);
+      started = performance.now();
+      await big.find({ _id: { $in: ids } }).toArray();
+      inOne.push(performance.now() - started);
+    }
+    console.log(`64 ids among 100,000 documents: 64 findOne ${median(oneByOne).toFixed(1)} ms, one $in find ${median(inOne).toFixed(1)} ms`);
+    expect(many.done).toBe(50);
+    expect(many.ms).toBeLessThan(limitMs);
   });
 });
 
@@ -190,8 +331,9 @@ describe("the local FerretDB with its document locks off (FerretDB v1 as publish
     try {
       const faults: Record<string, string[]> = {};
       for (const race of races) faults[race.kind] = await runRace(client, server.url, race);
+      faults.idIn = await idInRace(server.url);
       console.log("with document locks off:", JSON.stringify(faults));
-      for (const race of races) expect(faults[race.kind], race.kind).not.toEqual([]);
+      for (const kind of [...races.map((race) => race.kind), "idIn"]) expect(faults[kind], kind).not.toEqual([]);
     } finally {
       await client.close();
     }

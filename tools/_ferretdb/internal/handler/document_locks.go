@@ -20,10 +20,12 @@ import (
 //
 // A statement whose filter pins one _id (types.FilterID) holds its collection's lock shared and
 // that _id's lock exclusively; any other statement may touch any document, so it holds its
-// collection's lock exclusively. Inserts take no lock: a duplicate _id fails in SQL as on MongoDB.
-// A statement takes its locks before its query, so it reads every write committed before it, and
-// releases them after its own write committed. One statement never holds two _id locks, and never
-// waits for a lock while it holds a database connection (which would deadlock on the pool).
+// collection's lock exclusively: so does one with an `_id: {$in: [...]}` filter (even of one _id),
+// which the SQLite backend reads by the _id index (types.FilterIDIn) but which pins no _id. Inserts
+// take no lock: a duplicate _id fails in SQL as on MongoDB. A statement takes its locks before its
+// query, so it reads every write committed before it, and releases them after its own write
+// committed. One statement never holds two _id locks, and never waits for a lock while it holds a
+// database connection (which would deadlock on the pool).
 
 // documentLocksOn is read at the first statement, after ferretdb-local turned its -document-locks flag into
 // the variable (off only for tests that must see FerretDB's own lost updates).

@@ -185,6 +185,15 @@ export class StatsRepository {
     return doc ? toSend(doc) : null;
   }
 
+  /** Several sends as the database holds them now (never a copy), in order; null for a send never seen. */
+  async getSendsNow(keys: readonly { workspaceId: string; emailId: string }[]): Promise<(SendRecord | null)[]> {
+    const docs = await this.readMany(keys.map(({ workspaceId, emailId }) => {
+      const id = sendDocId(workspaceId, emailId);
+      return { collection: this.sends, id, key: `${this.sends.collectionName}:${id}` };
+    }), false);
+    return docs.map((doc) => (doc ? toSend(doc) : null));
+  }
+
   /** One atomic write of a send (see SendChange). Returns the document as stored after. */
   async updateSend(workspaceId: string, emailId: string, decide: SendChange["decide"]): Promise<SendRecord | null> {
     return (await this.updateSends([{ workspaceId, emailId, decide }]))[0]!;
@@ -238,7 +247,7 @@ export class StatsRepository {
     const groups = [...byDocument.values()];
     const touched: TouchedCampaign[] = [];
     await this.locks.runAll(byDocument.keys(), async () => {
-      const docs = await mapLimited(groups, 16, (group) => this.read(group.collection, group.id, group.key, true));
+      const docs = await this.readMany(groups, true);
       const pending = await this.confirmPending(groups, docs, options);
       for (const kind of ["campaign", "hour", "link"] as const) {
         const ofKind = groups.flatMap((group, index) => (group.kind === kind ? [{ group, doc: docs[index]! }] : []));
@@ -252,29 +261,27 @@ export class StatsRepository {
             options.alertSettings,
             options.now,
           );
-        let results: { doc: Stored | null; written: boolean }[];
-        try {
-          results = await this.writeDecided(ofKind[0]!.group.collection, ofKind.map(({ group, doc }) => ({ key: group.key, id: group.id, doc, set: decide(group, doc, pending) })));
-        } catch (error) {
-          if (!(error instanceof GuardLost) && !isDuplicateKeyError(error)) throw error;
-          // Another instance wrote some of these documents: each again from a fresh read (locks still held).
-          results = await mapLimited(ofKind, 16, async ({ group }) => {
-            for (let attempt = 0; attempt < 50; attempt++) {
-              const doc = await this.read(group.collection, group.id, group.key, false);
-              const confirmed = await this.confirmPending([group], [doc], options);
-              try {
-                return (await this.writeDecided(group.collection, [{ key: group.key, id: group.id, doc, set: decide(group, doc, confirmed) }]))[0]!;
-              } catch (retryError) {
-                if (!(retryError instanceof GuardLost) && !isDuplicateKeyError(retryError)) throw retryError;
-              }
-            }
-            throw new UnavailableError(`too much write contention on ${group.key}`);
-          });
+        const collection = ofKind[0]!.group.collection;
+        let results: { doc: Stored | null; written: boolean }[] | undefined;
+        let current: (Stored | null)[] = ofKind.map(({ doc }) => doc);
+        let confirmed = pending;
+        for (let attempt = 0; !results; attempt++) {
+          try {
+            results = await this.writeDecided(collection, ofKind.map(({ group }, index) => ({ key: group.key, id: group.id, doc: current[index]!, set: decide(group, current[index]!, confirmed) })));
+          } catch (error) {
+            if (!(error instanceof GuardLost) && !isDuplicateKeyError(error)) throw error;
+            if (attempt === 49) throw new UnavailableError(`too much write contention on ${collection.collectionName}`);
+            // Another instance wrote some of these documents (the bulk write says not which): the whole group
+            // again from fresh reads, in one bulk write; the ones already written take nothing more.
+            for (const { group } of ofKind) this.recentDocs.markShared(group.key);
+            current = await this.readMany(ofKind.map(({ group }) => group), false);
+            confirmed = await this.confirmPending(ofKind.map(({ group }) => group), current, options);
+          }
         }
         ofKind.forEach(({ group }, index) => {
           const first = group.parts[0]!.part;
           if (first.kind !== "campaign") return;
-          touched.push({ workspaceId: group.workspaceId, campaignId: first.campaignId, outbox: (results[index]!.doc?.outbox as PendingAlert[] | undefined) ?? [] });
+          touched.push({ workspaceId: group.workspaceId, campaignId: first.campaignId, outbox: (results![index]!.doc?.outbox as PendingAlert[] | undefined) ?? [] });
         });
         await options.afterWrite?.(kind);
       }
@@ -394,6 +401,7 @@ export class StatsRepository {
         return (await this.writeOnce(collection, [change], attempt === 0))[0]!;
       } catch (error) {
         if (!(error instanceof GuardLost) && !isDuplicateKeyError(error)) throw error;
+        this.recentDocs.markShared(`${collection.collectionName}:${change.id}`);
       }
     }
     throw new UnavailableError(`too much write contention on ${collection.collectionName} ${change.id}`);
@@ -427,7 +435,7 @@ export class StatsRepository {
     const keys = changes.map((change) => `${collection.collectionName}:${change.id}`);
     if (new Set(keys).size !== keys.length) throw new Error("one change per document");
     return await this.locks.runAll(keys, async () => {
-      const current = await mapLimited(changes.map((_, index) => index), 16, (index) => this.read(collection, changes[index]!.id, keys[index]!, fromCache));
+      const current = await this.readMany(changes.map((change, index) => ({ collection, id: change.id, key: keys[index]! })), fromCache);
       return await this.writeDecided(
         collection,
         changes.map((change, index) => ({ key: keys[index]!, id: change.id, doc: current[index]!, set: change.decide(current[index]!) })),
@@ -435,9 +443,24 @@ export class StatsRepository {
     });
   }
 
-  /** A document from `recentDocs` (when allowed and present) or the database. */
-  private async read(collection: Collection<Stored>, id: string, key: string, fromCache: boolean): Promise<Stored | null> {
-    return (fromCache ? this.recentDocs.get(key) : undefined) ?? (await collection.findOne({ _id: id }));
+  /**
+   * Documents of possibly several collections, in order: from `recentDocs` when allowed, the others with
+   * one `{_id: {$in}}` query per collection (one SQL lookup by `_id` on the local FerretDB, patched for it).
+   */
+  private async readMany(targets: readonly { collection: Collection<Stored>; id: string; key: string }[], fromCache: boolean): Promise<(Stored | null)[]> {
+    const found = new Map<string, Stored>();
+    const missing = new Map<Collection<Stored>, string[]>();
+    for (const { collection, id, key } of targets) {
+      const cached = fromCache ? this.recentDocs.get(key) : undefined;
+      if (cached) found.set(key, cached);
+      else missing.set(collection, [...(missing.get(collection) ?? []), id]);
+    }
+    for (const [collection, ids] of missing) {
+      for (let i = 0; i < ids.length; i += 500) {
+        for (const doc of await collection.find({ _id: { $in: ids.slice(i, i + 500) } }).toArray()) found.set(`${collection.collectionName}:${doc._id}`, doc);
+      }
+    }
+    return targets.map(({ key }) => found.get(key) ?? null);
   }
 
   /**
@@ -472,15 +495,31 @@ export class StatsRepository {
   }
 }
 
+/** How long a document that lost a version guard is read from the database instead of from its copy. */
+const sharedForMs = 10_000;
+
 /** A bounded map that forgets the least recently set entry first. */
 class RecentDocuments {
   readonly #docs = new Map<string, Stored>();
+  /** Documents another instance wrote lately, until when: a copy of them is likely stale, so none is served. */
+  readonly #shared = new Map<string, number>();
   readonly #limit: number;
   constructor(limit: number) {
     this.#limit = limit;
   }
   get(key: string): Stored | undefined {
+    const sharedUntil = this.#shared.get(key);
+    if (sharedUntil !== undefined) {
+      if (sharedUntil > Date.now()) return undefined;
+      this.#shared.delete(key);
+    }
     return this.#docs.get(key);
+  }
+  /** Serves no copy of the document for a while (its version guard just lost to another writer). */
+  markShared(key: string): void {
+    this.#shared.delete(key);
+    this.#shared.set(key, Date.now() + sharedForMs);
+    if (this.#shared.size > this.#limit) this.#shared.delete(this.#shared.keys().next().value!);
   }
   set(key: string, doc: Stored): void {
     this.#docs.delete(key);

@@ -37,7 +37,6 @@ import {
   type SendFact,
   type SendState,
 } from "../send-state.ts";
-import { mapLimited } from "../../shared/map-limited.ts";
 import type { DeltaRef, PartToApply, SendRecord, SendWrite, StatsRepository } from "../stats-repository.ts";
 
 /** What the ingest use cases need. */
@@ -236,7 +235,7 @@ async function stillPending(deps: IngestDeps, refs: readonly DeltaRef[]): Promis
     const emailId = ref.slice(0, ref.lastIndexOf("#"));
     sends.set(`${workspaceId}:${emailId}`, { workspaceId, emailId });
   }
-  const found = await mapLimited([...sends.values()], 16, ({ workspaceId, emailId }) => deps.repo.getSend(workspaceId, emailId));
+  const found = await deps.repo.getSendsNow([...sends.values()]);
   const pending = new Set<string>();
   for (const send of found) for (const delta of send?.pending ?? []) pending.add(`${send!.workspaceId}:${send!.emailId}#${delta.seq}`);
   return pending;

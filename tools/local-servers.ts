@@ -375,7 +375,8 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string,
   throw new Error(`${name} did not listen on 127.0.0.1:${port} within 20 s:\n${log()}`);
 }
 
-function canConnect(port: number): Promise<boolean> {
+/** True when something accepts TCP connections on the loopback port. */
+export function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = tcpConnect({ port, host: "127.0.0.1" });
     socket.once("connect", () => {
@@ -386,7 +387,8 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-function tail(file: string): string {
+/** The last 20 lines of a log file (or a note that there is none). */
+export function tail(file: string): string {
   try {
     return readFileSync(file, "utf8").split("\n").slice(-20).join("\n");
   } catch {

@@ -6,10 +6,9 @@
  * backends; the stack and the tests run SQLite.
  */
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
-import { connect } from "node:net";
+import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { ferretDbBin, freePort } from "../../tools/local-servers.ts";
+import { canConnect, ferretDbBin, freePort, tail } from "../../tools/local-servers.ts";
 import { stopChild } from "./proc.ts";
 
 export interface FerretDbOnPostgres {
@@ -52,18 +51,3 @@ export async function startFerretDbOnPostgres(options: FerretDbOnPostgresOptions
   throw new Error(`ferretdb (postgresql) did not listen on 127.0.0.1:${port} within 20 s:\n${tail(logFile)}`);
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: "127.0.0.1" });
-    socket.once("connect", () => (socket.destroy(), resolve(true)));
-    socket.once("error", () => resolve(false));
-  });
-}
-
-function tail(file: string): string {
-  try {
-    return readFileSync(file, "utf8").split("\n").slice(-20).join("\n");
-  } catch {
-    return "(no log)";
-  }
-}

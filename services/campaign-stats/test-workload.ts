@@ -9,6 +9,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import { SendRecordedSchema } from "../../gen/ngsreach/events/v1/domain_events_pb.ts";
 import { sampleEmailEvent } from "../../cli/resend-samples.ts";
 import { publishResendEvent } from "../../test/publish-events.ts";
+import { seededRandom, shuffle } from "../../test/seeded-random.ts";
 
 export const humanAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
 export const scannerAgent = "Mozilla/5.0 (compatible; Barracuda Sentinel link protection)";
@@ -35,17 +36,8 @@ const zero = (): ExpectedCounts => ({
   suppressed: 0, opens: 0, uniqueOpens: 0, clicks: 0, uniqueClicks: 0, scannerClicks: 0,
 });
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failing run can be reproduced from its seed. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers, so a failing run can be reproduced from its seed. */
+export const random = seededRandom;
 
 export const workloadBase = Date.UTC(2026, 10, 26, 10, 0, 0);
 const links = ["https://acme.test/a", "https://acme.test/b?x=1.2", "https://acme.test/c"];
@@ -194,11 +186,4 @@ export async function publishMessage(js: JetStreamClient, workspaceId: string, m
 }
 
 /** Fisher–Yates shuffle with the given random source. */
-export function shuffle<T>(items: T[], rnd: () => number): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rnd() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
+export { shuffle };

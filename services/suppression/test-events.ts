@@ -5,6 +5,7 @@
  */
 import { defaultSoftBouncePolicy, type SoftBouncePolicy } from "./soft-bounce-policy.ts";
 import { applyEvent, newSubscriber, type AddressEvent, type SubscriberState, type Transition } from "./subscriber-state.ts";
+export { seededRandom, shuffle } from "../../test/seeded-random.ts";
 
 export const day = 86_400_000;
 /** Event times are days after this instant. */
@@ -65,23 +66,3 @@ export function* permutations<T>(items: readonly T[]): Generator<T[]> {
   }
 }
 
-/** A small seeded generator (mulberry32), so a failing shuffle can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function shuffle<T>(items: readonly T[], random: () => number): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}

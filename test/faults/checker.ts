@@ -200,21 +200,24 @@ async function cheapMismatches(stack: Stack, expected: Expected, options: CheckO
   return { mismatches, excess };
 }
 
-/**
- * Runs a read again while it answers Unavailable (what Unavailable asks a client to do), for up to 30 s:
- * right after a dependency comes back a service may refuse a few reads, which is not a verdict on the data.
- */
-async function retryUnavailable<T>(read: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 30_000;
+/** Runs a read again while it fails with an error `passing` accepts, for up to `forMs` (then that error is thrown). */
+async function retrying<T>(read: () => Promise<T>, passing: (error: unknown) => boolean, forMs: number): Promise<T> {
+  const deadline = Date.now() + forMs;
   for (;;) {
     try {
       return await read();
     } catch (error) {
-      if (!(error instanceof ConnectError && error.code === Code.Unavailable) || Date.now() > deadline) throw error;
+      if (!passing(error) || Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
 }
+
+/**
+ * Unavailable asks a client to try again: right after a dependency comes back a service may refuse a few
+ * reads, which is not a verdict on the data.
+ */
+const unavailable = (error: unknown) => error instanceof ConnectError && error.code === Code.Unavailable;
 
 /** Timeline entries per svix id of the given emails. */
 async function timelineCounts(stack: Stack, emailIds: Iterable<string>) {
@@ -223,8 +226,10 @@ async function timelineCounts(stack: Stack, emailIds: Iterable<string>) {
     let pageToken = "";
     do {
       const token = pageToken;
-      const page = await retryUnavailable(() =>
-        stack.delivery().listSendEvents({ workspaceId: stack.workspaceId, emailId, pageSize: 500, pageToken: token }),
+      const page = await retrying(
+        () => stack.delivery().listSendEvents({ workspaceId: stack.workspaceId, emailId, pageSize: 500, pageToken: token }),
+        unavailable,
+        30_000,
       ).catch((error) => {
         if (notFound(error)) return { events: [], nextPageToken: "" };
         throw error;
@@ -236,18 +241,6 @@ async function timelineCounts(stack: Stack, emailIds: Iterable<string>) {
   return counts;
 }
 
-/** Runs a JetStream read again while it fails, for up to 60 s (then its error is the verdict's). */
-async function retryWhileElecting<T>(read: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      return await read();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-  }
-}
 
 /** The running consumers' durables of RESEND_EVENTS that still hold messages (`name=n`); [] when all drained. */
 async function unfinished(stack: Stack, nats: NatsHandles): Promise<string[]> {
@@ -289,7 +282,7 @@ export async function check(stack: Stack, ledger: Ledger, options: CheckOptions)
   let stored: Map<string, number>;
   try {
     // A cluster may still be electing a stream leader after a node came back: JetStream requests then time out.
-    stored = (await retryWhileElecting(() => storedCopies(nats, [...stack.secrets.keys()]))).copies;
+    stored = (await retrying(() => storedCopies(nats, [...stack.secrets.keys()]), () => true, 60_000)).copies;
   } finally {
     await nats.nc.close();
   }

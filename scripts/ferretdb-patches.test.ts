@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../tools/local-servers.ts";
 import type { RaceResult } from "../test/support/ferret-racer.ts";
 import { privateFerretDb, shared, uniqueName, waitFor } from "../test/harness.ts";
+import { postgresUnavailable, startFerretDbOnOwnPostgres, type FerretDbOnOwnPostgres } from "../test/support/ferretdb-on-postgres.ts";
 
 type Doc = { _id: string; v?: number; n?: number; tag?: string };
 type IdDoc = { _id: string | ObjectId; v?: number; w?: number; tag?: string };
@@ -321,6 +322,84 @@ describe("the patched local FerretDB's lookups by _id, among 10 or 100,000 docum
     console.log(`64 ids among 100,000 documents: 64 findOne ${median(oneByOne).toFixed(1)} ms, one $in find ${median(inOne).toFixed(1)} ms`);
     expect(many.done).toBe(50);
     expect(many.ms).toBeLessThan(limitMs);
+  });
+});
+
+/** Why the PostgreSQL test below cannot run here (no PostgreSQL 15 binaries, or they cannot be run), else undefined. */
+const noPostgres = postgresUnavailable();
+if (noPostgres) console.warn(`skipping the local FerretDB's PostgreSQL backend tests: ${noPostgres}`);
+
+/** The same lookups on FerretDB's PostgreSQL backend (what bench/e2e compares), on a cluster of the test's own. */
+describe.skipIf(noPostgres !== undefined)("the patched local FerretDB on PostgreSQL, among 10 or 50,000 documents", () => {
+  let server: FerretDbOnOwnPostgres | undefined;
+  let own: MongoClient;
+  let db: Db;
+  let small: Collection<IdDoc>;
+  let big: Collection<IdDoc>;
+  const oids = [new ObjectId(), new ObjectId()];
+  beforeAll(async () => {
+    server = await startFerretDbOnOwnPostgres();
+    own = await new MongoClient(server.url).connect();
+    db = own.db("scale");
+    small = db.collection<IdDoc>("small");
+    big = db.collection<IdDoc>("big");
+    await small.insertMany(Array.from({ length: 10 }, (_, i) => ({ _id: `k${i}`, v: 1 })));
+    for (let i = 0; i < 50_000; i += 10_000) {
+      await big.insertMany(Array.from({ length: 10_000 }, (_, j) => ({ _id: `k${i + j}`, v: 1 })), { ordered: false });
+    }
+    await big.insertMany(oids.map((_id, i) => ({ _id, v: i + 2 })));
+  });
+  afterAll(async () => {
+    await own?.close();
+    await server?.stop();
+  });
+
+  /** The plan FerretDB hands PostgreSQL for a find, and whether it says it pushed the filter down. */
+  const explainFind = async (filter: Document) => {
+    const explain = await db.command({ explain: { find: "big", filter } });
+    return { pushdown: explain.filterPushdown as boolean, plan: JSON.stringify(explain.queryPlanner) };
+  };
+
+  it("looks {_id: x, ...} and {_id: {$in: [...]}, ...} up by the _id index, with the same results", async () => {
+    // Deterministic: the plan PostgreSQL chose (an $in: a Bitmap Index Scan). Unpatched `_jsonb->$1 @> $2` is a Seq Scan.
+    const pinned = [{ _id: "k777", v: 1 }, { _id: { $eq: "k777" }, v: 1, tag: { $ne: "x" } }, { _id: oids[1], v: 3 }];
+    const listed = [{ _id: { $in: ["k7", "nope", oids[0], "k7", "k49999"] }, v: { $gt: 0 } }, { v: 1, _id: { $in: ["k3"] } }];
+    for (const filter of [...pinned, ...listed]) {
+      const { pushdown, plan } = await explainFind(filter);
+      expect(pushdown, plan).toBe(true);
+      expect(plan).toMatch(/"Node Type":"(Bitmap )?Index Scan"/);
+      expect(plan).toMatch(/"Index Name":"[^"]*_id_/);
+      expect(plan).not.toMatch(/Seq Scan/);
+    }
+    const ids = async (filter: Filter<IdDoc>) => (await big.find(filter).toArray()).map((d) => `${String(d._id)}:${d.v}`).sort();
+    expect(await ids(pinned[0]!)).toEqual(["k777:1"]);
+    expect(await ids(pinned[1]! as Filter<IdDoc>)).toEqual(["k777:1"]);
+    expect(await ids(pinned[2]!)).toEqual([`${oids[1]}:3`]);
+    expect(await ids({ _id: "k777", v: 2 })).toEqual([]);
+    expect(await ids({ _id: "k777 " })).toEqual([]);
+    expect(await ids(listed[0]! as Filter<IdDoc>)).toEqual(["k49999:1", "k7:1", `${oids[0]}:2`].sort());
+    expect(await ids({ _id: { $in: ["k7", oids[0]!] }, v: 2 })).toEqual([`${oids[0]}:2`]);
+    expect(await ids({ _id: { $in: [] } })).toEqual([]);
+    expect(await big.countDocuments({ _id: { $in: ["k1", "k2", "nope"] }, v: 1 })).toBe(2);
+    // Left to the handler as before, still exact.
+    expect((await explainFind({ _id: { $in: ["k7", 7] } })).pushdown).toBe(false);
+    expect(await ids({ _id: { $in: ["k7", 7 as unknown as string] } })).toEqual(["k7:1"]);
+  });
+
+  it("runs 100 guarded updateOne({_id, v}) among 50,000 documents in a small multiple of the time among 10", async () => {
+    const guarded = async (collection: Collection<IdDoc>, id: (i: number) => string, v: (i: number) => number) => {
+      const started = performance.now();
+      let matched = 0;
+      for (let i = 0; i < 100; i++) matched += (await collection.updateOne({ _id: id(i), v: v(i) }, { $set: { v: v(i) + 1 } })).matchedCount;
+      expect(matched).toBe(100);
+      return performance.now() - started;
+    };
+    await guarded(big, (i) => `k${40_000 + i}`, () => 1); // warm-up, on other documents
+    const tenMs = await guarded(small, (i) => `k${i % 10}`, (i) => 1 + Math.floor(i / 10));
+    // Unpatched each of these scans the table (~60 ms among 50,000).
+    const bigMs = await guarded(big, (i) => `k${i * 397}`, () => 1);
+    console.log(`PostgreSQL backend, 100 guarded updateOne: ${tenMs.toFixed(0)} ms among 10 documents, ${bigMs.toFixed(0)} ms among 50,000`);
+    expect(bigMs).toBeLessThan(5 * tenMs);
   });
 });
 

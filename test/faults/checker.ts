@@ -262,7 +262,8 @@ export async function check(stack: Stack, ledger: Ledger, options: CheckOptions)
   let lastSeen = "";
   const expected = expectedFrom(ledger, options.expectedDeadLetters);
   let cheap = { mismatches: ["not checked"], excess: 0 };
-  const nats = await checkerConnection(stack.natsUrl);
+  // Right after every node restarted, a cluster has no JetStream leader yet and its API requests time out.
+  const nats = await retrying(() => checkerConnection(stack.natsUrl), () => true, 60_000);
   for (let round = 0; ; round++) {
     cheap = await cheapMismatches(stack, expected, options).catch((error) => ({
       mismatches: [`rpc failed: ${String(error)}`],

@@ -250,22 +250,24 @@ export interface FerretDbOptions {
    * true. false gives FerretDB's own lost updates, only so a test can show that its checker catches them.
    */
   documentLocks?: boolean;
+  /**
+   * `postgres://user@host:port/database`: FerretDB's PostgreSQL backend on that (existing) database instead
+   * of SQLite under dataDir — what the benchmarks compare backends with (bench/lib/postgres.ts).
+   */
+  postgresUrl?: string;
 }
 
 /** Starts FerretDB v1 (embedded, SQLite backend) with its files under dataDir. */
 export async function startFerretDb(options: FerretDbOptions): Promise<LocalServer> {
   const sqliteDir = join(options.dataDir, "sqlite");
-  mkdirSync(sqliteDir, { recursive: true });
+  if (!options.postgresUrl) mkdirSync(sqliteDir, { recursive: true });
+  const backend = options.postgresUrl
+    ? ["-handler", "postgresql", "-postgresql-url", options.postgresUrl]
+    : ["-sqlite-url", `file:${sqliteDir}/?_pragma=synchronous(normal)`];
   return await startLocalServer({
     name: "ferretdb",
     bin: ferretDbBin,
-    args: [
-      "-listen-addr",
-      `127.0.0.1:${options.port}`,
-      "-sqlite-url",
-      `file:${sqliteDir}/?_pragma=synchronous(normal)`,
-      `-document-locks=${options.documentLocks ?? true}`,
-    ],
+    args: ["-listen-addr", `127.0.0.1:${options.port}`, ...backend, `-document-locks=${options.documentLocks ?? true}`],
     port: options.port,
     url: `mongodb://127.0.0.1:${options.port}/`,
     dataDir: options.dataDir,

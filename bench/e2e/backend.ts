@@ -9,7 +9,6 @@ import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ferretDbBin, freePort, startFerretDb } from "../../tools/local-servers.ts";
-import { startFerretDbOnPostgres } from "../lib/ferretdb-postgres.ts";
 import { startPostgres } from "../lib/postgres.ts";
 import { cpuSeconds, findPid } from "../lib/proc.ts";
 
@@ -62,15 +61,16 @@ export async function startDatabase(backend: Backend, dir: string, cleanups: (()
   const postgres = await startPostgres();
   cleanups.unshift(() => postgres.stop());
   await postgres.createDatabase("ferretdb");
-  // As tools/local-servers.ts starts the SQLite one: each update atomic per document (patch 4 of
-  // scripts/build-tools.ts, in FerretDB's handler, so it holds on either backend).
-  const ferret = await startFerretDbOnPostgres({ postgresUrl: postgres.url("ferretdb"), dataDir: join(dir, "ferretdb"), extraArgs: ["-document-locks=true"] });
+  // Each update atomic per document, as on SQLite (patch 4 of scripts/build-tools.ts is in FerretDB's handler,
+  // so it holds on either backend).
+  const ferret = await startFerretDb({ port: await freePort(), dataDir: join(dir, "ferretdb"), postgresUrl: postgres.url("ferretdb") });
   cleanups.unshift(() => ferret.stop());
+  const pid = findPid((cmd) => cmd.includes("ferretdb") && cmd.includes(`127.0.0.1:${ferret.port}`));
   return {
     backend,
     url: ferret.url,
-    cpu: { ferretdb: () => cpuSeconds(ferret.pid), postgres: () => postgres.cpuSeconds() },
-    pids: { ferretdb: ferret.pid },
+    cpu: { ...(pid ? { ferretdb: () => cpuSeconds(pid) } : {}), postgres: () => postgres.cpuSeconds() },
+    pids: pid ? { ferretdb: pid } : {},
     settings: { build: ferretDbBuild(), handler: "postgresql", documentLocks: true, postgres: postgres.settings },
   };
 }

@@ -17,12 +17,12 @@
  * machine may lose the last commits, never corrupts), so the two backends pay
  * for the same guarantee.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chownSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { freePort } from "../../tools/local-servers.ts";
+import { freePort, tail } from "../../tools/local-servers.ts";
 import { treeCpuSeconds } from "./proc.ts";
 
 const run = promisify(execFile);
@@ -62,9 +62,31 @@ function account(): Account | undefined {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
+const binaries = ["initdb", "postgres", "createdb", "pg_isready"];
+
+/**
+ * Why this machine cannot run a private cluster, or undefined when it can — checked synchronously, so a
+ * test can skip with the reason (describe.skipIf).
+ */
+export function postgresUnavailable(): string | undefined {
+  const missing = binaries.map((bin) => join(postgresBinDir, bin)).find((path) => !existsSync(path));
+  if (missing) return `${missing} is missing (install postgresql-15 or set BENCH_POSTGRES_BIN)`;
+  let as: Account | undefined;
+  try {
+    as = account();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  const probe = spawnSync(join(postgresBinDir, "initdb"), ["--version"], { ...as, timeout: 10_000, encoding: "utf8" });
+  if (probe.error || probe.status !== 0) {
+    return `cannot run ${join(postgresBinDir, "initdb")}: ${probe.error ? String(probe.error) : `exit ${probe.status}: ${probe.stderr.trim()}`}`;
+  }
+  return undefined;
+}
+
 /** Creates and starts the cluster; bounded (initdb 60 s, start-up 30 s). */
 export async function startPostgres(): Promise<LocalPostgres> {
-  for (const bin of ["initdb", "postgres", "createdb", "pg_isready"]) {
+  for (const bin of binaries) {
     if (!existsSync(join(postgresBinDir, bin))) throw new Error(`${join(postgresBinDir, bin)} is missing (set BENCH_POSTGRES_BIN)`);
   }
   const as = account();
@@ -154,12 +176,4 @@ async function waitReady(child: ChildProcess, port: number, logFile: string): Pr
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`postgres not ready on 127.0.0.1:${port} within 30 s:\n${tail(logFile)}`);
-}
-
-function tail(file: string): string {
-  try {
-    return readFileSync(file, "utf8").split("\n").slice(-20).join("\n");
-  } catch {
-    return "(no log)";
-  }
 }

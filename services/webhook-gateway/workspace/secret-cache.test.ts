@@ -92,6 +92,14 @@ describe("the workspace secret cache", () => {
     expect(loads).toBe(2);
   });
 
+  it("never verifies with a previous secret past its expiry, also when the keys are read again", async () => {
+    const clock = { now: 0 };
+    const keys = cache(async () => record(new Date(1_000)), clock);
+    await keys.get("ws");
+    clock.now = 1_001;
+    expect((await keys.refreshIfOlder("ws", 250))?.keys).toHaveLength(1);
+  });
+
   it("keeps the cached keys when reading them again fails, and asks the database at most once per bound meanwhile", async () => {
     const clock = { now: 0 };
     let loads = 0;

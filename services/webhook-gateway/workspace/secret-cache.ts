@@ -48,8 +48,7 @@ export class SecretCache {
   async get(workspaceId: string): Promise<WorkspaceKeys> {
     const now = this.now();
     const cached = this.entries.get(workspaceId);
-    const value = cached && cached.expiresAt > now ? cached.value : await this.load(workspaceId);
-    return { exists: value.exists, keys: value.keys.filter((key) => key.expiresAtMs === undefined || key.expiresAtMs > now) };
+    return this.validAt(cached && cached.expiresAt > now ? cached.value : await this.load(workspaceId), now);
   }
 
   /**
@@ -64,7 +63,12 @@ export class SecretCache {
     const now = this.now();
     if (cached && now - cached.checkedAt <= olderThanMs) return undefined;
     if (cached) cached.checkedAt = now;
-    return await this.load(workspaceId);
+    return this.validAt(await this.load(workspaceId), now);
+  }
+
+  /** The keys still valid at `now`: a previous secret stops verifying at its expiry, cached or not. */
+  private validAt(value: WorkspaceKeys, now: number): WorkspaceKeys {
+    return { exists: value.exists, keys: value.keys.filter((key) => key.expiresAtMs === undefined || key.expiresAtMs > now) };
   }
 
   /** Forgets a workspace (its secrets changed). */

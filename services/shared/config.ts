@@ -14,6 +14,20 @@ export class ConfigError extends Error {
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
+/** Throws a ConfigError naming the variable unless `value` is a URL of one of the protocols; `which`: its place in a list. */
+function checkUrl(name: string, value: string, protocols: string[], which?: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(name, `not a URL${which ?? ""}: "${value}"`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    const expected = which === undefined ? `a ${protocols.join(" or ")} URL` : `${protocols.join(" or ")} URLs`;
+    throw new ConfigError(name, `expected ${expected}, got "${parsed.protocol}"${which ?? ""}`);
+  }
+}
+
 /** Typed readers over one environment; each names its variable in errors. */
 export function envReader(env: Env = process.env) {
   const raw = (name: string): string | undefined => {
@@ -40,32 +54,13 @@ export function envReader(env: Env = process.env) {
     },
     url(name: string, fallback: string, protocols: string[]): string {
       const value = raw(name) ?? fallback;
-      let parsed: URL;
-      try {
-        parsed = new URL(value);
-      } catch {
-        throw new ConfigError(name, `not a URL: "${value}"`);
-      }
-      if (!protocols.includes(parsed.protocol)) {
-        throw new ConfigError(name, `expected a ${protocols.join(" or ")} URL, got "${parsed.protocol}"`);
-      }
+      checkUrl(name, value, protocols);
       return value;
     },
     /** A comma-separated list of URLs (e.g. the servers of a NATS cluster), returned without spaces. */
     urlList(name: string, fallback: string, protocols: string[]): string {
       const entries = (raw(name) ?? fallback).split(",").map((entry) => entry.trim());
-      entries.forEach((entry, index) => {
-        const which = entries.length > 1 ? ` (entry ${index + 1})` : "";
-        let parsed: URL;
-        try {
-          parsed = new URL(entry);
-        } catch {
-          throw new ConfigError(name, `not a URL${which}: "${entry}"`);
-        }
-        if (!protocols.includes(parsed.protocol)) {
-          throw new ConfigError(name, `expected ${protocols.join(" or ")} URLs, got "${parsed.protocol}"${which}`);
-        }
-      });
+      entries.forEach((entry, index) => checkUrl(name, entry, protocols, entries.length > 1 ? ` (entry ${index + 1})` : ""));
       return entries.join(",");
     },
     oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {

@@ -21,7 +21,7 @@
  * after `settledMs` can reach (one window before it) are kept. A replay of an
  * event older than that changes nothing by construction.
  */
-import { compareBounces, streakCompletedBy, type SoftBouncePolicy, type StreakInput } from "./soft-bounce-policy.ts";
+import { compareBounces, compareText, streakCompletedBy, type SoftBouncePolicy, type StreakInput } from "./soft-bounce-policy.ts";
 import type { SuppressionRecord } from "./subscriber-state.ts";
 
 /** A counted soft bounce (message-level subtypes say nothing about the address and are not kept). */
@@ -82,8 +82,6 @@ export const emptyFacts = (): AddressFacts => ({
   newestMs: 0,
   settledMs: 0,
 });
-
-const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** A total order on records (equal only when every field is), so "earliest" is the same for every arrival order. */
 export function compareRecords(a: SuppressionRecord, b: SuppressionRecord): number {

@@ -29,7 +29,8 @@ import {
 } from "./proto-mapping.ts";
 import { currentStreak } from "./soft-bounce-policy.ts";
 import type { StoredSubscriber } from "./subscriber-repository.ts";
-import { streakInput, type Reason } from "./subscriber-state.ts";
+import type { Reason } from "./subscriber-state.ts";
+import { streakOf } from "./address-facts.ts";
 import type { SuppressionDeps } from "./use-cases/deps.ts";
 import { addSuppression, removeSuppression } from "./use-cases/manage.ts";
 import { checkSuppressions, exportSuppressions, getSubscriber, listSuppressions } from "./use-cases/queries.ts";
@@ -58,7 +59,7 @@ const suppressionOf = (stored: StoredSubscriber) => {
 
 function subscriberToProto(deps: SuppressionDeps, stored: StoredSubscriber): Subscriber {
   const { state } = stored;
-  const streak = currentStreak(streakInput(state), deps.policy, deps.now());
+  const streak = currentStreak(streakOf(state.facts), deps.policy, deps.now());
   const last = streak.at(-1);
   return create(SubscriberSchema, {
     workspaceId: state.workspaceId,

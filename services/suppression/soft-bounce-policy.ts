@@ -85,9 +85,12 @@ export function streakCompletedBy<B extends CountedBounce>(input: StreakInput<B>
   });
 }
 
-/** Event time, then svix id (code-unit order, the same on every runtime and locale). */
+/** Code-unit order of strings: the same on every runtime and locale (unlike localeCompare). */
+export const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Event time, then svix id. */
 export function compareBounces(a: CountedBounce, b: CountedBounce): number {
-  return a.atMs - b.atMs || (a.svixId < b.svixId ? -1 : a.svixId > b.svixId ? 1 : 0);
+  return a.atMs - b.atMs || compareText(a.svixId, b.svixId);
 }
 
 /** Soft bounces in the streak still open at `nowMs` (for display: GetSubscriber's soft_bounce_count). */

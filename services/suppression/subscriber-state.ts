@@ -10,7 +10,7 @@
  * are written together in one atomic update.
  */
 import { addFact, addLasting, deriveSuppression, emptyFacts, removeAll, type AddressFacts, type Fact } from "./address-facts.ts";
-import { defaultSoftBouncePolicy, type SoftBouncePolicy, type StreakInput } from "./soft-bounce-policy.ts";
+import { defaultSoftBouncePolicy, type SoftBouncePolicy } from "./soft-bounce-policy.ts";
 
 /** Why an address is suppressed (the stored form of SuppressionReason). */
 export type Reason = "bounced" | "complained" | "suppressed_by_resend" | "soft_bounce_policy" | "manual";
@@ -195,11 +195,6 @@ export function applyEvent(current: SubscriberState, event: AddressEvent, policy
   return conclude(current, { facts, subscriberId }, policy, nowMs, { actor: "policy", note, source: "policy", svixId, emailId, campaignId });
 }
 
-/** The policy's view of an address (for display: GetSubscriber's soft-bounce count). */
-export function streakInput(state: SubscriberState): StreakInput {
-  const { softBounces, deliveries, removedAtMs } = state.facts;
-  return { bounces: softBounces, deliveries, floorMs: removedAtMs };
-}
 
 /** Records the subscriber id from a send record (the authoritative source). */
 export function noteSubscriber(state: SubscriberState, subscriberId: string, nowMs: number): Outcome {

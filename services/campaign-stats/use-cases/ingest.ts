@@ -195,7 +195,7 @@ function sendWriteAfter(deps: IngestDeps, current: SendRecord | null, changes: r
 async function flushPending(deps: IngestDeps, sends: readonly SendRecord[]): Promise<void> {
   if (sends.length === 0) return;
   const parts: PartToApply[] = sends.flatMap((send) =>
-    send.pending.flatMap((delta) => delta.parts.map((part) => ({ workspaceId: send.workspaceId, ref: `${send.emailId}#${delta.seq}`, part }))),
+    send.pending.flatMap((delta) => delta.parts.map((part) => ({ workspaceId: send.workspaceId, ref: deltaRef(send.emailId, delta.seq), part }))),
   );
   const touched = await deps.repo.applyParts(parts, {
     isDone: (workspaceId, ref) => deps.done.has(`${workspaceId}:${ref}`),
@@ -232,13 +232,22 @@ async function flushPending(deps: IngestDeps, sends: readonly SendRecord[]): Pro
 async function stillPending(deps: IngestDeps, refs: readonly DeltaRef[]): Promise<Set<string>> {
   const sends = new Map<string, { workspaceId: string; emailId: string }>();
   for (const { workspaceId, ref } of refs) {
-    const emailId = ref.slice(0, ref.lastIndexOf("#"));
+    const [emailId] = splitDeltaRef(ref);
     sends.set(`${workspaceId}:${emailId}`, { workspaceId, emailId });
   }
   const found = await deps.repo.getSendsNow([...sends.values()]);
   const pending = new Set<string>();
-  for (const send of found) for (const delta of send?.pending ?? []) pending.add(`${send!.workspaceId}:${send!.emailId}#${delta.seq}`);
+  for (const send of found) for (const delta of send?.pending ?? []) pending.add(`${send!.workspaceId}:${deltaRef(send!.emailId, delta.seq)}`);
   return pending;
+}
+
+/** The reference of a send's delta, as campaign, hour and link documents keep it in `recent`. */
+export const deltaRef = (emailId: string, seq: number) => `${emailId}#${seq}`;
+
+/** The email id and seq of a delta reference (email ids may hold "#": the seq is after the last one). */
+export function splitDeltaRef(ref: string): [emailId: string, seq: number] {
+  const at = ref.lastIndexOf("#");
+  return [ref.slice(0, at), Number(ref.slice(at + 1))];
 }
 
 /** Publishes alerts (message ids make a repeat harmless), then removes them from the outbox. */

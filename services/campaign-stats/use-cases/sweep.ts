@@ -8,7 +8,7 @@
  * Both scan their collections (campaign-sized, not send-sized).
  */
 import type { IngestDeps } from "./ingest.ts";
-import { publishOutbox } from "./ingest.ts";
+import { publishOutbox, splitDeltaRef } from "./ingest.ts";
 
 /** Runs one sweep; returns what it did (for logs and tests). */
 export async function sweep(deps: IngestDeps): Promise<{ alertsPublished: number; refsPruned: number }> {
@@ -25,7 +25,7 @@ export async function sweep(deps: IngestDeps): Promise<{ alertsPublished: number
         finished.add(ref);
         continue;
       }
-      const [emailId, seq] = splitRef(ref);
+      const [emailId, seq] = splitDeltaRef(ref);
       const send = await deps.repo.getSend(doc.workspaceId, emailId);
       if (!send || !send.pending.some((delta) => delta.seq === seq)) finished.add(ref);
     }
@@ -35,9 +35,4 @@ export async function sweep(deps: IngestDeps): Promise<{ alertsPublished: number
     }
   }
   return { alertsPublished, refsPruned };
-}
-
-function splitRef(ref: string): [string, number] {
-  const at = ref.lastIndexOf("#");
-  return [ref.slice(0, at), Number(ref.slice(at + 1))];
 }

@@ -24,6 +24,8 @@ export interface DeadLetter {
   seq: number;
   consumer: string;
   reason: string;
+  /** Times the handler failed on it (older dead letters, written before the count was kept: 1). */
+  attempts: number;
   originalStream: string;
   originalSubject: string;
   originalSequence: number;
@@ -48,6 +50,7 @@ export async function listDeadLetters(nats: NatsHandles, consumer?: string): Pro
       seq: msg.seq,
       consumer: h?.get(deadLetterHeaders.consumer) || msg.subject.slice("dead.".length),
       reason: h?.get(deadLetterHeaders.reason) ?? "",
+      attempts: Number(h?.get(deadLetterHeaders.attempts) || 1),
       originalStream: h?.get(deadLetterHeaders.stream) ?? "",
       originalSubject: h?.get(deadLetterHeaders.subject) ?? "",
       originalSequence: Number(h?.get(deadLetterHeaders.sequence) ?? 0),
@@ -99,7 +102,7 @@ export async function deadLettersCommand(
     console.log(`${letters.length} dead letter(s)${options.consumer ? ` of consumer ${options.consumer}` : ""}`);
     for (const l of letters) {
       console.log(
-        `  seq ${l.seq}  ${l.time.toISOString()}  ${l.consumer}  ${l.originalSubject} (${l.originalStream} #${l.originalSequence}, ${l.bytes} B)  ${l.reason}`,
+        `  seq ${l.seq}  ${l.time.toISOString()}  ${l.consumer}  ${l.originalSubject} (${l.originalStream} #${l.originalSequence}, ${l.bytes} B, ${l.attempts} attempt(s))  ${l.reason}`,
       );
     }
     return;

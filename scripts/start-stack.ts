@@ -88,6 +88,7 @@ async function main(): Promise<void> {
     env.MONGODB_URI = ferret.url;
   }
   env.SECRETS_KEY ||= localSecretsKey();
+  env.PAGE_TOKEN_KEY ||= randomBytes(32).toString("base64url"); // shared by this stack's instances; tokens are short-lived
 
   for (const service of processes) {
     const entry = join(repoRoot, "services", service.name, "main.ts");

@@ -80,6 +80,7 @@ export interface BaseConfig {
   readonly mongoUri: string;
   readonly mongoDatabase: string;
   readonly listenHost: string;
+  /** INTERNAL_TOKEN as given, already validated: one token, or named ones (parseInternalTokens). */
   readonly internalToken: string | undefined;
   readonly logLevel: "debug" | "info" | "warn" | "error";
   /** JetStream retention of RESEND_EVENTS and DOMAIN_EVENTS. */
@@ -92,6 +93,10 @@ export interface BaseConfig {
   readonly requestTimeoutMs: number;
   /** Most messages a batching consumer applies in one call (1: one message at a time). */
   readonly consumerBatchSize: number;
+  /** Failures other than transient ones (a bug, bad input) after which a message is dead-lettered. */
+  readonly consumerMaxAttempts: number;
+  /** Key of the list RPCs' page tokens (the same on every instance); unset: a development key. */
+  readonly pageTokenKey: string | undefined;
 }
 
 export const defaultPorts = Object.freeze({
@@ -106,13 +111,52 @@ export const defaultPorts = Object.freeze({
   localMongo: 27117,
 });
 
+/** One accepted bearer token and the name of the caller it identifies (recorded in audit entries). */
+export interface NamedToken {
+  readonly name: string;
+  readonly token: string;
+}
+
+/** The caller's name when INTERNAL_TOKEN is unset (auth off); never a token's name. */
+export const localCaller = "local";
+
+/**
+ * INTERNAL_TOKEN: unset (no auth: []), one token (named "internal"), or `name:token,name:token` with one
+ * token per calling service, so one can be revoked alone. Names are [a-z0-9_-]{1,32}, tokens at least 16
+ * printable characters without spaces; no name or token twice. Errors name the variable, never a token.
+ */
+export function parseInternalTokens(value: string | undefined, variable = "INTERNAL_TOKEN"): readonly NamedToken[] {
+  if (value === undefined || value.trim() === "") return [];
+  if (!value.includes(":")) {
+    if (value.length < 16) throw new ConfigError(variable, "must be at least 16 characters");
+    return Object.freeze([Object.freeze({ name: "internal", token: value })]);
+  }
+  const tokens: NamedToken[] = [];
+  for (const [index, entry] of value.split(",").entries()) {
+    const colon = entry.indexOf(":");
+    const name = entry.slice(0, colon).trim();
+    const token = entry.slice(colon + 1).trim();
+    if (colon < 0 || !/^[a-z0-9_-]{1,32}$/.test(name)) {
+      throw new ConfigError(variable, `entry ${index + 1} must be name:token (a name of [a-z0-9_-], 1 to 32 characters)`);
+    }
+    if (name === localCaller) throw new ConfigError(variable, `the name "${localCaller}" is reserved (the caller when auth is off)`);
+    if (token.length < 16) throw new ConfigError(variable, `the token named "${name}" must be at least 16 characters`);
+    if (!/^[\x21-\x7e]+$/.test(token)) throw new ConfigError(variable, `the token named "${name}" must be printable ASCII without spaces`);
+    const twin = tokens.find((other) => other.name === name || other.token === token);
+    if (twin?.name === name) throw new ConfigError(variable, `the name "${name}" appears twice`);
+    if (twin) throw new ConfigError(variable, `the tokens named "${twin.name}" and "${name}" are the same`);
+    tokens.push(Object.freeze({ name, token }));
+  }
+  return Object.freeze(tokens);
+}
+
 /** Reads the variables every service shares. */
 export function loadBaseConfig(env: Env = process.env): BaseConfig {
   const read = envReader(env);
   const internalToken = read.optionalString("INTERNAL_TOKEN");
-  if (internalToken !== undefined && internalToken.length < 16) {
-    throw new ConfigError("INTERNAL_TOKEN", "must be at least 16 characters");
-  }
+  parseInternalTokens(internalToken); // validated here, so a bad value stops start-up
+  const pageTokenKey = read.optionalString("PAGE_TOKEN_KEY");
+  if (pageTokenKey !== undefined && pageTokenKey.length < 32) throw new ConfigError("PAGE_TOKEN_KEY", "must be at least 32 characters");
   return Object.freeze({
     natsUrl: read.urlList("NATS_URL", `nats://127.0.0.1:${defaultPorts.localNats}`, ["nats:", "tls:"]),
     mongoUri: read.url("MONGODB_URI", `mongodb://127.0.0.1:${defaultPorts.localMongo}/`, ["mongodb:", "mongodb+srv:"]),
@@ -125,5 +169,7 @@ export function loadBaseConfig(env: Env = process.env): BaseConfig {
     eventsReplicas: read.integer("EVENTS_REPLICAS", 1, 1, 5),
     requestTimeoutMs: read.integer("HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 600_000),
     consumerBatchSize: read.integer("CONSUMER_BATCH_SIZE", 64, 1, 256),
+    consumerMaxAttempts: read.integer("CONSUMER_MAX_ATTEMPTS", 10, 1, 1000),
+    pageTokenKey,
   });
 }

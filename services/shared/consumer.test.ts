@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { privateNats, uniqueName, waitFor } from "../../test/harness.ts";
 import { startConsumer, deadLetterHeaders, retryDelayMs, type ConsumerSpec, type RunningConsumer } from "./consumer.ts";
-import { PoisonMessageError } from "./errors.ts";
+import { TimeoutError } from "@nats-io/nats-core";
+import { MongoBulkWriteError, MongoNetworkError } from "mongodb";
+import { PoisonMessageError, UnavailableError } from "./errors.ts";
 import { createLogger } from "./log.ts";
 import { MetricsRegistry } from "./metrics.ts";
 import { connectNats, DEAD_LETTERS_STREAM, ensureStreams, RESEND_EVENTS_STREAM, type NatsHandles } from "./nats.ts";
@@ -150,18 +152,62 @@ describe("the shared JetStream consumer loop", () => {
     expect(seen).toEqual(["hello"]);
   });
 
-  it("retries a transient failure with backoff until the handler succeeds", async () => {
+  it("retries a transient failure with backoff, past the attempt limit, until the handler succeeds", async () => {
     const workspace = uniqueName("ws");
+    const name = uniqueName("durable");
     let attempts = 0;
-    await start(uniqueName("durable"), workspace, async () => {
+    // Transient by cause: a connection closed under a bulk write, our own Unavailable, a NATS timeout.
+    const transient = [
+      new MongoBulkWriteError(new MongoNetworkError("connection 7 to 127.0.0.1:27117 closed"), {} as never),
+      new UnavailableError("database unavailable"),
+      new Error("outbox publish failed", { cause: new TimeoutError() }),
+    ];
+    await start(name, workspace, async () => {
+      if (attempts < transient.length) throw transient[attempts++]!;
       attempts++;
-      if (attempts < 3) throw new Error("database unavailable");
-    });
+    }, { maxAttempts: 1 });
     await nats.js.publish(`resend.events.${workspace}.email.delivered`, bytes("x"));
-    await waitFor(() => attempts >= 3, { what: "three attempts" });
+    await waitFor(async () => attempts > transient.length && (await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name)).num_ack_pending === 0, {
+      what: "the message applied after three transient failures",
+    });
+    const dead = await nats.jsm.streams.info(DEAD_LETTERS_STREAM, { subjects_filter: `dead.${name}` });
+    expect(dead.state.subjects?.[`dead.${name}`] ?? 0).toBe(0);
     expect(retryDelayMs(1)).toBe(250);
     expect(retryDelayMs(2)).toBe(500);
     expect(retryDelayMs(50)).toBe(30_000);
+  });
+
+  it("dead-letters a message its handler fails on with a bug after maxAttempts, with the error and the count, while the others are applied", async () => {
+    const workspace = uniqueName("ws");
+    const name = uniqueName("durable");
+    const applied: string[] = [];
+    let buggyCalls = 0;
+    await start(name, workspace, async (body) => {
+      if (body === "bug") {
+        buggyCalls++;
+        const missing = undefined as unknown as { field: string };
+        applied.push(missing.field); // a TypeError, as a real bug throws it
+      }
+      applied.push(body);
+    }, { maxAttempts: 3 });
+    for (const [i, body] of ["a", "bug", "b", "c"].entries()) {
+      await nats.js.publish(`resend.events.${workspace}.email.opened`, bytes(body), { msgID: `${workspace}:${i}` });
+    }
+    await waitFor(async () => {
+      const info = await nats.jsm.streams.info(DEAD_LETTERS_STREAM, { subjects_filter: `dead.${name}` });
+      const after = await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name);
+      return info.state.subjects?.[`dead.${name}`] === 1 && after.num_ack_pending === 0 && after.num_pending === 0;
+    }, { what: "one dead letter and every message settled" });
+    expect([...applied].sort()).toEqual(["a", "b", "c"]);
+    expect(buggyCalls).toBe(3);
+    const reader = await nats.js.consumers.get(DEAD_LETTERS_STREAM, { filter_subjects: [`dead.${name}`] });
+    const letters = [];
+    for await (const msg of await reader.fetch({ max_messages: 1, expires: 2000 })) letters.push(msg);
+    const [letter] = letters;
+    expect(letter!.headers?.get(deadLetterHeaders.consumer)).toBe(name);
+    expect(letter!.headers?.get(deadLetterHeaders.attempts)).toBe("3");
+    expect(letter!.headers?.get(deadLetterHeaders.reason)).toMatch(/^TypeError: .*field.* \(failed 3 of 3 attempts\)$/);
+    expect(text.decode(letter!.data)).toBe("bug");
   });
 
   it("dead-letters poison messages with the reason and the consumer name, and does not redeliver them", async () => {

@@ -3,12 +3,16 @@
  *
  * - durable pull consumer, explicit acks, created or updated at start-up;
  * - a message is acked only after its handler (and so its database write) finished;
- * - a transient failure (database or NATS unavailable) is nak'ed with an
- *   exponential delay and retried without limit — nothing is dropped while a
- *   dependency is down;
+ * - a transient failure (database or NATS unavailable, a timeout, contention;
+ *   failures.ts decides) is nak'ed with an exponential delay and retried
+ *   without limit — nothing is dropped while a dependency is down;
+ * - any other error is a bug or bad input: it is retried with the same capped
+ *   backoff, and after `maxAttempts` such failures the message goes to the
+ *   dead letters, so a bug ends somewhere visible instead of retrying forever;
  * - a message that can never be processed (undecodable, or the handler throws
- *   PoisonMessageError) is copied to the DEAD_LETTERS stream with the reason
- *   and the consumer's name, and only then terminated;
+ *   PoisonMessageError) goes there at once. A dead letter is a copy in the
+ *   DEAD_LETTERS stream with the reason, the attempt count and the consumer's
+ *   name; only after the copy is stored is the message terminated;
  * - up to `concurrency` messages are handled at once, each acked on its own.
  *   Handlers are written for that: events arrive in any order anyway, and
  *   every handler's outcome is a function of the set of its events, whichever
@@ -36,6 +40,7 @@ import {
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { PoisonMessageError } from "./errors.ts";
+import { isTransientFailure } from "./failures.ts";
 import { mapLimited } from "./map-limited.ts";
 import type { Logger } from "./log.ts";
 import type { MetricsRegistry } from "./metrics.ts";
@@ -70,6 +75,8 @@ export interface ConsumerSpec<T> {
   handleBatch?(messages: readonly T[]): Promise<void>;
   /** Most messages in one `handleBatch` call (default 64). */
   batchSize?: number;
+  /** Failures other than transient ones after which a message is dead-lettered (default 10). */
+  maxAttempts?: number;
 }
 
 /** Headers on a dead letter; the CLI's replay reads them. */
@@ -79,6 +86,8 @@ export const deadLetterHeaders = Object.freeze({
   stream: "Ngs-Original-Stream",
   subject: "Ngs-Original-Subject",
   sequence: "Ngs-Original-Sequence",
+  /** How many times the handler failed on it (1 for a message dead-lettered at once). */
+  attempts: "Ngs-Dead-Attempts",
 });
 
 export interface RunningConsumer {
@@ -129,21 +138,38 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
   let stopping = false;
   let messages: ConsumerMessages | undefined;
 
+  const maxAttempts = Math.max(1, spec.maxAttempts ?? 10);
+  const failures = new FailureCounts();
   const handleOne = async (msg: JsMsg): Promise<void> => {
     const meta = { subject: msg.subject, streamSequence: msg.seq, deliveryCount: msg.info.deliveryCount };
     try {
       const decoded = decodeOrPoison(spec, msg);
       await spec.handle(decoded, meta);
       msg.ack();
+      failures.forget(msg.seq);
       processed.inc({ outcome: "acked" });
     } catch (error) {
       if (error instanceof PoisonMessageError) {
-        await deadLetter(js, spec, msg, error.message, log);
-        processed.inc({ outcome: "dead_lettered" });
+        processed.inc({ outcome: (await deadLetter(js, spec, msg, error.message, 1, log)) ? "dead_lettered" : "retried" });
         return;
       }
-      const delay = retryDelayMs(meta.deliveryCount);
-      log.warn("message failed, will retry", { consumer: spec.name, ...meta, delayMs: delay, error });
+      if (isTransientFailure(error)) {
+        const delay = retryDelayMs(meta.deliveryCount);
+        log.warn("message failed, will retry", { consumer: spec.name, ...meta, delayMs: delay, error });
+        msg.nak(delay);
+        processed.inc({ outcome: "retried" });
+        return;
+      }
+      const attempts = failures.add(msg.seq);
+      if (attempts >= maxAttempts) {
+        const reason = `${describeError(error)} (failed ${attempts} of ${maxAttempts} attempts)`;
+        const stored = await deadLetter(js, spec, msg, reason, attempts, log);
+        if (stored) failures.forget(msg.seq);
+        processed.inc({ outcome: stored ? "dead_lettered" : "retried" });
+        return;
+      }
+      const delay = retryDelayMs(attempts);
+      log.warn("message failed by a bug or bad input, will retry", { consumer: spec.name, ...meta, attempts, maxAttempts, delayMs: delay, error });
       msg.nak(delay);
       processed.inc({ outcome: "retried" });
     }
@@ -243,10 +269,38 @@ function decodeOrPoison<T>(spec: ConsumerSpec<T>, msg: JsMsg): T {
   }
 }
 
-/** Copies the message to DEAD_LETTERS, then terminates it; if the copy fails the message is retried instead. */
-async function deadLetter<T>(js: JetStreamClient, spec: ConsumerSpec<T>, msg: JsMsg, reason: string, log: Logger) {
+/**
+ * Non-transient failures per stream sequence, counted by this process. The server's delivery count is not
+ * used for this: it also counts the redeliveries of an outage, after which one bug would dead-letter a
+ * message at its first failure. Another instance, or this one after a restart, counts afresh, so a bug
+ * costs at most `maxAttempts` per instance life; bounded, the oldest entries make room.
+ */
+class FailureCounts {
+  private readonly counts = new Map<number, number>();
+  add(seq: number): number {
+    const count = (this.counts.get(seq) ?? 0) + 1;
+    this.counts.delete(seq);
+    this.counts.set(seq, count);
+    if (this.counts.size > 10_000) this.counts.delete(this.counts.keys().next().value!);
+    return count;
+  }
+  forget(seq: number): void {
+    this.counts.delete(seq);
+  }
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/**
+ * Copies the message to DEAD_LETTERS, then terminates it; if the copy fails the message is retried instead
+ * (false).
+ */
+async function deadLetter<T>(js: JetStreamClient, spec: ConsumerSpec<T>, msg: JsMsg, reason: string, attempts: number, log: Logger) {
   const h = natsHeaders();
   h.set(deadLetterHeaders.reason, reason.slice(0, 1000));
+  h.set(deadLetterHeaders.attempts, String(attempts));
   h.set(deadLetterHeaders.consumer, spec.name);
   h.set(deadLetterHeaders.stream, spec.stream);
   h.set(deadLetterHeaders.subject, msg.subject);
@@ -254,9 +308,11 @@ async function deadLetter<T>(js: JetStreamClient, spec: ConsumerSpec<T>, msg: Js
   try {
     await js.publish(`dead.${spec.name}`, msg.data, { headers: h, msgID: `${spec.stream}:${msg.seq}:${spec.name}` });
     msg.term(reason.slice(0, 200));
-    log.error("message dead-lettered", { consumer: spec.name, subject: msg.subject, streamSequence: msg.seq, reason });
+    log.error("message dead-lettered", { consumer: spec.name, subject: msg.subject, streamSequence: msg.seq, attempts, reason });
+    return true;
   } catch (error) {
     log.warn("dead-letter publish failed, will retry", { consumer: spec.name, error });
     msg.nak(retryDelayMs(msg.info.deliveryCount));
+    return false;
   }
 }

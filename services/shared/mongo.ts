@@ -120,22 +120,6 @@ export function isDuplicateKeyError(error: unknown): boolean {
   return code === 11000;
 }
 
-/** True for driver errors that mean "try again later" rather than "this input is wrong". */
-export function isTransientDbError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const name = error.name;
-  return (
-    name === "MongoNetworkError" ||
-    name === "MongoServerSelectionError" ||
-    name === "MongoNetworkTimeoutError" ||
-    name === "MongoTopologyClosedError" ||
-    name === "MongoNotConnectedError" ||
-    name === "MongoOperationTimeoutError" ||
-    name === "MongoExpiredSessionError" || // an operation cut off by a client restart (mongo-watchdog.ts)
-    (error as { hasErrorLabel?: (label: string) => boolean }).hasErrorLabel?.("RetryableWriteError") === true
-  );
-}
-
 /** Logs when the database is lost and found again (a line per change, not per heartbeat). */
 function logServerChanges(client: MongoClient, log: Logger): void {
   client.on("serverDescriptionChanged", (event) => {

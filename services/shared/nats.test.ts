@@ -17,7 +17,7 @@ describe("the JetStream streams of the messaging contract", () => {
     await ensureStreams(nats.jsm, loadBaseConfig({}));
     const events = (await nats.jsm.streams.info(RESEND_EVENTS_STREAM)).config;
     expect(events).toMatchObject({ subjects: ["resend.events.>"], storage: "file", max_age: nanos(7 * 86_400_000), duplicate_window: nanos(120_000) });
-    expect((await nats.jsm.streams.info(DOMAIN_EVENTS_STREAM)).config.subjects).toEqual(["sends.>", "subscriber.>", "campaign.>"]);
+    expect((await nats.jsm.streams.info(DOMAIN_EVENTS_STREAM)).config.subjects).toEqual(["sends.>", "subscriber.>", "campaign.>", "audit.>"]);
     expect((await nats.jsm.streams.info(DEAD_LETTERS_STREAM)).config).toMatchObject({ subjects: ["dead.>"], max_age: nanos(30 * 86_400_000) });
   });
 

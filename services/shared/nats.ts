@@ -22,7 +22,7 @@ import type { Logger } from "./log.ts";
 
 /** Verified Resend webhooks: `resend.events.<workspaceId>.<event type>`. */
 export const RESEND_EVENTS_STREAM = "RESEND_EVENTS";
-/** Typed events the services publish: `sends.>`, `subscriber.>`, `campaign.>`. */
+/** Typed events the services publish: `sends.>`, `subscriber.>`, `campaign.>`, `audit.>`. */
 export const DOMAIN_EVENTS_STREAM = "DOMAIN_EVENTS";
 /** Messages a consumer could never process: `dead.<consumer>`. */
 export const DEAD_LETTERS_STREAM = "DEAD_LETTERS";
@@ -50,7 +50,7 @@ export function streamConfigs(settings: StreamSettings): (Partial<StreamConfig> 
     {
       ...common,
       name: DOMAIN_EVENTS_STREAM,
-      subjects: ["sends.>", "subscriber.>", "campaign.>"],
+      subjects: ["sends.>", "subscriber.>", "campaign.>", "audit.>"],
       max_age: nanos(settings.eventsMaxAgeMs),
     },
     { ...common, name: DEAD_LETTERS_STREAM, subjects: ["dead.>"], max_age: nanos(30 * day) },
@@ -67,6 +67,7 @@ const apiCodes = Object.freeze({
   replicasNotSupported: 10074, // num_replicas > 1 on a server that is not clustered
   consumerNameExists: 10013,
   consumerAlreadyExists: 10148, // create of an existing consumer with a different configuration
+  consumerNotFound: 10014,
 });
 
 function apiCode(error: unknown): number | undefined {
@@ -80,7 +81,7 @@ function apiCode(error: unknown): number | undefined {
  */
 export async function ensureStreams(jsm: JetStreamManager, settings: StreamSettings): Promise<void> {
   for (const config of streamConfigs(settings)) {
-    await retryingJetStream(`stream ${config.name}`, async () => {
+    await retryingJetStream(`stream ${config.name}`, () => false, async () => {
       try {
         await jsm.streams.add(config);
       } catch (error) {
@@ -103,7 +104,11 @@ export async function ensureConsumer(
   stream: string,
   config: Partial<ConsumerConfig> & { durable_name: string },
 ): Promise<ConsumerInfo> {
-  return await retryingJetStream(`consumer ${config.durable_name} of ${stream}`, async () => {
+  // "Not found" right after a create or an "already exists" answer is the cluster catching up: CI saw
+  // delivery-status exit with it at start-up on a three-node cluster (the consumer's replicas had not
+  // elected a leader yet). The next attempt finds it.
+  const notYetVisible = (error: unknown) => apiCode(error) === apiCodes.consumerNotFound;
+  return await retryingJetStream(`consumer ${config.durable_name} of ${stream}`, notYetVisible, async () => {
     try {
       await jsm.consumers.add(stream, config);
     } catch (error) {
@@ -136,12 +141,16 @@ function isTransient(error: unknown): boolean {
 
 const attempts = 6;
 
-async function retryingJetStream<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+async function retryingJetStream<T>(
+  what: string,
+  alsoTransient: (error: unknown) => boolean,
+  attempt: () => Promise<T>,
+): Promise<T> {
   for (let n = 1; ; n++) {
     try {
       return await attempt();
     } catch (error) {
-      if (n < attempts && isTransient(error)) {
+      if (n < attempts && (isTransient(error) || alsoTransient(error))) {
         await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 250 * 2 ** (n - 1))));
         continue;
       }

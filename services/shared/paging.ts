@@ -1,11 +1,12 @@
 /**
- * Opaque page tokens for every list RPC. A token carries the cursor and a
- * checksum over the cursor and the request's scope (workspace and filters),
- * so a token that was edited, or reused with other filters, is rejected as
- * InvalidArgument instead of silently returning the wrong page. Queries stay
- * workspace-scoped whatever the token says.
+ * Opaque page tokens for every list RPC. A token carries the cursor and an
+ * HMAC over the cursor and the request's scope (workspace and filters), keyed
+ * with PAGE_TOKEN_KEY, so only a server makes one: a token that was edited,
+ * forged, or reused with other filters is rejected as InvalidArgument instead
+ * of silently returning the wrong page or feeding a made-up cursor to a query.
+ * Queries stay workspace-scoped whatever the token says.
  */
-import { createHash } from "node:crypto";
+import { createHmac, timingSafeEqual } from "node:crypto";
 import { InvalidArgumentError } from "./errors.ts";
 
 export const defaultPageSize = 50;
@@ -17,20 +18,34 @@ export function pageSize(requested: number, field = "page_size"): number {
   return requested === 0 ? defaultPageSize : Math.min(requested, maxPageSize);
 }
 
-const checksum = (scope: string, payload: string) =>
-  createHash("sha256").update(scope).update("\0").update(payload).digest("base64url").slice(0, 22);
+/**
+ * The key of this process's tokens. Every instance of a service must use the same one, so that a page
+ * token from one instance works on the next page request, whichever instance takes it. Until start-up sets
+ * it (service-host.ts, from PAGE_TOKEN_KEY), a fixed development key: fine for tests and a local stack,
+ * logged as a warning where it matters.
+ */
+let key: Buffer = Buffer.from("ngsreach development page-token key: set PAGE_TOKEN_KEY");
+
+/** Makes `secret` the key of every token encoded or decoded from now on. */
+export function usePageTokenKey(secret: string): void {
+  key = Buffer.from(secret, "utf8");
+}
+
+const mac = (scope: string, payload: string) => createHmac("sha256", key).update(scope).update("\0").update(payload).digest();
 
 /** Encodes a cursor for the given scope. */
 export function encodePageToken(scope: string, cursor: unknown): string {
   const payload = Buffer.from(JSON.stringify(cursor)).toString("base64url");
-  return `${payload}.${checksum(scope, payload)}`;
+  return `${payload}.${mac(scope, payload).toString("base64url")}`;
 }
 
 /** Decodes a token made for this scope; "" means the first page (undefined). */
 export function decodePageToken<T>(token: string, scope: string, field = "page_token"): T | undefined {
   if (token === "") return undefined;
   const [payload, sum, extra] = token.split(".");
-  if (!payload || !sum || extra !== undefined || checksum(scope, payload) !== sum) {
+  const given = Buffer.from(sum ?? "", "base64url");
+  const expected = payload ? mac(scope, payload) : undefined;
+  if (!payload || extra !== undefined || !expected || given.length !== expected.length || !timingSafeEqual(given, expected)) {
     throw new InvalidArgumentError(field, "invalid or tampered page token, or used with other filters");
   }
   try {

@@ -5,6 +5,7 @@
  */
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { BaseConfig } from "./config.ts";
+import { usePageTokenKey } from "./paging.ts";
 import { startConsumer, type ConsumerSpec, type RunningConsumer } from "./consumer.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { MetricsRegistry } from "./metrics.ts";
@@ -53,6 +54,8 @@ export interface RunningService {
 export async function startService(definition: ServiceDefinition, config: BaseConfig, log?: Logger): Promise<RunningService> {
   const logger = log ?? createLogger({ service: definition.name }, config.logLevel);
   const metrics = new MetricsRegistry();
+  if (config.pageTokenKey) usePageTokenKey(config.pageTokenKey);
+  else logger.warn("PAGE_TOKEN_KEY is unset: page tokens are signed with a development key; set it, the same on every instance");
   const nats = await connectNats(config.natsUrl, definition.name, logger);
   let mongo: MongoHandles;
   try {
@@ -73,7 +76,7 @@ export async function startService(definition: ServiceDefinition, config: BaseCo
     await ensureStreams(nats.jsm, config);
     parts = await definition.build(context);
     for (const spec of parts.consumers ?? []) {
-      consumers.push(await startConsumer({ js: nats.js, jsm: nats.jsm, log: logger, metrics }, { batchSize: config.consumerBatchSize, ...spec }));
+      consumers.push(await startConsumer({ js: nats.js, jsm: nats.jsm, log: logger, metrics }, { batchSize: config.consumerBatchSize, maxAttempts: config.consumerMaxAttempts, ...spec }));
     }
   } catch (error) {
     await Promise.all(consumers.map((consumer) => consumer.stop()));

@@ -3,7 +3,7 @@ import { check } from "./checker.ts";
 import { outageMs, pick, scenarioTimeoutMs } from "./params.ts";
 import { backlog, eventsConsumerOf, startLoad } from "./scenario-helpers.ts";
 import { Stack } from "./stack.ts";
-import { checkerConnection } from "./stream-reader.ts";
+import { checkerConnection, deadLetterCounts } from "./stream-reader.ts";
 
 describe("fault scenario 6: the database stopped under load", () => {
   it("builds a backlog in JetStream while it is down and drains it after, losing nothing", { timeout: scenarioTimeoutMs }, async () => {
@@ -35,6 +35,7 @@ describe("fault scenario 6: the database stopped under load", () => {
       expect(maxBacklog).toBeGreaterThan(0);
       expect(verdict).toMatchObject({ lost: 0, doubleApplied: 0, phantom: 0, mismatches: [] });
       expect(verdict.acked).toBe(load.workload.events.length);
+      expect(await deadLetterCounts(nats)).toEqual({}); // an outage is never taken for a bug
     } finally {
       await nats.nc.close();
     }

@@ -3,8 +3,9 @@
  * outside (the real service's definition, its consumer wrapped) — never used
  * outside the fault suite. FAULTS_BROKEN_MODE chooses the defect:
  *
- * - `reject-clicks`: a bug that declares every email.clicked event poison, so
- *   they go to DEAD_LETTERS (scenario 7 replays them after the "fix");
+ * - `reject-clicks`: a plain bug (a TypeError, not a PoisonMessageError) on
+ *   every email.clicked event; the shared loop retries each CONSUMER_MAX_ATTEMPTS
+ *   times and then dead-letters it (scenario 7 replays them after the "fix");
  * - `ack-before-write`: the handler returns before the database write (queued
  *   behind it), so the shared loop acks first — the bite test proves the
  *   checker catches the events a SIGKILL then loses.
@@ -13,7 +14,6 @@ import type { ResendEvent } from "../../gen/ngsreach/events/v1/resend_event_pb.t
 import { deliveryStatusService, loadDeliveryStatusSettings } from "../../services/delivery-status/service.ts";
 import { loadBaseConfig } from "../../services/shared/config.ts";
 import type { ConsumerSpec } from "../../services/shared/consumer.ts";
-import { PoisonMessageError } from "../../services/shared/errors.ts";
 import { runMain } from "../../services/shared/main.ts";
 import { startService, type ServiceDefinition } from "../../services/shared/service-host.ts";
 
@@ -26,7 +26,7 @@ function breakConsumer(real: ConsumerSpec<ResendEvent>): ConsumerSpec<ResendEven
     return {
       ...spec,
       handle: async (event, meta) => {
-        if (event.type === "email.clicked") throw new PoisonMessageError("bug: clicks rejected by this build");
+        if (event.type === "email.clicked") throw new TypeError("bug: clicks rejected by this build");
         await spec.handle(event, meta);
       },
     };

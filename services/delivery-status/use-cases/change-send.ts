@@ -10,6 +10,7 @@
  * write for all (the consumer's batches); if any write loses, each send is
  * redone alone by `changeSend`, whose decisions are idempotent.
  */
+import { UnavailableError } from "../../shared/errors.ts";
 import { mapLimited } from "../../shared/map-limited.ts";
 import { projectSend, type EventFact, type Registration } from "../send-projection.ts";
 import { withSendLock, withSendLocks } from "../send-locks.ts";
@@ -50,8 +51,8 @@ export async function changeSend(
       const outcome = decideWrite(workspaceId, emailId, current, decide, now);
       if (!outcome.write || (await repo.writeMany([outcome.write]))) return outcome.result;
     }
-    // Transient by nature: the consumer naks and retries, an RPC caller sees an error and retries.
-    throw new Error(`send ${workspaceId}:${emailId} changed concurrently ${maxAttempts} times in a row`);
+    // Transient by nature: the consumer retries without limit, an RPC caller is told Unavailable and retries.
+    throw new UnavailableError(`send ${workspaceId}:${emailId} changed concurrently ${maxAttempts} times in a row`);
   });
 }
 

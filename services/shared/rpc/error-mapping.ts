@@ -4,8 +4,8 @@
  * driver message never reaches a client.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { ConflictError, InvalidArgumentError, NotFoundError, UnavailableError } from "../errors.ts";
-import { isTransientDbError } from "../mongo.ts";
+import { ConflictError, InvalidArgumentError, NotFoundError } from "../errors.ts";
+import { isTransientFailure } from "../failures.ts";
 import type { Logger } from "../log.ts";
 
 /** Maps one thrown value to the ConnectError a client sees. */
@@ -14,7 +14,7 @@ export function toConnectError(error: unknown, log: Logger, method: string): Con
   if (error instanceof InvalidArgumentError) return new ConnectError(error.message, Code.InvalidArgument);
   if (error instanceof NotFoundError) return new ConnectError(error.message, Code.NotFound);
   if (error instanceof ConflictError) return new ConnectError(error.message, Code.AlreadyExists);
-  if (error instanceof UnavailableError || isTransientDbError(error)) {
+  if (isTransientFailure(error)) {
     log.warn("dependency unavailable", { method, error });
     return new ConnectError("temporarily unavailable, retry later", Code.Unavailable);
   }

@@ -97,6 +97,8 @@ export interface BaseConfig {
   readonly consumerMaxAttempts: number;
   /** Key of the list RPCs' page tokens (the same on every instance); unset: a development key. */
   readonly pageTokenKey: string | undefined;
+  /** After SIGTERM, the time to answer in-flight requests, finish pulled messages and close; then exit by force. */
+  readonly shutdownDrainMs: number;
 }
 
 export const defaultPorts = Object.freeze({
@@ -171,5 +173,6 @@ export function loadBaseConfig(env: Env = process.env): BaseConfig {
     consumerBatchSize: read.integer("CONSUMER_BATCH_SIZE", 64, 1, 256),
     consumerMaxAttempts: read.integer("CONSUMER_MAX_ATTEMPTS", 10, 1, 1000),
     pageTokenKey,
+    shutdownDrainMs: read.integer("SHUTDOWN_DRAIN_SECONDS", 15, 5, 600) * 1000,
   });
 }

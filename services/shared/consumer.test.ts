@@ -135,6 +135,45 @@ describe("the shared JetStream consumer loop", () => {
     expect(undecodableInBatch).toBe(false);
   });
 
+  it("finishes the messages it pulled when stopped, and gives back at once what had not started by the deadline", async () => {
+    const workspace = uniqueName("ws");
+    const name = uniqueName("durable");
+    for (let i = 0; i < 30; i++) await nats.js.publish(`resend.events.${workspace}.email.sent`, bytes(`m${i}`), { msgID: `${workspace}:${i}` });
+    const handled: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const first = await start(name, workspace, async (body) => {
+      if (body === "m0") await gate;
+      handled.push(body);
+    }, { concurrency: 1 });
+    await waitFor(async () => (await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name)).num_ack_pending === 30, { what: "all 30 pulled" });
+    // Stopped while m0 holds the only slot: the deadline passes before the other 29 start.
+    const stopping = first.stop(300);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    release();
+    await stopping;
+    expect(handled).toEqual(["m0"]);
+    // The 29 were nak'ed, not left to the 30 s ack wait: the next instance gets them now.
+    const second: string[] = [];
+    await start(name, workspace, async (body) => void second.push(body));
+    await waitFor(() => second.length === 29, { timeoutMs: 5_000, what: "the 29 given back" });
+
+    // With time enough, a stop finishes everything pulled: nothing is left to come back.
+    const workspace2 = uniqueName("ws");
+    const name2 = uniqueName("durable");
+    for (let i = 0; i < 30; i++) await nats.js.publish(`resend.events.${workspace2}.email.sent`, bytes(`n${i}`), { msgID: `${workspace2}:${i}` });
+    const slow: string[] = [];
+    const third = await start(name2, workspace2, async (body) => {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      slow.push(body);
+    }, { concurrency: 1 });
+    await waitFor(async () => (await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name2)).num_ack_pending >= 20, { what: "the messages pulled" });
+    await third.stop(10_000);
+    expect(slow).toHaveLength(30);
+    const info = await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name2);
+    expect([info.num_ack_pending, info.num_pending, info.num_redelivered]).toEqual([0, 0, 0]);
+  });
+
   it("delivers a published message to a durable consumer and acks it after the handler", async () => {
     const workspace = uniqueName("ws");
     const seen: string[] = [];

@@ -91,8 +91,12 @@ export const deadLetterHeaders = Object.freeze({
 });
 
 export interface RunningConsumer {
-  /** Stops pulling, lets the messages in hand finish, and resolves. */
-  stop(): Promise<void>;
+  /**
+   * Stops pulling and finishes every message already pulled (handled and acked, so it is not redelivered
+   * after a restart); what has not started within `deadlineMs` is nak'ed for another instance or the
+   * next start, and counted in the "consumer stopped" log line.
+   */
+  stop(deadlineMs?: number): Promise<void>;
 }
 
 export interface ConsumerDeps {
@@ -134,8 +138,15 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
     `ngsreach_consumer_batched_messages_total_${metricName}`,
     `Messages acked by an applied batch of consumer ${spec.name} (divided by applied batches: the mean batch size).`,
   );
+  const redelivered = deps.metrics.counter(
+    `ngsreach_consumer_redelivered_total_${metricName}`,
+    `Messages consumer ${spec.name} received again (delivered before: a retry, or not acked before a stop or crash).`,
+  );
   const consumer = js.consumers.getConsumerFromInfo(info);
   let stopping = false;
+  let pastDeadline = false;
+  /** Messages settled (acked, nak'ed, dead-lettered) so far; the stop log reports those after the signal. */
+  let settled = 0;
   let messages: ConsumerMessages | undefined;
 
   const maxAttempts = Math.max(1, spec.maxAttempts ?? 10);
@@ -213,21 +224,33 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
   /** Gives every free slot the messages waiting now: one to `handleOne`, several to `handleBatch`. */
   const startWork = () => {
     startScheduled = false;
-    while (inHand.size < limit && waiting.length > 0) {
+    while (!pastDeadline && inHand.size < limit && waiting.length > 0) {
       const taken = waiting.splice(0, batchSize);
       // Neither rejects: every outcome ends in ack, nak or a dead letter.
       const task: Promise<void> = (taken.length === 1 ? handleOne(taken[0]!) : handleBatch(taken)).finally(() => {
+        settled += taken.length;
         inHand.delete(task);
         startWork();
       });
       inHand.add(task);
     }
   };
+  /** Messages nak'ed at a stop because they had not started by its deadline. */
+  let returned = 0;
+  const deadline = { reached: new Promise<void>(() => undefined), timer: undefined as ReturnType<typeof setTimeout> | undefined };
   const loop = (async () => {
     while (!stopping) {
       try {
         messages = await consumer.consume({ max_messages: Math.max(spec.maxMessages ?? 256, batchSize) });
+        // After stop() closes it, the iterator still yields the messages already pulled, then ends: they are
+        // finished too, not left to come back after the ack wait (or after the restart) as redeliveries.
         for await (const msg of messages) {
+          if (pastDeadline) {
+            msg.nak();
+            returned++;
+            continue;
+          }
+          if (msg.info.deliveryCount > 1) redelivered.inc();
           waiting.push(msg);
           if (waiting.length >= batchSize) startWork();
           else if (!startScheduled) {
@@ -236,24 +259,37 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
             setImmediate(startWork);
           }
           while (waiting.length >= batchSize && inHand.size >= limit) await Promise.race(inHand);
-          if (stopping) break;
         }
-        for (const msg of waiting.splice(0)) msg.nak(); // not started: redeliver now rather than after ack_wait
-        await Promise.all(inHand);
       } catch (error) {
         if (stopping) break;
         log.warn("consumer interrupted, resuming", { consumer: spec.name, error });
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     }
+    // Stopping: finish what waits for a slot, unless the deadline comes first.
+    while (!pastDeadline && (waiting.length > 0 || inHand.size > 0)) {
+      startWork();
+      await Promise.race([...inHand, deadline.reached]);
+    }
+    // Not started: nak'ed, so another instance (or the next start) takes them now rather than after ack_wait.
+    returned += waiting.length;
+    for (const msg of waiting.splice(0)) msg.nak();
+    await Promise.all(inHand); // a handler already running is never cut off: its write may be under way
   })();
 
   return {
-    stop: async () => {
+    stop: async (deadlineMs = 10_000) => {
+      const settledBefore = settled;
+      deadline.reached = new Promise<void>((resolve) => {
+        deadline.timer = setTimeout(() => {
+          pastDeadline = true;
+          resolve();
+        }, deadlineMs);
+      });
       stopping = true;
-      await messages?.close();
-      await loop;
-      await Promise.all(inHand);
+      await Promise.all([messages?.close(), loop]);
+      clearTimeout(deadline.timer);
+      log.info("consumer stopped", { consumer: spec.name, finishedAfterStop: settled - settledBefore, returned });
     },
   };
 }

@@ -18,7 +18,10 @@ export async function runMain(name: string, start: () => Promise<RunningService>
     if (stopping) return;
     stopping = true;
     process.stderr.write(`${name}: ${signal}, draining\n`);
-    const force = setTimeout(() => process.exit(1), 15_000);
+    const force = setTimeout(() => {
+      process.stderr.write(`${name}: not stopped within SHUTDOWN_DRAIN_SECONDS, exiting\n`);
+      process.exit(1);
+    }, service.context.config.shutdownDrainMs);
     try {
       await service.stop();
       clearTimeout(force);

@@ -106,8 +106,10 @@ export async function startService(definition: ServiceDefinition, config: BaseCo
     port: server.port,
     context,
     stop: async () => {
-      await server.close();
-      await Promise.all(consumers.map((consumer) => consumer.stop()));
+      // Within SHUTDOWN_DRAIN_SECONDS (runMain exits by force after it): in-flight requests are answered
+      // while the consumers finish what they pulled; closing the connections gets the last seconds.
+      const workMs = Math.max(1000, config.shutdownDrainMs - 3000);
+      await Promise.all([server.close(Math.min(workMs, 5000)), ...consumers.map((consumer) => consumer.stop(workMs))]);
       consumers = [];
       await parts.stop?.();
       await closeConnections();

@@ -10,6 +10,12 @@
  * set of events a send has, never on their order, and re-attribution or a late
  * delivery (which reclassifies earlier clicks as scanner clicks) needs no
  * special case.
+ *
+ * Bounded: the state keeps counts, not events — opens per hour, clicks per
+ * hour and per link — and only the clicks whose scanner verdict a later event
+ * can still change one by one (`settleClicks`), so a send opened 10,000 times
+ * is no bigger than one opened in as many hours. Its size grows with the hours
+ * and links it has events in, never with the number of events.
  */
 import { countFields, zeroCounts, type CountField, type Counts } from "./counts.ts";
 import { isScannerClick } from "./scanner.ts";
@@ -22,6 +28,35 @@ export interface ClickRecord {
   /** The user agent matched a scanner pattern when the click arrived. */
   uaScanner: boolean;
 }
+
+/** Opens in one UTC hour. */
+export interface HourOpens {
+  hour: number;
+  n: number;
+}
+
+/** Clicks in one UTC hour whose scanner verdict is final. */
+export interface HourClicks {
+  hour: number;
+  clicks: number;
+  scanner: number;
+}
+
+/** One link's clicks whose scanner verdict is final. */
+export interface LinkClicks {
+  link: string;
+  clicks: number;
+  scanner: number;
+  first: number;
+  last: number;
+}
+
+/**
+ * Rule 2 of the scanner rule (a click before delivery + window) judges a send's first 100 clicks without a
+ * scanner user agent, by time; later ones count as human. Security scanners click each link once within
+ * seconds of delivery, so real sends never come near it; it bounds the clicks a send keeps one by one.
+ */
+export const undecidedClickCap = 100;
 
 /** Everything about one send that statistics need. Times are epoch ms; null = not seen. */
 export interface SendState {
@@ -36,9 +71,19 @@ export interface SendState {
   complainedAt: number | null;
   failedAt: number | null;
   suppressedAt: number | null;
-  /** Time of each email.opened event. */
-  opens: number[];
+  /** email.opened events per hour, ascending by hour. */
+  openHours: HourOpens[];
+  firstOpenAt: number | null;
+  /**
+   * Clicks whose verdict a later event may still change — no scanner user agent, and before delivery +
+   * window or no delivery known yet — ascending by (time, link), at most `undecidedClickCap` after
+   * `settleClicks`.
+   */
   clicks: ClickRecord[];
+  /** Clicks whose verdict is final, per hour (ascending) and per link (ascending). */
+  clickHours: HourClicks[];
+  clickLinks: LinkClicks[];
+  firstClickAt: number | null;
 }
 
 /** A send no event has touched yet. */
@@ -55,9 +100,97 @@ export function emptySendState(): SendState {
     complainedAt: null,
     failedAt: null,
     suppressedAt: null,
-    opens: [],
+    openHours: [],
+    firstOpenAt: null,
     clicks: [],
+    clickHours: [],
+    clickLinks: [],
+    firstClickAt: null,
   };
+}
+
+/** A state as stored before it kept counts (every open time, every click), or in the current shape. */
+export type StoredSendState = Omit<SendState, "openHours" | "firstOpenAt" | "clickHours" | "clickLinks" | "firstClickAt"> &
+  Partial<SendState> & { opens?: number[] };
+
+/**
+ * The current shape of a stored state. An old one keeps every click as undecided (so its contribution is
+ * what it was) until the next `settleClicks`.
+ */
+export function upgradeSendState(stored: StoredSendState): SendState {
+  const { opens, ...state } = stored;
+  if (state.openHours && state.clickHours && state.clickLinks) return state as SendState;
+  let openHours: HourOpens[] = [];
+  for (const t of opens ?? []) openHours = addOpen(openHours, t);
+  const clicks = [...(state.clicks ?? [])].sort(compareClicks);
+  return {
+    ...state,
+    openHours,
+    firstOpenAt: opens && opens.length > 0 ? Math.min(...opens) : null,
+    clicks,
+    clickHours: [],
+    clickLinks: [],
+    firstClickAt: clicks.length > 0 ? clicks[0]!.t : null,
+  };
+}
+
+const compareClicks = (a: ClickRecord, b: ClickRecord) => a.t - b.t || (a.link < b.link ? -1 : a.link > b.link ? 1 : Number(a.uaScanner) - Number(b.uaScanner));
+
+function addOpen(openHours: readonly HourOpens[], t: number): HourOpens[] {
+  const hour = hourOf(t);
+  const index = openHours.findIndex((entry) => entry.hour >= hour);
+  if (index >= 0 && openHours[index]!.hour === hour) return openHours.with(index, { hour, n: openHours[index]!.n + 1 });
+  const at = index < 0 ? openHours.length : index;
+  return [...openHours.slice(0, at), { hour, n: 1 }, ...openHours.slice(at)];
+}
+
+/** The tallies with one more click whose verdict is final. */
+function tallyClick(state: SendState, click: ClickRecord, scanner: boolean): Pick<SendState, "clickHours" | "clickLinks"> {
+  const hour = hourOf(click.t);
+  const s = scanner ? 1 : 0;
+  const h = state.clickHours.findIndex((entry) => entry.hour >= hour);
+  const clickHours =
+    h >= 0 && state.clickHours[h]!.hour === hour
+      ? state.clickHours.with(h, { hour, clicks: state.clickHours[h]!.clicks + 1, scanner: state.clickHours[h]!.scanner + s })
+      : [...state.clickHours.slice(0, h < 0 ? state.clickHours.length : h), { hour, clicks: 1, scanner: s }, ...state.clickHours.slice(h < 0 ? state.clickHours.length : h)];
+  const l = state.clickLinks.findIndex((entry) => entry.link >= click.link);
+  const link = l >= 0 ? state.clickLinks[l]! : undefined;
+  const clickLinks =
+    link && link.link === click.link
+      ? state.clickLinks.with(l, { link: link.link, clicks: link.clicks + 1, scanner: link.scanner + s, first: Math.min(link.first, click.t), last: Math.max(link.last, click.t) })
+      : [
+          ...state.clickLinks.slice(0, l < 0 ? state.clickLinks.length : l),
+          { link: click.link, clicks: 1, scanner: s, first: click.t, last: click.t },
+          ...state.clickLinks.slice(l < 0 ? state.clickLinks.length : l),
+        ];
+  return { clickHours, clickLinks };
+}
+
+/**
+ * Moves the clicks whose scanner verdict can no longer change into the tallies: those at or after
+ * delivery + window (the first delivery only moves earlier, so they stay human) and those past the first
+ * `undecidedClickCap` (human by rule). Does not change the contribution; returns `state` itself when
+ * nothing moves.
+ */
+export function settleClicks(state: SendState, rules: ContributionRules): SendState {
+  const deliveredAt = state.deliveredAt;
+  const final = (click: ClickRecord, rank: number) =>
+    click.uaScanner || rank >= undecidedClickCap || (deliveredAt !== null && click.t >= deliveredAt + rules.scannerWindowMs);
+  const ranks = rankOfClicks(state.clicks);
+  if (!state.clicks.some((click, index) => final(click, ranks[index]!))) return state;
+  let next: SendState = { ...state, clicks: [] };
+  state.clicks.forEach((click, index) => {
+    // Only a scanner's user agent makes a final verdict "scanner" (clicks stored before tallies existed hold those too).
+    if (final(click, ranks[index]!)) next = { ...next, ...tallyClick(next, click, click.uaScanner) };
+    else next.clicks.push(click);
+  });
+  return next;
+}
+
+/** Each click's place among the clicks without a scanner user agent (those rule 2 judges), in list order. */
+function rankOfClicks(clicks: readonly ClickRecord[]): number[] {
+  let rank = 0;
+  return clicks.map((click) => (click.uaScanner ? -1 : rank++));
 }
 
 /** What one Resend event says about a send, already classified. */
@@ -80,14 +213,21 @@ const earliest = (current: number | null, t: number) => (current === null ? t : 
 
 /** The state after one more (distinct) event; `tagCampaignId` attributes an unattributed send. */
 export function applyFact(state: SendState, fact: SendFact, tagCampaignId?: string): SendState {
-  const next: SendState = { ...state, opens: [...state.opens], clicks: [...state.clicks] };
+  let next: SendState = { ...state };
   if (next.campaignId === null && tagCampaignId) {
     next.campaignId = tagCampaignId;
     next.attributedBy = "tag";
   }
-  if (fact.kind === "opened") next.opens.push(fact.t);
-  else if (fact.kind === "clicked") next.clicks.push({ t: fact.t, link: fact.link, uaScanner: fact.uaScanner });
-  else {
+  if (fact.kind === "opened") {
+    next.openHours = addOpen(next.openHours, fact.t);
+    next.firstOpenAt = earliest(next.firstOpenAt, fact.t);
+  } else if (fact.kind === "clicked") {
+    const click = { t: fact.t, link: fact.link, uaScanner: fact.uaScanner };
+    next.firstClickAt = earliest(next.firstClickAt, fact.t);
+    // A scanner's user agent is a final verdict; any other click waits for the delivery it is judged by.
+    if (click.uaScanner) next = { ...next, ...tallyClick(next, click, true) };
+    else next.clicks = [...next.clicks, click].sort(compareClicks);
+  } else {
     const field = firstTimeField[fact.kind];
     next[field] = earliest(next[field], fact.t);
   }
@@ -146,12 +286,19 @@ export function contributionOf(state: SendState, rules: ContributionRules): Cont
     ["suppressed", state.suppressedAt],
   ];
   for (const [field, t] of once) if (t !== null) add(field, t);
-  for (const t of state.opens) add("opens", t);
-  if (state.opens.length > 0) add("uniqueOpens", Math.min(...state.opens));
+  for (const { hour, n } of state.openHours) add("opens", hour, n);
+  if (state.firstOpenAt !== null) add("uniqueOpens", state.firstOpenAt);
 
   const links = new Map<string, { clicks: number; scannerClicks: number; first: number; last: number }>();
-  for (const click of state.clicks) {
-    const scanner = isScannerClick(click, state.deliveredAt, rules.scannerWindowMs);
+  for (const { hour, clicks, scanner } of state.clickHours) {
+    add("clicks", hour, clicks);
+    if (scanner > 0) add("scannerClicks", hour, scanner);
+  }
+  for (const { link, clicks, scanner, first, last } of state.clickLinks) links.set(link, { clicks, scannerClicks: scanner, first, last });
+  const ranks = rankOfClicks(state.clicks);
+  state.clicks.forEach((click, index) => {
+    // Past the cap, human by rule (see undecidedClickCap), whether or not settleClicks moved it yet.
+    const scanner = click.uaScanner || (ranks[index]! < undecidedClickCap && isScannerClick(click, state.deliveredAt, rules.scannerWindowMs));
     add("clicks", click.t);
     if (scanner) add("scannerClicks", click.t);
     const link = links.get(click.link) ?? { clicks: 0, scannerClicks: 0, first: click.t, last: click.t };
@@ -160,8 +307,8 @@ export function contributionOf(state: SendState, rules: ContributionRules): Cont
     link.first = Math.min(link.first, click.t);
     link.last = Math.max(link.last, click.t);
     links.set(click.link, link);
-  }
-  if (state.clicks.length > 0) add("uniqueClicks", Math.min(...state.clicks.map((click) => click.t)));
+  });
+  if (state.firstClickAt !== null) add("uniqueClicks", state.firstClickAt);
 
   const parts: ContributionPart[] = [{ kind: "campaign", campaignId, inc: nonZero(total) }];
   for (const [hour, counts] of [...hours].sort((a, b) => a[0] - b[0])) parts.push({ kind: "hour", campaignId, hour, inc: nonZero(counts) });
@@ -207,20 +354,21 @@ export function contributionDelta(old: ContributionPart[], next: ContributionPar
   };
   for (const part of old) accumulate(part, -1);
   for (const part of next) accumulate(part, 1);
+  // By key once: a send with events in many hours has many parts, and this runs on every event.
+  const oldByKey = new Map(old.map((part) => [partKey(part), part]));
+  const inNext = new Set(next.map(partKey));
   const delta: ContributionPart[] = [];
   for (const [key, sum] of amounts) {
     const inc = Object.fromEntries(Object.entries(sum).filter(([, value]) => value !== 0));
     const template = byKey.get(key)!;
-    const changedTimes =
-      template.kind === "link" && next.some((part) => partKey(part) === key) && !sameLinkTimes(old, template);
+    const changedTimes = template.kind === "link" && inNext.has(key) && !sameLinkTimes(oldByKey.get(key), template);
     if (Object.keys(inc).length === 0 && !changedTimes) continue;
     delta.push({ ...template, inc } as ContributionPart);
   }
   return delta;
 }
 
-function sameLinkTimes(old: ContributionPart[], part: ContributionPart & { kind: "link" }): boolean {
-  const before = old.find((candidate) => partKey(candidate) === partKey(part));
+function sameLinkTimes(before: ContributionPart | undefined, part: ContributionPart & { kind: "link" }): boolean {
   return before?.kind === "link" && before.firstClickAt === part.firstClickAt && before.lastClickAt === part.lastClickAt;
 }
 

@@ -4,9 +4,13 @@
  * Collections (every `_id` composed as `<workspace>:<...>` so hot-path reads
  * and writes are `{_id}` lookups, the only filter FerretDB v1 runs in SQL):
  *
- * - `stats_sends`      `ws:emailId` — the send's state, its applied svix ids,
- *   the contribution it last added to its campaign, and `pending` deltas not
- *   yet moved into the campaign documents (the outbox of the send).
+ * - `stats_sends`      `ws:emailId` — the send's state, its applied svix ids
+ *   (the latest ones: past 100, the older move to `stats_applied`), the
+ *   contribution it last added to its campaign, and `pending` deltas not yet
+ *   moved into the campaign documents (the outbox of the send).
+ * - `stats_applied`    `ws:svix:<id>` — a cause a send applied that its
+ *   document no longer lists (`emailId` says which send), so a redelivery of
+ *   the 57th of 10,000 opens is still recognised while the send stays small.
  * - `stats_campaigns`  `ws:enc(campaign)` — totals, alert state and alert outbox.
  * - `stats_hours`      `ws:enc(campaign):<hour ms>` — one UTC hour's counts.
  * - `stats_links`      `ws:enc(campaign):<sha256(link)>` — per-link clicks.
@@ -29,7 +33,7 @@ import { KeyedLock } from "../shared/keyed-lock.ts";
 import { mapLimited } from "../shared/map-limited.ts";
 import { ensureIndexes, isDuplicateKeyError } from "../shared/mongo.ts";
 import { fieldsAfterParts, type PartToApply } from "./part-fields.ts";
-import type { ContributionPart, SendState } from "./send-state.ts";
+import { upgradeSendState, type ContributionPart, type SendState, type StoredSendState } from "./send-state.ts";
 
 export type { PartToApply } from "./part-fields.ts";
 
@@ -47,8 +51,15 @@ export interface SendRecord {
   state: SendState;
   contrib: ContributionPart[];
   pending: PendingDelta[];
+  /**
+   * Causes applied (`svix:<id>`, `record`): on a read through updateSends, those the document lists plus
+   * those of the change's `causes` found in `stats_applied`.
+   */
   applied: string[];
 }
+
+/** A send document lists at most this many applied causes; a write past it moves the older ones to `stats_applied`. */
+export const appliedKeptLimit = 100;
 
 /** The fields a send write sets. */
 export type SendWrite = Pick<SendRecord, "state" | "contrib" | "pending" | "applied">;
@@ -91,13 +102,15 @@ export interface TouchedCampaign {
 export interface SendChange {
   workspaceId: string;
   emailId: string;
+  /** The causes `decide` checks `applied` for (a document that moved causes out looks these up). */
+  causes?: readonly string[];
   decide(current: SendRecord | null): SendWrite | null;
 }
 
-/** A read-decide-write of one document, as mutate and mutateMany take it. */
+/** A read-decide-write of one document, as mutate and mutateMany take it (decide runs between the read and the write). */
 interface DocumentChange {
   id: string;
-  decide(doc: Stored | null): Document | null;
+  decide(doc: Stored | null): Document | null | Promise<Document | null>;
 }
 
 /** A version guard lost in a bulk write: the entries are redone one by one. */
@@ -150,6 +163,7 @@ export class StatsRepository {
   private readonly campaigns: Collection<Stored>;
   private readonly hours: Collection<Stored>;
   private readonly links: Collection<Stored>;
+  private readonly applied: Collection<{ _id: string; emailId: string }>;
   private readonly locks = new KeyedLock();
   /** The last known state of recently written documents (see mutate). */
   private readonly recentDocs = new RecentDocuments(20_000);
@@ -161,6 +175,7 @@ export class StatsRepository {
     this.campaigns = db.collection<Stored>("stats_campaigns");
     this.hours = db.collection<Stored>("stats_hours");
     this.links = db.collection<Stored>("stats_links");
+    this.applied = db.collection("stats_applied");
   }
 
   /**
@@ -199,19 +214,63 @@ export class StatsRepository {
     return (await this.updateSends([{ workspaceId, emailId, decide }]))[0]!;
   }
 
-  /** The writes of several different sends, in one bulk write; each send as stored after, in order. */
+  /**
+   * The writes of several different sends, in one bulk write; each send as stored after, in order.
+   *
+   * A send document lists only its latest applied causes: when a write takes it past `appliedKeptLimit`,
+   * the causes it already listed are first recorded in `stats_applied` and then dropped from it. A send
+   * that did so (`appliedMoved`) is shown to `decide` with those of the change's `causes` found there,
+   * looked up after the document was read: a cause dropped before that read was recorded before it, and
+   * one dropped after it makes this write lose its version guard.
+   */
   async updateSends(changes: readonly SendChange[]): Promise<(SendRecord | null)[]> {
     const results = await this.mutateMany(
       this.sends,
-      changes.map(({ workspaceId, emailId, decide }) => ({
+      changes.map(({ workspaceId, emailId, causes = [], decide }) => ({
         id: sendDocId(workspaceId, emailId),
-        decide: (doc) => {
-          const write = decide(doc ? toSend(doc) : null);
-          return write ? { workspaceId, emailId, campaignId: write.state.campaignId, ...write } : null;
+        decide: async (doc) => {
+          const stored = doc ? toSend(doc) : null;
+          const listed = new Set(stored?.applied);
+          const moved = doc?.appliedMoved === true ? await this.appliedElsewhere(workspaceId, emailId, causes.filter((cause) => !listed.has(cause))) : [];
+          const write = decide(stored && { ...stored, applied: [...stored.applied, ...moved] });
+          if (!write) return null;
+          const shown = new Set([...listed, ...moved]);
+          const added = write.applied.filter((cause) => !shown.has(cause));
+          let applied = [...(stored?.applied ?? []), ...added];
+          let appliedMoved = doc?.appliedMoved === true;
+          const movable = (stored?.applied ?? []).filter((cause) => cause !== "record");
+          if (applied.length > appliedKeptLimit && movable.length > 0) {
+            // Only causes the stored document lists: the ones this write adds are not applied until it wins.
+            await this.recordApplied(workspaceId, emailId, movable);
+            applied = [...(stored?.applied ?? []).filter((cause) => cause === "record"), ...added];
+            appliedMoved = true;
+          }
+          return { workspaceId, emailId, campaignId: write.state.campaignId, ...write, applied, ...(appliedMoved ? { appliedMoved } : {}) };
         },
       })),
     );
     return results.map((result) => (result.doc ? toSend(result.doc) : null));
+  }
+
+  /** Of `causes` of a send, those recorded in `stats_applied` for it. */
+  private async appliedElsewhere(workspaceId: string, emailId: string, causes: readonly string[]): Promise<string[]> {
+    const found: string[] = [];
+    for (let i = 0; i < causes.length; i += 500) {
+      const ids = causes.slice(i, i + 500).map((cause) => `${workspaceId}:${cause}`);
+      for (const doc of await this.applied.find({ _id: { $in: ids } }).toArray()) {
+        if (doc.emailId === emailId) found.push(doc._id.slice(workspaceId.length + 1));
+      }
+    }
+    return found;
+  }
+
+  /** Records applied causes of a send (a cause recorded before is left as it is). */
+  private async recordApplied(workspaceId: string, emailId: string, causes: readonly string[]): Promise<void> {
+    try {
+      await this.applied.insertMany(causes.map((cause) => ({ _id: `${workspaceId}:${cause}`, emailId })), { ordered: false });
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
+    }
   }
 
   /** Sends of a campaign (scans on FerretDB; used by recounts and tests, never on the hot path). */
@@ -438,7 +497,7 @@ export class StatsRepository {
       const current = await this.readMany(changes.map((change, index) => ({ collection, id: change.id, key: keys[index]! })), fromCache);
       return await this.writeDecided(
         collection,
-        changes.map((change, index) => ({ key: keys[index]!, id: change.id, doc: current[index]!, set: change.decide(current[index]!) })),
+        await Promise.all(changes.map(async (change, index) => ({ key: keys[index]!, id: change.id, doc: current[index]!, set: await change.decide(current[index]!) }))),
       );
     });
   }
@@ -536,7 +595,7 @@ function toSend(doc: Stored): SendRecord {
     workspaceId: doc.workspaceId as string,
     emailId: doc.emailId as string,
     v: (doc.v as number | undefined) ?? 0,
-    state: doc.state as SendState,
+    state: upgradeSendState(doc.state as StoredSendState),
     contrib: (doc.contrib as ContributionPart[] | undefined) ?? [],
     pending: (doc.pending as PendingDelta[] | undefined) ?? [],
     applied: (doc.applied as string[] | undefined) ?? [],

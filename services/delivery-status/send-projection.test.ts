@@ -1,5 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { projectSend, type EventFact, type Registration } from "./send-projection.ts";
+import { seededRandom, shuffle } from "../../test/seeded-random.ts";
+import {
+  addRetired,
+  compareFacts,
+  decidingFacts,
+  decidingTerminalFacts,
+  foldFacts,
+  noneRetired,
+  projectSend,
+  type EventFact,
+  type Registration,
+} from "./send-projection.ts";
 
 const us = (second: number) => 1_767_000_000_000_000 + second * 1_000_000;
 const fact = (svixId: string, kind: EventFact["kind"], second: number, extra: Partial<EventFact> = {}): EventFact => ({
@@ -99,5 +110,43 @@ describe("the send projection", () => {
   it("is sent with no events", () => {
     expect(projectSend(registration, [])).toMatchObject({ status: "sent", openCount: 0 });
     expect(projectSend(registration, []).lastEventAtUs).toBeUndefined();
+  });
+});
+
+describe("the facts that decide a send", () => {
+  const kinds: EventFact["kind"][] = ["sent", "delivery_delayed", "delivered", "opened", "clicked", "bounced", "complained", "failed", "suppressed"];
+  const randomFact = (random: () => number, i: number): EventFact => {
+    const kind = kinds[Math.floor(random() * kinds.length)]!;
+    const extra: Partial<EventFact> =
+      kind === "bounced" ? { bounce: random() < 0.5 ? { ...hard, message: `m${i}` } : { ...soft, message: `m${i}` } }
+      : kind === "failed" ? { failureReason: `r${i}` }
+      : kind === "suppressed" ? { suppression: { type: "t", message: `m${i}` } }
+      : {};
+    if (random() < 0.2) Object.assign(extra, { campaignTag: `c${i}`, subscriberTag: `s${i}`, soleRecipient: `r${i}@x.io` });
+    return fact(`e${String(i).padStart(3, "0")}`, kind, Math.floor(random() * 40), extra);
+  };
+
+  it("fold to the same state as every fact when the others are replaced by their counts, whatever else is kept", () => {
+    const random = seededRandom(13);
+    for (let trial = 0; trial < 300; trial++) {
+      const facts = Array.from({ length: 1 + Math.floor(random() * 60) }, (_, i) => randomFact(random, i));
+      const deciding = new Set(decidingFacts(facts));
+      // Any superset of the deciding facts: what a document holds between two retirements.
+      const kept = facts.filter((candidate) => deciding.has(candidate) || random() < 0.3);
+      const retired = addRetired(noneRetired, facts.filter((candidate) => !kept.includes(candidate)));
+      for (const reg of [registration, undefined]) {
+        // The reference folds every fact, as a document keeping all of them did.
+        const everyFact = foldFacts(reg, [...facts].sort(compareFacts), addRetired(noneRetired, facts));
+        expect(projectSend(reg, shuffle(kept, random), retired), `trial ${trial}`).toEqual(everyFact);
+        expect(projectSend(reg, facts), `trial ${trial}`).toEqual(everyFact);
+      }
+    }
+  });
+
+  it("are the first and last of each kind, the first of each tag and the first 50 terminal ones, however many there are", () => {
+    const opens = Array.from({ length: 500 }, (_, i) => fact(`o${i}`, "opened", 100 + i));
+    const complaints = Array.from({ length: 80 }, (_, i) => fact(`c${String(i).padStart(2, "0")}`, "complained", 1000 + i));
+    const deciding = decidingFacts([...opens, ...complaints, fact("d", "delivered", 50, { campaignTag: "camp" })]).map((kept) => kept.svixId);
+    expect(deciding).toEqual(["d", "o0", "o499", ...complaints.slice(0, decidingTerminalFacts).map((kept) => kept.svixId), "c79"]);
   });
 });

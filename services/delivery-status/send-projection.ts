@@ -1,9 +1,15 @@
 /**
  * The domain rules of a send's state (DESIGN.md "Domain rules"), as one pure
- * function: state = project(registration, facts). Every write recomputes the
- * state from the full, svix-id-deduplicated set of facts folded in event-time
- * order, so the result cannot depend on the order messages arrived in, on
- * redelivery, or on which instance wrote last.
+ * function: state = project(registration, facts, retired counts). Every write
+ * recomputes the state from the svix-id-deduplicated set of facts folded in
+ * event-time order, so the result cannot depend on the order messages arrived
+ * in, on redelivery, or on which instance wrote last.
+ *
+ * Only a few facts decide anything but a count (`decidingFacts`: the first and
+ * last of each kind, the first carrying each tag, the first 50 terminal ones),
+ * so a send need not keep the others: the fold reads the deciding ones and adds
+ * the counts of those it no longer keeps (send-retirement.ts). The result is the
+ * same whichever superset of the deciding facts a document holds.
  *
  * Times are microseconds since the epoch (Resend sends up to 6 fractional
  * digits; a JS number holds microseconds exactly until the year 2255).
@@ -62,6 +68,8 @@ export interface Registration {
   recipient: string;
   sentAtUs: number;
   recordedAtUs: number;
+  /** Who registered it (the internal token's name; "local" when auth is off), for its audit entry. */
+  caller?: string;
 }
 
 /** The projected state of a send (everything of the proto `Send` but identity and updated_time). */
@@ -106,9 +114,82 @@ export function compareFacts(a: EventFact, b: EventFact): number {
 
 const min = (current: number | undefined, value: number) => (current === undefined ? value : Math.min(current, value));
 
-/** Projects the state from the registration (if any) and the distinct facts (any order). */
-export function projectSend(registration: Registration | undefined, facts: readonly EventFact[]): SendState {
+/** Facts folded into a send that its document no longer keeps, by the counts they still add to. */
+export interface RetiredCounts {
+  opened: number;
+  clicked: number;
+  softBounced: number;
+}
+
+export const noneRetired: RetiredCounts = Object.freeze({ opened: 0, clicked: 0, softBounced: 0 });
+
+/**
+ * How many terminal facts (hard bounce, complaint, failure, suppression) decide a send's bounce time
+ * and detail: a Resend email has at most 50 recipients, each bouncing or complaining about once. The
+ * status itself needs only the latest of each kind, which is always kept; past 50, `bouncedAtUs` is
+ * the first hard bounce that made the send BOUNCED among the first 50 and the latest ones.
+ */
+export const decidingTerminalFacts = 50;
+
+const isTerminalFact = (fact: EventFact) => fact.kind === "complained" || fact.kind === "failed" || fact.kind === "suppressed" || isHardBounceFact(fact);
+const categoryOf = (fact: EventFact) => (fact.kind === "bounced" ? (isHardBounceFact(fact) ? "hard_bounce" : "soft_bounce") : fact.kind);
+
+/**
+ * The facts that decide a send's state beyond its counts, in fold order: the first and the last of each
+ * kind (first times; latest soft bounce and latest event; the latest terminal of each kind for the
+ * status), the first carrying each attribution tag, and the first `decidingTerminalFacts` terminal facts
+ * (the bounce time depends on how bounces and complaints interleave). A function of the set: the same
+ * for any superset of its result within the same facts.
+ */
+export function decidingFacts(facts: readonly EventFact[]): EventFact[] {
   const ordered = [...facts].sort(compareFacts);
+  const keep = new Set<EventFact>();
+  const last = new Map<string, EventFact>();
+  const tagged = { campaignTag: false, subscriberTag: false, soleRecipient: false };
+  let terminals = 0;
+  for (const fact of ordered) {
+    const category = categoryOf(fact);
+    if (!last.has(category)) keep.add(fact);
+    last.set(category, fact);
+    if (isTerminalFact(fact) && terminals < decidingTerminalFacts) {
+      terminals++;
+      keep.add(fact);
+    }
+    for (const tag of ["campaignTag", "subscriberTag", "soleRecipient"] as const) {
+      if (!tagged[tag] && fact[tag]) {
+        tagged[tag] = true;
+        keep.add(fact);
+      }
+    }
+  }
+  for (const fact of last.values()) keep.add(fact);
+  return ordered.filter((fact) => keep.has(fact));
+}
+
+/** The counts retiring `facts` adds to `counts`. */
+export function addRetired(counts: RetiredCounts, facts: readonly EventFact[]): RetiredCounts {
+  const next = { ...counts };
+  for (const fact of facts) {
+    if (fact.kind === "opened") next.opened++;
+    else if (fact.kind === "clicked") next.clicked++;
+    else if (fact.kind === "bounced" && !isHardBounceFact(fact)) next.softBounced++;
+  }
+  return next;
+}
+
+/**
+ * Projects the state from the registration (if any), the distinct facts a send keeps (any order) and
+ * the counts of those it retired.
+ */
+export function projectSend(registration: Registration | undefined, facts: readonly EventFact[], retired: RetiredCounts = noneRetired): SendState {
+  return foldFacts(registration, decidingFacts(facts), addRetired(retired, facts));
+}
+
+/**
+ * The fold itself: the state from facts already in fold order, with the counts given. projectSend feeds it
+ * the deciding facts; folding every fact gives the same state (the tests' reference).
+ */
+export function foldFacts(registration: Registration | undefined, ordered: readonly EventFact[], counts: RetiredCounts): SendState {
   const state: SendState = {
     campaignId: registration?.campaignId ?? "",
     subscriberId: registration?.subscriberId ?? "",
@@ -116,10 +197,10 @@ export function projectSend(registration: Registration | undefined, facts: reado
     status: "sent",
     attributed: registration !== undefined,
     sentAtUs: registration?.sentAtUs,
-    softBounceCount: 0,
+    softBounceCount: counts.softBounced,
     failureReason: "",
-    openCount: 0,
-    clickCount: 0,
+    openCount: counts.opened,
+    clickCount: counts.clicked,
     recordedAtUs: registration?.recordedAtUs,
   };
   let progress: StatusName = "sent";
@@ -148,11 +229,9 @@ export function projectSend(registration: Registration | undefined, facts: reado
         break;
       case "opened":
         state.firstOpenedAtUs = min(state.firstOpenedAtUs, fact.atUs);
-        state.openCount++;
         break;
       case "clicked":
         state.firstClickedAtUs = min(state.firstClickedAtUs, fact.atUs);
-        state.clickCount++;
         break;
       case "bounced":
         if (isHardBounceFact(fact)) {
@@ -165,7 +244,6 @@ export function projectSend(registration: Registration | undefined, facts: reado
             }
           }
         } else {
-          state.softBounceCount++;
           state.lastSoftBounce = fact.bounce ?? { type: "", subType: "", message: "", diagnosticCode: "" };
           state.lastSoftBounceAtUs = fact.atUs;
         }

@@ -3,17 +3,24 @@
  * returns plain objects.
  *
  * - `delivery_sends`, `_id: "<workspace>:<email id>"`: the registration, the
- *   compact facts of every distinct event (deduplicated by svix id), the
- *   projected state (plus top-level copies of the fields list queries filter
- *   on), a `version` for optimistic concurrency, and the SendRecorded outbox flag.
+ *   compact facts of the distinct events (deduplicated by svix id) — all of
+ *   them up to 100, past that the ones that decide its state, with the counts
+ *   of the retired others (send-retirement.ts) — the projected state (plus
+ *   top-level copies of the fields list queries filter on), a `version` for
+ *   optimistic concurrency, and the SendRecorded outbox flag.
  * - `delivery_timeline`, `_id: "<workspace>:<svix id>"`: one full timeline
- *   entry per distinct event (click link, user agent, bounce text, ...), so
- *   the send document stays small however many opens and clicks arrive.
+ *   entry per distinct event (click link, user agent, bounce text, ...),
+ *   written before the event is folded into its send; `folded: true` once the
+ *   fact left the send document, which makes the entry what recognises a
+ *   redelivery of that event from then on.
+ * - `delivery_timeline_pages`, `_id: "<workspace>:<email id>:<n>"`: the svix
+ *   ids and event times of the facts a send retired (page n written by its
+ *   n+1-th retirement), so its timeline is still read by `_id` only.
  */
 import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
 import { mapLimited } from "../shared/map-limited.ts";
 import { ensureIndexes, isDuplicateKeyError } from "../shared/mongo.ts";
-import type { EventFact, Registration, SendState, StatusName } from "./send-projection.ts";
+import { appliedEventTypes, noneRetired, type EventFact, type RetiredCounts, type Registration, type SendState, type StatusName } from "./send-projection.ts";
 
 /** A send document as the use cases see it. */
 export interface StoredSend {
@@ -21,7 +28,12 @@ export interface StoredSend {
   emailId: string;
   version: number;
   registration?: Registration;
+  /** The facts the document keeps (all of them until it first retired some). */
   facts: EventFact[];
+  /** Counts of the facts it retired. */
+  retired: RetiredCounts;
+  /** How many timeline pages list retired facts (0: the document keeps every fact). */
+  timelinePages: number;
   state: SendState;
   updatedAtMs: number;
   /** Outbox: SendRecorded not yet published. */
@@ -52,6 +64,9 @@ interface SendDocument {
   version: number;
   registration?: Registration;
   facts: EventFact[];
+  /** Absent on documents that never retired a fact (and on those written before retirement existed). */
+  retired?: RetiredCounts;
+  timelinePages?: number;
   state: SendState;
   campaignId: string;
   subscriberId: string;
@@ -62,6 +77,22 @@ interface SendDocument {
 
 interface TimelineDocument extends TimelineEntry {
   _id: string;
+  /** The event's fact was folded into its send and then retired from the send document. */
+  folded?: boolean;
+}
+
+/** A retired fact as a timeline page lists it. */
+interface TimelineRef {
+  svixId: string;
+  atUs: number;
+}
+
+interface TimelinePageDocument {
+  _id: string;
+  workspaceId: string;
+  emailId: string;
+  page: number;
+  refs: TimelineRef[];
 }
 
 /** Omits undefined fields instead of storing nulls. */
@@ -70,6 +101,11 @@ const writeOptions = { ignoreUndefined: true } as const;
 /** `<workspace>:<key>`; a workspace id never contains ":", so the pair is unambiguous. */
 export const sendKey = (workspaceId: string, emailId: string) => `${workspaceId}:${emailId}`;
 const timelineKey = (workspaceId: string, svixId: string) => `${workspaceId}:${svixId}`;
+/** The page number comes last and has no ":", so the key stays unambiguous whatever the email id holds. */
+const pageKey = (workspaceId: string, emailId: string, page: number) => `${sendKey(workspaceId, emailId)}:${page}`;
+/** `$in` lists are sent in chunks of this many ids. */
+const inChunk = 500;
+const typeOfKind = Object.fromEntries(Object.entries(appliedEventTypes).map(([type, kind]) => [kind, type])) as Record<EventFact["kind"], string>;
 
 /** One send write of `writeMany`. */
 export interface SendWrite {
@@ -84,10 +120,12 @@ export interface SendWrite {
 export class SendsRepository {
   readonly #sends: Collection<SendDocument>;
   readonly #timeline: Collection<TimelineDocument>;
+  readonly #pages: Collection<TimelinePageDocument>;
 
   constructor(db: Db) {
     this.#sends = db.collection<SendDocument>("delivery_sends");
     this.#timeline = db.collection<TimelineDocument>("delivery_timeline");
+    this.#pages = db.collection<TimelinePageDocument>("delivery_timeline_pages");
   }
 
   /**
@@ -176,26 +214,91 @@ export class SendsRepository {
   }
 
   /**
+   * Of `svixIds` (events of this send), those whose fact the send folded and then retired: read after the
+   * send document, this is what recognises a redelivery once its fact is no longer on the document. A
+   * flag is only ever set on an entry whose fact a stored send document held (retireFacts), so a flagged
+   * entry was folded; an unflagged one was not folded as of the document read before, or is still on it.
+   */
+  async foldedEvents(workspaceId: string, emailId: string, svixIds: readonly string[]): Promise<Set<string>> {
+    const folded = new Set<string>();
+    for (let i = 0; i < svixIds.length; i += inChunk) {
+      const ids = svixIds.slice(i, i + inChunk).map((svixId) => timelineKey(workspaceId, svixId));
+      const docs = await this.#timeline.find({ _id: { $in: ids } }, { projection: { svixId: 1, emailId: 1, folded: 1 } }).toArray();
+      for (const doc of docs) if (doc.folded === true && doc.emailId === emailId) folded.add(doc.svixId);
+    }
+    return folded;
+  }
+
+  /**
+   * Before a send write drops `facts` from its document: marks their timeline entries folded and lists
+   * them on timeline page `page`. Both are idempotent (a flag; refs listed twice are read once), so a
+   * write that then loses its guard leaves nothing wrong: the facts were folded already. An entry that is
+   * missing (the timeline is written before the fold, so only if it was deleted) is put back with what the
+   * fact knows, so the redelivery of its event is still recognised.
+   */
+  async retireFacts(workspaceId: string, emailId: string, page: number, facts: readonly EventFact[]): Promise<void> {
+    for (let i = 0; i < facts.length; i += inChunk) {
+      const chunk = facts.slice(i, i + inChunk);
+      const ids = chunk.map((fact) => timelineKey(workspaceId, fact.svixId));
+      const flagged = await this.#timeline.updateMany({ _id: { $in: ids } }, { $set: { folded: true } });
+      if (flagged.matchedCount === ids.length) continue;
+      const found = new Set((await this.#timeline.find({ _id: { $in: ids } }, { projection: { _id: 1 } }).toArray()).map((doc) => doc._id));
+      const missing = chunk.filter((fact) => !found.has(timelineKey(workspaceId, fact.svixId)));
+      await this.putTimelineEntries(
+        missing.map((fact) => ({ workspaceId, emailId, svixId: fact.svixId, type: typeOfKind[fact.kind], eventAtUs: fact.atUs, receivedAtUs: 0 })),
+      );
+      await this.#timeline.updateMany({ _id: { $in: missing.map((fact) => timelineKey(workspaceId, fact.svixId)) } }, { $set: { folded: true } });
+    }
+    const refs = facts.map(({ svixId, atUs }) => ({ svixId, atUs }));
+    const append = () =>
+      this.#pages.updateOne(
+        { _id: pageKey(workspaceId, emailId, page) },
+        { $setOnInsert: { workspaceId, emailId, page }, $push: { refs: { $each: refs } } },
+        { upsert: true },
+      );
+    try {
+      await append();
+    } catch (error) {
+      // Two first appends to a page raced; the page exists now, so the second attempt updates it.
+      if (!isDuplicateKeyError(error)) throw error;
+      await append();
+    }
+  }
+
+  /**
    * A page of a send's timeline in (event time, received time, svix id) order, read by `_id` from the
-   * send's own facts (one per svix id) rather than by a filter on the timeline collection: FerretDB v1
-   * decodes the whole collection for any filter but an exact `_id`, which made this read grow with every
-   * send's events (1.3 s at 20,000 entries, measured by bench/rpc). Only the entries the page can hold
-   * are fetched.
+   * send's own facts and retired-fact pages (one ref per svix id) rather than by a filter on the timeline
+   * collection: FerretDB v1 decodes the whole collection for any filter but an exact `_id`, which made
+   * this read grow with every send's events (1.3 s at 20,000 entries, measured by bench/rpc). Only the
+   * entries the page can hold are fetched.
    */
   async listTimeline(send: StoredSend, after: TimelineCursor | undefined, limit: number): Promise<TimelineEntry[]> {
-    // Facts carry the event time but not the received time that breaks ties, so: every fact at the cursor's
+    const refs = await this.#timelineRefs(send);
+    // Refs carry the event time but not the received time that breaks ties, so: every ref at the cursor's
     // event time (some are past the cursor, some not), and the first `limit` later ones with all their ties.
-    const atCursor = after ? send.facts.filter((fact) => fact.atUs === after[0]) : [];
-    const later = send.facts.filter((fact) => !after || fact.atUs > after[0]).sort((a, b) => a.atUs - b.atUs);
+    const atCursor = after ? refs.filter((ref) => ref.atUs === after[0]) : [];
+    const later = refs.filter((ref) => !after || ref.atUs > after[0]).sort((a, b) => a.atUs - b.atUs);
     const horizon = later[Math.min(later.length, limit) - 1]?.atUs ?? -Infinity;
-    const wanted = [...atCursor, ...later.filter((fact) => fact.atUs <= horizon)];
-    const entries = await mapLimited(wanted, 16, (fact) => this.#timeline.findOne({ _id: timelineKey(send.workspaceId, fact.svixId) }));
+    const wanted = [...atCursor, ...later.filter((ref) => ref.atUs <= horizon)];
+    const entries = await mapLimited(wanted, 16, (ref) => this.#timeline.findOne({ _id: timelineKey(send.workspaceId, ref.svixId) }));
     return entries
       .filter((doc): doc is TimelineDocument => doc !== null)
-      .map(({ _id, ...entry }) => entry)
+      .map(({ _id, folded: _folded, ...entry }) => entry)
       .sort(compareTimeline)
       .filter((entry) => !after || compareTimeline(entry, { eventAtUs: after[0], receivedAtUs: after[1], svixId: after[2] }) > 0)
       .slice(0, limit);
+  }
+
+  /** Every event of the send once: the facts on its document and those its timeline pages list. */
+  async #timelineRefs(send: StoredSend): Promise<TimelineRef[]> {
+    const refs = new Map(send.facts.map((fact) => [fact.svixId, fact.atUs]));
+    const ids = Array.from({ length: send.timelinePages }, (_, page) => pageKey(send.workspaceId, send.emailId, page));
+    for (let i = 0; i < ids.length; i += inChunk) {
+      for (const page of await this.#pages.find({ _id: { $in: ids.slice(i, i + inChunk) } }).toArray()) {
+        for (const ref of page.refs ?? []) refs.set(ref.svixId, ref.atUs);
+      }
+    }
+    return [...refs].map(([svixId, atUs]) => ({ svixId, atUs }));
   }
 
   /** A page of a campaign's sends in email id order. */
@@ -227,6 +330,8 @@ function toDocument(send: StoredSend): SendDocument {
     version: send.version,
     registration: send.registration,
     facts: send.facts,
+    retired: send.timelinePages > 0 ? send.retired : undefined,
+    timelinePages: send.timelinePages > 0 ? send.timelinePages : undefined,
     state: send.state,
     campaignId: send.state.campaignId,
     subscriberId: send.state.subscriberId,
@@ -243,6 +348,8 @@ function toStored(doc: SendDocument): StoredSend {
     version: doc.version,
     registration: doc.registration ?? undefined,
     facts: doc.facts ?? [],
+    retired: doc.retired ?? noneRetired,
+    timelinePages: doc.timelinePages ?? 0,
     state: doc.state,
     updatedAtMs: doc.updatedAtMs,
     pendingSendRecorded: doc.pendingSendRecorded === true,

@@ -33,6 +33,7 @@ import {
   contributionDelta,
   contributionOf,
   emptySendState,
+  settleClicks,
   type ContributionRules,
   type SendFact,
   type SendState,
@@ -165,6 +166,7 @@ async function changeSends(deps: IngestDeps, changes: readonly SendChangeCause[]
       [...bySend.values()].map((group) => ({
         workspaceId: group[0]!.workspaceId,
         emailId: group[0]!.emailId,
+        causes: group.map((change) => change.cause),
         decide: (current: SendRecord | null) => sendWriteAfter(deps, current, group),
       })),
     );
@@ -183,6 +185,7 @@ function sendWriteAfter(deps: IngestDeps, current: SendRecord | null, changes: r
     applied.push(cause);
   }
   if (applied.length === (current?.applied.length ?? 0)) return null;
+  state = settleClicks(state, deps.rules); // keeps the state bounded; the contribution is the same
   const contrib = contributionOf(state, deps.rules);
   const delta = contributionDelta(current?.contrib ?? [], contrib);
   const pending = [...(current?.pending ?? [])];

@@ -1,8 +1,10 @@
 /**
  * Applying Resend events to their sends: keep each timeline entry, add each
- * fact once per svix id, recompute the state, tell live watchers. A batch of
- * events writes its timeline entries in one insert and its sends in one bulk
- * write, one write per send however many of its events the batch holds.
+ * fact once per svix id (seen on the send document or, once the send retired
+ * facts, on the event's timeline entry), recompute the state, tell live
+ * watchers. A batch of events writes its timeline entries in one insert and
+ * its sends in one bulk write, one write per send however many of its events
+ * the batch holds.
  */
 import type { EventFact } from "../send-projection.ts";
 import type { SendsRepository, StoredSend, TimelineEntry } from "../sends-repository.ts";
@@ -58,8 +60,9 @@ export async function applyEvents(deps: ApplyEventDeps, events: readonly Incomin
     groups.map((group, index) => ({
       workspaceId: group[0]!.workspaceId,
       emailId: group[0]!.emailId,
-      decide: (current: StoredSend | undefined) => {
-        added[index] = newFacts(current, group);
+      svixIds: group.map((event) => event.fact.svixId),
+      decide: (current: StoredSend | undefined, folded: ReadonlySet<string>) => {
+        added[index] = newFacts(current, folded, group);
         return added[index].length > 0 ? { facts: added[index] } : undefined;
       },
     })),
@@ -74,9 +77,9 @@ export async function applyEvents(deps: ApplyEventDeps, events: readonly Incomin
   return changed;
 }
 
-/** The facts of `events` the send does not have yet (one per svix id). */
-function newFacts(current: StoredSend | undefined, events: readonly IncomingEvent[]): EventFact[] {
-  const seen = new Set(current?.facts.map((fact) => fact.svixId));
+/** The facts of `events` the send has not folded yet (one per svix id); `folded`: those it retired. */
+function newFacts(current: StoredSend | undefined, folded: ReadonlySet<string>, events: readonly IncomingEvent[]): EventFact[] {
+  const seen = new Set([...(current?.facts.map((fact) => fact.svixId) ?? []), ...folded]);
   const facts: EventFact[] = [];
   for (const { fact } of events) {
     if (seen.has(fact.svixId)) continue;

@@ -10,6 +10,7 @@
  *   npm run bench -- gateway      # only the named ones
  */
 import { runE2eBenchmark } from "./e2e/e2e.ts";
+import { runGatewayFloodBenchmark } from "./gateway/flood.ts";
 import { runGatewayBenchmark } from "./gateway/gateway.ts";
 import { runRpcBenchmark } from "./rpc/rpc.ts";
 import { runWatchLatencyBenchmark } from "./watch/watch-latency.ts";
@@ -25,6 +26,11 @@ const benchmarks: SubBenchmark[] = [
     name: "gateway",
     describe: "signed Resend webhooks over keep-alive HTTP: verify + JetStream publish with ack, vs bare node:http + svix",
     run: runGatewayBenchmark,
+  },
+  {
+    name: "gateway-flood",
+    describe: "signed webhooks at a fixed rate, alone and under a concurrent 4× flood of unsigned, badly signed and unknown-workspace requests: verified events/s and p99 of both",
+    run: runGatewayFloodBenchmark,
   },
   {
     name: "e2e",

@@ -7,20 +7,25 @@
  *   ngsreach secret remove --workspace ID [--all]
  *   ngsreach simulate      --workspace ID [--secret whsec_...] [--url GATEWAY_URL]
  *   ngsreach health        --workspace ID
+ *   ngsreach secrets reencrypt [--page-token T] [--actor WHO] [--note WHY]
+ *   ngsreach audit         --workspace ID [--limit N]
  *   ngsreach dead-letters list   [--consumer NAME]
  *   ngsreach dead-letters replay --consumer NAME (--all | --seq N[,N...])
  *
  * It talks to the gateway at GATEWAY_URL (default http://127.0.0.1:$GATEWAY_PORT,
- * port 8080), sending INTERNAL_TOKEN when set — the same variables as `npm start`.
+ * port 8080), sending INTERNAL_TOKEN when set — the same variables as `npm start`
+ * (of named tokens, the one named "cli", so the audit names the command line).
  */
 import { parseArgs } from "node:util";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { WebhookSecretRole, WebhookSecretSelector, WorkspaceSettingsService } from "../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
+import { AuditAction } from "../gen/ngsreach/events/v1/audit_pb.ts";
 import { emailEventTypes, sampleEmailEvent } from "./resend-samples.ts";
 import { newMessageId, signedHeaders } from "./sign.ts";
 import { deadLettersCommand } from "./dead-letters.ts";
-import { loadBaseConfig } from "../services/shared/config.ts";
+import { printWebhookState, reencryptCommand } from "./secret-keys.ts";
+import { loadBaseConfig, parseInternalTokens } from "../services/shared/config.ts";
 import { createLogger } from "../services/shared/log.ts";
 import { connectNats } from "../services/shared/nats.ts";
 
@@ -30,6 +35,8 @@ const usage = `usage:
   ngsreach secret remove --workspace ID [--all] [--actor WHO] [--note WHY]
   ngsreach simulate      --workspace ID [--secret whsec_...] [--url GATEWAY_URL]
   ngsreach health        --workspace ID
+  ngsreach secrets reencrypt [--page-token T] [--actor WHO] [--note WHY]   (every secret sealed under SECRETS_KEY's first key)
+  ngsreach audit         --workspace ID [--limit N]   (newest first, 50 unless given, at most 10000)
   ngsreach dead-letters list   [--consumer NAME]
   ngsreach dead-letters replay --consumer NAME (--all | --seq N[,N...])
 environment: GATEWAY_URL (or GATEWAY_PORT), INTERNAL_TOKEN, NGSREACH_WEBHOOK_SECRET (for simulate), NATS_URL (dead-letters)`;
@@ -48,6 +55,8 @@ const { values, positionals } = (() => {
         all: { type: "boolean", default: false },
         consumer: { type: "string" },
         seq: { type: "string" },
+        "page-token": { type: "string" },
+        limit: { type: "string" },
         actor: { type: "string", default: process.env.USER ?? "cli" },
         note: { type: "string", default: "" },
         help: { type: "boolean", short: "h", default: false },
@@ -60,7 +69,15 @@ const { values, positionals } = (() => {
 })();
 
 const gatewayUrl = values.url ?? process.env.GATEWAY_URL ?? `http://127.0.0.1:${process.env.GATEWAY_PORT ?? "8080"}`;
-const token = process.env.INTERNAL_TOKEN;
+
+/** The bearer token to send: INTERNAL_TOKEN's only token or, of several named ones, the one named "cli". */
+function cliToken(): string | undefined {
+  const tokens = parseInternalTokens(process.env.INTERNAL_TOKEN);
+  if (tokens.length <= 1) return tokens[0]?.token;
+  const own = tokens.find((entry) => entry.name === "cli");
+  if (!own) throw new UsageError('INTERNAL_TOKEN names several tokens but none "cli" (add cli:<token>, so audit entries name the command line)');
+  return own.token;
+}
 
 function required(name: "workspace" | "secret"): string {
   const value = values[name] ?? (name === "secret" ? process.env.NGSREACH_WEBHOOK_SECRET : undefined);
@@ -69,6 +86,7 @@ function required(name: "workspace" | "secret"): string {
 }
 
 function settingsClient() {
+  const token = cliToken();
   const transport = createConnectTransport({
     baseUrl: gatewayUrl,
     httpVersion: "1.1",
@@ -151,6 +169,32 @@ async function healthCommand(): Promise<void> {
   console.log(`  rejected: too large   ${rejected?.tooLarge ?? 0n}   (413)`);
   console.log(`  unavailable (503)     ${health.unavailable}`);
   printSecrets(health.secrets);
+  printWebhookState(health);
+}
+
+/** Free text as one terminal line (control characters shown as "?"). */
+const printable = (text: string) => text.replace(/[\u0000-\u001f\u007f]/g, "?");
+const actionName = (action: AuditAction) =>
+  (Object.entries(AuditAction).find(([, value]) => value === action)?.[0] ?? String(action)).toLowerCase();
+
+/** Prints the workspace's newest audit entries, one line each, reading as many pages as --limit needs. */
+async function auditCommand(): Promise<void> {
+  const workspaceId = required("workspace");
+  const limit = values.limit === undefined ? 50 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError("--limit must be a whole number from 1 to 10000");
+  const client = settingsClient();
+  let shown = 0;
+  let pageToken = "";
+  do {
+    const page = await client.listAuditEntries({ workspaceId, pageSize: Math.min(500, limit - shown), pageToken });
+    for (const entry of page.entries.slice(0, limit - shown)) {
+      const fields = [time(entry.time), entry.service, actionName(entry.action), `caller=${entry.caller || "-"}`, `actor=${printable(entry.actor) || "-"}`];
+      console.log(`${fields.join("  ")}  target=${printable(entry.target) || "-"}${entry.note ? `  note=${JSON.stringify(entry.note)}` : ""}`);
+      shown++;
+    }
+    pageToken = page.nextPageToken;
+  } while (pageToken && shown < limit);
+  if (shown === 0) console.log(`no audit entries for workspace ${workspaceId}`);
 }
 
 async function main(): Promise<void> {
@@ -159,9 +203,15 @@ async function main(): Promise<void> {
     console.log(usage);
     return;
   }
+  if ((command === "secrets" || command === "secret") && action === "reencrypt") {
+    const done = await reencryptCommand(settingsClient(), { actor: values.actor!, note: values.note! }, values["page-token"]);
+    if (!done) process.exitCode = 1;
+    return;
+  }
   if (command === "secret") return await secretCommand(action);
   if (command === "simulate") return await simulateCommand();
   if (command === "health") return await healthCommand();
+  if (command === "audit") return await auditCommand();
   if (command === "dead-letters") {
     if (action !== "list" && action !== "replay") throw new UsageError(`unknown dead-letters action "${action ?? ""}" (list or replay)`);
     if (action === "replay" && (!values.consumer || (!values.all && !values.seq))) {

@@ -1,7 +1,8 @@
 /**
- * What this service sends out: SendRecorded on JetStream (DOMAIN_EVENTS,
- * `sends.<ws>.recorded`) and live change notifications on core NATS
- * (`live.delivery.<ws>`) for WatchSends on every instance.
+ * What this service sends out: SendRecorded and RecordSend's audit entries on
+ * JetStream (DOMAIN_EVENTS, `sends.<ws>.recorded`, `audit.<ws>.delivery-status`)
+ * and live change notifications on core NATS (`live.delivery.<ws>`) for
+ * WatchSends on every instance.
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
@@ -9,15 +10,16 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { WatchSendsResponseSchema, type WatchSendsResponse } from "../../gen/ngsreach/delivery/v1/delivery_status_pb.ts";
 import { SendRecordedSchema } from "../../gen/ngsreach/events/v1/domain_events_pb.ts";
+import { publishAuditEntry } from "../shared/audit.ts";
 import { publishLive } from "../shared/live.ts";
 import { timestampFromUs, toSendEventMessage, toSendMessage } from "./send-mapping.ts";
 import type { NotifyChange } from "./use-cases/apply-event.ts";
-import type { SendRecordedPublisher } from "./use-cases/send-recorded-outbox.ts";
+import { registrationAuditEntry, type SendRecordedPublisher } from "./use-cases/send-recorded-outbox.ts";
 
 /** `live.delivery.<ws>`: where changes of one workspace's sends are announced. */
 export const liveSubject = (workspaceId: string) => `live.delivery.${workspaceId}`;
 
-/** `sends.<ws>.recorded`, message id from workspace + email id. */
+/** `sends.<ws>.recorded`, message id from workspace + email id; then its audit entry (message id from the registration). */
 export function jetStreamSendRecordedPublisher(js: JetStreamClient): SendRecordedPublisher {
   return {
     async publishSendRecorded(send) {
@@ -34,6 +36,7 @@ export function jetStreamSendRecordedPublisher(js: JetStreamClient): SendRecorde
       await js.publish(`sends.${send.workspaceId}.recorded`, toBinary(SendRecordedSchema, event), {
         msgID: `${send.workspaceId}:${send.emailId}`,
       });
+      await publishAuditEntry(js, registrationAuditEntry({ ...send, registration }));
     },
   };
 }

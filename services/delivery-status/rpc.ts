@@ -16,6 +16,7 @@ import {
   type WatchSendsResponse,
 } from "../../gen/ngsreach/delivery/v1/delivery_status_pb.ts";
 import { InvalidArgumentError } from "../shared/errors.ts";
+import { callerOf } from "../shared/rpc/auth.ts";
 import { subscribeLive } from "../shared/live.ts";
 import { pageSize } from "../shared/paging.ts";
 import { optionalText, requireText, requireWorkspaceId } from "../shared/validation.ts";
@@ -42,7 +43,7 @@ const requireRecipient = (value: string) => {
 export function deliveryStatusRoutes(deps: RpcDeps) {
   return (router: ConnectRouter) =>
     router.service(DeliveryStatusService, {
-      async recordSend(req) {
+      async recordSend(req, context) {
         const input = {
           workspaceId: requireWorkspaceId(req.workspaceId),
           emailId: requireText(req.emailId, "email_id"),
@@ -50,6 +51,7 @@ export function deliveryStatusRoutes(deps: RpcDeps) {
           subscriberId: requireText(req.subscriberId, "subscriber_id"),
           recipient: requireRecipient(req.recipient),
           sentAtUs: req.sentTime ? usFromTimestamp(req.sentTime) : undefined,
+          caller: callerOf(context),
         };
         const { send, created } = await recordSend(deps, input);
         return create(RecordSendResponseSchema, { send: toSendMessage(send), created });

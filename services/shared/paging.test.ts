@@ -28,6 +28,12 @@ describe("page tokens", () => {
     expect(() => decodePageToken(`${Buffer.from('{"after":"e43"}').toString("base64url")}.${sum}`, scope)).toThrow(refused);
     expect(() => decodePageToken(token, "ws2|campaign=c1")).toThrow(refused);
     expect(() => decodePageToken(`${token}.x`, scope)).toThrow(refused);
+    // Every one-character edit of the MAC, also of the last character, whose low bits base64 leaves unused.
+    const mac = sum!;
+    for (let i = 0; i < mac.length; i++) {
+      const edited = mac.slice(0, i) + (mac[i] === "A" ? "B" : "A") + mac.slice(i + 1);
+      expect(() => decodePageToken(`${token.split(".")[0]}.${edited}`, scope), `edit at ${i}`).toThrow(refused);
+    }
     expect(() => decodePageToken("not-a-token", scope)).toThrow(refused);
     usePageTokenKey("another key, as a server with other settings has it");
     expect(() => decodePageToken(token, scope)).toThrow(refused);

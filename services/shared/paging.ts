@@ -43,8 +43,10 @@ export function encodePageToken(scope: string, cursor: unknown): string {
 export function decodePageToken<T>(token: string, scope: string, field = "page_token"): T | undefined {
   if (token === "") return undefined;
   const [payload, sum, extra] = token.split(".");
-  const given = Buffer.from(sum ?? "", "base64url");
-  const expected = payload ? mac(scope, payload) : undefined;
+  // Compared as text: decoding would ignore the unused low bits of the last character, so an edited
+  // token could pass (and a test that edits one character failed only now and then).
+  const given = Buffer.from(sum ?? "");
+  const expected = payload ? Buffer.from(mac(scope, payload).toString("base64url")) : undefined;
   if (!payload || extra !== undefined || !expected || given.length !== expected.length || !timingSafeEqual(given, expected)) {
     throw new InvalidArgumentError(field, "invalid or tampered page token, or used with other filters");
   }

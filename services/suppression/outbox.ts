@@ -11,6 +11,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { JetStreamClient } from "@nats-io/jetstream";
+import { auditSubject, encodeAuditEntry, type AuditRecord } from "../shared/audit.ts";
 import {
   SubscriberSuppressedSchema,
   SubscriberUnsuppressedSchema,
@@ -68,6 +69,12 @@ export function outboxEntry(state: SubscriberState, transition: Transition): str
     );
   }
   const entry: OutboxEntry = { subject, msgId, payload: Buffer.from(bytes).toString("base64") };
+  return JSON.stringify(entry);
+}
+
+/** Serialises an audit entry of an operator's change (`audit.<ws>.suppression`, message id = entry id). */
+export function auditOutboxEntry(record: AuditRecord): string {
+  const entry: OutboxEntry = { subject: auditSubject(record), msgId: record.id, payload: Buffer.from(encodeAuditEntry(record)).toString("base64") };
   return JSON.stringify(entry);
 }
 

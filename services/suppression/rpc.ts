@@ -5,7 +5,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { SuppressionReason } from "../../gen/ngsreach/events/v1/domain_events_pb.ts";
 import {
   SubscriberHistoryEntrySchema,
@@ -17,6 +17,7 @@ import {
 } from "../../gen/ngsreach/suppression/v1/suppression_pb.ts";
 import { InvalidArgumentError } from "../shared/errors.ts";
 import { pageSize } from "../shared/paging.ts";
+import { callerOf } from "../shared/rpc/auth.ts";
 import { requireText, requireWorkspaceId } from "../shared/validation.ts";
 import { normaliseAddress } from "./address.ts";
 import {
@@ -138,7 +139,7 @@ export function registerSuppressionRpc(router: ConnectRouter, deps: SuppressionD
       return { suppressions: page.items.flatMap((item) => suppressionOf(item) ?? []), nextPageToken: page.nextPageToken };
     },
 
-    async addSuppression(request) {
+    async addSuppression(request, context: HandlerContext) {
       const workspaceId = requireWorkspaceId(request.workspaceId);
       const email = requireEmail(request.email, "email");
       const reason = optionalReasonFilter(request.reason) ?? "manual";
@@ -148,19 +149,19 @@ export function registerSuppressionRpc(router: ConnectRouter, deps: SuppressionD
       const subscriberId = request.subscriberId === "" ? "" : requireText(request.subscriberId, "subscriber_id");
       const actor = requireText(request.actor, "actor");
       const note = requireText(request.note, "note", 2000);
-      const outcome = await addSuppression(deps, { workspaceId, email, subscriberId, reason, actor, note });
+      const outcome = await addSuppression(deps, { workspaceId, email, subscriberId, reason, caller: callerOf(context), actor, note });
       return {
         suppression: suppressionOf({ state: outcome.state, outbox: [] }),
         changed: outcome.transition !== undefined,
       };
     },
 
-    async removeSuppression(request) {
+    async removeSuppression(request, context: HandlerContext) {
       const workspaceId = requireWorkspaceId(request.workspaceId);
       const email = requireEmail(request.email, "email");
       const actor = requireText(request.actor, "actor");
       const note = requireText(request.note, "note", 2000);
-      const outcome = await removeSuppression(deps, { workspaceId, email, actor, note });
+      const outcome = await removeSuppression(deps, { workspaceId, email, caller: callerOf(context), actor, note });
       const transition = outcome.transition;
       return transition?.kind === "unsuppressed"
         ? { changed: true, removed: suppressionToProto(email, outcome.state.subscriberId, transition.removed) }

@@ -2,15 +2,22 @@
  * WorkspaceSettingsService: validates requests, calls the use cases, maps
  * results to the API. Secrets go in; only fingerprints come out.
  */
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   WebhookSecretRole,
   WebhookSecretSelector,
+  WebhookState,
   WorkspaceSettingsService,
 } from "../../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
+import { toAuditMessage } from "../shared/audit.ts";
 import { InvalidArgumentError } from "../shared/errors.ts";
+import { pageSize } from "../shared/paging.ts";
+import { callerOf } from "../shared/rpc/auth.ts";
+import { requireWorkspaceId } from "../shared/validation.ts";
 import { getWebhookHealth, type HealthDeps } from "./health/webhook-health.ts";
+import { listAuditEntries, type AuditLogDeps } from "./workspace/audit-log.ts";
+import { reencryptSecrets, type ReencryptDeps } from "./workspace/reencrypt.ts";
 import {
   removeWebhookSecret,
   rotateWebhookSecret,
@@ -26,32 +33,36 @@ const toApi = (secret: SecretInfo) => ({
   expireTime: secret.expiresAt ? timestampFromDate(secret.expiresAt) : undefined,
 });
 
-const audit = (actor: string, note: string) => {
-  if (actor.length > 256) throw new InvalidArgumentError("actor", "at most 256 characters");
-  if (note.length > 1024) throw new InvalidArgumentError("note", "at most 1024 characters");
-  return { actor, note };
+const audit = (req: { actor: string; note: string }, context: HandlerContext) => {
+  if (req.actor.length > 256) throw new InvalidArgumentError("actor", "at most 256 characters");
+  if (req.note.length > 1024) throw new InvalidArgumentError("note", "at most 1024 characters");
+  return { caller: callerOf(context), actor: req.actor, note: req.note };
 };
 
-export function workspaceSettingsRoutes(router: ConnectRouter, deps: SecretDeps & HealthDeps): void {
+const stateToApi = {
+  ok: WebhookState.OK,
+  no_secret: WebhookState.NO_SECRET,
+  secret_undecryptable: WebhookState.SECRET_UNDECRYPTABLE,
+} as const;
+
+export function workspaceSettingsRoutes(router: ConnectRouter, deps: SecretDeps & HealthDeps & AuditLogDeps & ReencryptDeps): void {
   router.service(WorkspaceSettingsService, {
-    async setWebhookSecret(req) {
-      const secrets = await setWebhookSecret(deps, req.workspaceId, req.secret, audit(req.actor, req.note));
+    async setWebhookSecret(req, context) {
+      const secrets = await setWebhookSecret(deps, req.workspaceId, req.secret, audit(req, context));
       return { secrets: secrets.map(toApi) };
     },
-    async rotateWebhookSecret(req) {
-      const secrets = await rotateWebhookSecret(
-        deps,
-        req.workspaceId,
-        req.newSecret,
-        req.oldSecretTtlSeconds,
-        audit(req.actor, req.note),
-      );
+    async rotateWebhookSecret(req, context) {
+      const secrets = await rotateWebhookSecret(deps, req.workspaceId, req.newSecret, req.oldSecretTtlSeconds, audit(req, context));
       return { secrets: secrets.map(toApi) };
     },
-    async removeWebhookSecret(req) {
+    async removeWebhookSecret(req, context) {
       const which = req.which === WebhookSecretSelector.ALL ? "all" : "previous";
-      const { removed, secrets } = await removeWebhookSecret(deps, req.workspaceId, which, audit(req.actor, req.note));
+      const { removed, secrets } = await removeWebhookSecret(deps, req.workspaceId, which, audit(req, context));
       return { removedCount: removed, secrets: secrets.map(toApi) };
+    },
+    async listAuditEntries(req) {
+      const page = await listAuditEntries(deps, requireWorkspaceId(req.workspaceId), pageSize(req.pageSize), req.pageToken);
+      return { entries: page.items.map(toAuditMessage), nextPageToken: page.nextPageToken };
     },
     async getWebhookHealth(req) {
       const health = await getWebhookHealth(deps, req.workspaceId);
@@ -71,8 +82,15 @@ export function workspaceSettingsRoutes(router: ConnectRouter, deps: SecretDeps 
         unavailable: BigInt(health.counts.unavailable),
         activeSecretCount: health.secrets.length,
         previousSecretExpireTime: previous?.expiresAt ? timestampFromDate(previous.expiresAt) : undefined,
-        secrets: health.secrets.map(toApi),
+        secrets: health.secrets.map((secret) => ({ ...toApi(secret), keyId: secret.keyId, undecryptable: secret.undecryptable })),
+        state: stateToApi[health.state],
+        undecryptableKeyIds: health.undecryptableKeyIds,
+        secretUndecryptable: BigInt(health.counts.secret_undecryptable),
+        rateLimited: BigInt(health.counts.rate_limited),
       };
+    },
+    async reencryptSecrets(req, context) {
+      return await reencryptSecrets(deps, { pageSize: req.pageSize, pageToken: req.pageToken }, audit(req, context));
     },
   });
 }

@@ -1,6 +1,7 @@
 /**
  * RecordSend: register a send (idempotently), apply whatever events arrived
- * before it, and publish SendRecorded through the outbox.
+ * before it, and publish SendRecorded and the registration's audit entry
+ * through the outbox.
  */
 import { ConflictError } from "../../shared/errors.ts";
 import type { Registration } from "../send-projection.ts";
@@ -17,6 +18,8 @@ export interface RecordSendInput {
   recipient: string;
   /** Defaults to the registration time. */
   sentAtUs?: number;
+  /** The authenticated caller, kept with the registration for its audit entry (the RPC always sets it). */
+  caller?: string;
 }
 
 export interface RecordSendDeps {
@@ -53,6 +56,7 @@ export async function recordSend(deps: RecordSendDeps, input: RecordSendInput): 
       recipient: input.recipient,
       sentAtUs: input.sentAtUs ?? nowUs,
       recordedAtUs: nowUs,
+      ...(input.caller === undefined ? {} : { caller: input.caller }),
     };
     return { registration, markSendRecordedPending: true };
   });

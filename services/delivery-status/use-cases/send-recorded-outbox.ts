@@ -1,14 +1,17 @@
 /**
  * The SendRecorded outbox: RecordSend sets a flag on the send in the same
- * write as the registration; the event is published (JetStream message id
- * from workspace + email id, so a second publish is dropped inside the
- * duplicate window) and only then the flag is cleared. A sweep at start-up
- * and periodically publishes whatever a crash left flagged.
+ * write as the registration; the event and the registration's audit entry are
+ * published (JetStream message ids from workspace + email id, so a second
+ * publish is dropped inside the duplicate window) and only then the flag is
+ * cleared. A sweep at start-up and periodically publishes whatever a crash
+ * left flagged.
  */
+import { createHash } from "node:crypto";
+import type { AuditRecord } from "../../shared/audit.ts";
 import { withSendLock } from "../send-locks.ts";
 import { sendKey, type SendsRepository, type StoredSend } from "../sends-repository.ts";
 
-/** Publishes SendRecorded for a registered send; resolves once JetStream acknowledged it. */
+/** Publishes SendRecorded and the audit entry of a registered send; resolves once JetStream acknowledged both. */
 export interface SendRecordedPublisher {
   publishSendRecorded(send: StoredSend): Promise<void>;
 }
@@ -16,6 +19,26 @@ export interface SendRecordedPublisher {
 export interface OutboxDeps {
   repo: SendsRepository;
   publisher: SendRecordedPublisher;
+}
+
+/**
+ * The audit entry of a send's registration: the email id names what was registered; the recipient
+ * stays out of the audit. Its id is derived from the registration, so every publish of it is the same.
+ */
+export function registrationAuditEntry(send: StoredSend & { registration: NonNullable<StoredSend["registration"]> }): AuditRecord {
+  const { workspaceId, emailId, registration } = send;
+  const id = createHash("sha256").update(`${workspaceId}\0${emailId}\0${registration.recordedAtUs}`).digest("hex").slice(0, 32);
+  return {
+    id: `delivery-status-${id}`,
+    workspaceId,
+    service: "delivery-status",
+    action: "record_send",
+    caller: registration.caller ?? "",
+    actor: "",
+    note: "",
+    target: emailId,
+    atMs: Math.floor(registration.recordedAtUs / 1000),
+  };
 }
 
 /** Publishes, then marks done. */

@@ -12,12 +12,16 @@ import type { SuppressionDeps } from "./deps.ts";
 
 const maxAttempts = 5;
 
-/** Applies `decide` to the stored (or a fresh) state of one address; returns the outcome. */
+/**
+ * Applies `decide` to the stored (or a fresh) state of one address; returns the outcome. `alsoPublish`
+ * gives further outbox entries (an operator's audit entry) to store with a change, if one is stored.
+ */
 export async function changeSubscriber(
   deps: SuppressionDeps,
   workspaceId: string,
   email: string,
   decide: (state: SubscriberState) => Outcome,
+  alsoPublish?: (next: SubscriberState) => string[],
 ): Promise<Outcome> {
   return await deps.lock.run(`subscriber:${workspaceId}:${email}`, async () => {
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
@@ -27,8 +31,9 @@ export async function changeSubscriber(
       let outbox = stored?.outbox ?? [];
       if (outcome.changed) {
         const next: SubscriberState = { ...outcome.state, version: current.version + 1 };
-        if (outcome.transition) {
-          outbox = [...outbox, outboxEntry(next, outcome.transition)];
+        const entries = [...(outcome.transition ? [outboxEntry(next, outcome.transition)] : []), ...(alsoPublish?.(next) ?? [])];
+        if (entries.length > 0) {
+          outbox = [...outbox, ...entries];
           // Marked first, so the sweep finds the document even if we stop right after the save.
           await deps.subscribers.markOutboxPending(workspaceId, email, next.version, deps.now());
         }

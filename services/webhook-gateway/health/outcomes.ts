@@ -15,6 +15,7 @@ export const outcomeStatus = {
   expired_timestamp: 401,
   bad_body: 400,
   unavailable: 503,
+  secret_undecryptable: 503,
 } as const;
 
 export type Outcome = keyof typeof outcomeStatus;
@@ -29,6 +30,9 @@ export const healthCounters = [
   "bad_body",
   "too_large",
   "unavailable",
+  "secret_undecryptable",
+  // Not an outcome: failures answered 429 (also counted under their outcome).
+  "rate_limited",
 ] as const;
 export type HealthCounter = (typeof healthCounters)[number];
 
@@ -50,12 +54,22 @@ const messages: Record<Outcome, string> = {
   expired_timestamp: "svix-timestamp is more than 5 minutes from now",
   bad_body: "signed body is not JSON with a string type",
   unavailable: "temporarily unavailable, nothing was stored; retry",
+  // 503, not 401: the fault is the gateway's key configuration, and Resend's retries carry the events until it is fixed.
+  secret_undecryptable: "the gateway cannot decrypt this workspace's webhook secret (SECRETS_KEY); nothing was stored; retry",
 };
+
+/** Refused because this address kept failing for the workspace (a request that verifies is never refused). */
+export const rateLimitedStatus = 429;
+const rateLimitedBody = JSON.stringify({
+  error: "rate_limited",
+  message: "too many failed webhook requests from this address for this workspace; requests that verify are still accepted",
+});
 
 const bodies = new Map<Outcome, string>();
 
 /** The short JSON body a caller sees (built once per outcome). */
-export function outcomeBody(outcome: Outcome): string {
+export function outcomeBody(outcome: Outcome, rateLimited = false): string {
+  if (rateLimited) return rateLimitedBody;
   let body = bodies.get(outcome);
   if (body === undefined) {
     body = JSON.stringify(outcomeStatus[outcome] === 200 ? { status: outcome } : { error: outcome, message: messages[outcome] });

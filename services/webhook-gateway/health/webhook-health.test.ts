@@ -24,7 +24,7 @@ describe("webhook health counts", () => {
     const recorder = new HealthRecorder(health, createLogger({}, "error"));
     const workspaceId = uniqueName("ws");
     await workspaces.save(workspaceId, [], 0, new Date());
-    const deps = { workspaces, health, recorder, now: () => new Date() };
+    const deps = { workspaces, health, recorder, inspect: () => ({ keyId: "test", decryptable: true }), now: () => new Date() };
 
     let recorded = 0;
     for (let round = 0; round < 5; round++) {

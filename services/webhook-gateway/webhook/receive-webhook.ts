@@ -3,6 +3,9 @@
  * find the workspace's keys (cached), verify the signature over the raw
  * bytes, only then parse, publish to JetStream with a message id from
  * (workspace, svix-id), and answer success only once JetStream acknowledged.
+ * A request that fails verification costs nothing past the cached keys once
+ * its source keeps failing for the workspace (then it is answered 429); one
+ * that verifies is never refused, whatever its source.
  */
 import type { ResendEvent } from "../../../gen/ngsreach/events/v1/resend_event_pb.ts";
 import {
@@ -13,12 +16,15 @@ import {
   parseResendEvent,
 } from "../../shared/resend-events.ts";
 import type { Outcome } from "../health/outcomes.ts";
-import type { SecretCache } from "../workspace/secret-cache.ts";
+import type { SecretCache, WorkspaceKeys } from "../workspace/secret-cache.ts";
 import { PublishError, type JetStreamPublisher } from "./jetstream-publisher.ts";
 import { verifyWebhook } from "./signature.ts";
+import type { SourceLimiter } from "./source-limiter.ts";
 
 export interface ReceiveDeps {
   secrets: SecretCache;
+  /** Sources that keep failing verification per workspace (none: nothing is limited). */
+  limiter?: SourceLimiter;
   publish(event: ResendEvent): Promise<{ duplicate: boolean }>;
   /** Observes verification time in seconds (metrics). */
   timeVerify?(seconds: number): void;
@@ -29,6 +35,8 @@ export interface WebhookRequest {
   headers: Record<string, string | string[] | undefined>;
   body: Buffer;
   receivedAtMs: number;
+  /** The client's address (the socket's remote address). */
+  source?: string;
 }
 
 export interface ReceiveResult {
@@ -38,13 +46,17 @@ export interface ReceiveResult {
   svixId?: string;
   type?: string;
   error?: unknown;
+  /** Failed verification from a source that keeps failing for this workspace: answered 429. */
+  rateLimited?: boolean;
+  /** Key ids of the workspace's secrets that SECRETS_KEY cannot open (outcome secret_undecryptable). */
+  undecryptableKeyIds?: string[];
 }
 
 /** A signature the cached keys reject re-reads them when they are older than this. */
 const staleKeysMs = 250;
 
 export async function receiveWebhook(deps: ReceiveDeps, request: WebhookRequest): Promise<ReceiveResult> {
-  let workspace;
+  let workspace: WorkspaceKeys;
   try {
     workspace = await deps.secrets.get(request.workspaceId);
   } catch (error) {
@@ -55,7 +67,7 @@ export async function receiveWebhook(deps: ReceiveDeps, request: WebhookRequest)
     workspaceExists: workspace.exists,
     ...extra,
   });
-  if (workspace.keys.length === 0) return result("unknown_workspace");
+  if (workspace.keys.length === 0 && workspace.undecryptable.length === 0) return result("unknown_workspace");
 
   const verify = (keys: typeof workspace.keys) => {
     const started = performance.now();
@@ -64,12 +76,23 @@ export async function receiveWebhook(deps: ReceiveDeps, request: WebhookRequest)
     return outcome;
   };
   let verified = verify(workspace.keys);
-  if (!verified.ok && verified.reason === "bad_signature") {
+  if (!verified.ok && verified.reason === "bad_signature" && !deps.limiter?.isLimited(request.workspaceId, request.source)) {
     // Maybe signed with a secret another instance just rotated in: look once more, at most every so often.
     const fresher = await deps.secrets.refreshIfOlder(request.workspaceId, staleKeysMs).catch(() => undefined);
-    if (fresher && fresher.keys.length > 0) verified = verify(fresher.keys);
+    if (fresher && fresher.keys.length > 0) {
+      workspace = fresher;
+      verified = verify(fresher.keys);
+    }
   }
-  if (!verified.ok) return result(verified.reason);
+  if (!verified.ok) {
+    const limited = deps.limiter?.fail(request.workspaceId, request.source) ?? false;
+    if (verified.reason === "bad_signature" && workspace.undecryptable.length > 0) {
+      // It may be signed with the secret the gateway cannot read: not the sender's fault, so no 401 and no 429.
+      return result("secret_undecryptable", { undecryptableKeyIds: workspace.undecryptable.map((secret) => secret.keyId) });
+    }
+    return result(verified.reason, { rateLimited: limited });
+  }
+  deps.limiter?.succeed(request.workspaceId, request.source);
 
   let event: ResendEvent;
   try {

@@ -1,19 +1,31 @@
 /**
  * Tells every gateway instance that a workspace's secrets changed, over core
- * NATS (`live.gateway.secrets.<workspaceId>`). Losing a message only delays
- * the change until the cache entry expires.
+ * NATS (`live.gateway.secrets.<workspaceId>`). A change whose announcement
+ * failed stays in its outbox and is announced again by the sweep
+ * (secret-outbox.ts); a message lost on the way only delays the change until
+ * the cache entry expires.
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 
 const prefix = "live.gateway.secrets";
 
-/** Publishes the change and flushes, so other instances hear it before the RPC answers. */
-export async function announceSecretChange(nc: NatsConnection, workspaceId: string): Promise<void> {
+/** `live.gateway.secrets.<workspaceId>`. */
+export const secretChangeSubject = (workspaceId: string) => `${prefix}.${workspaceId}`;
+
+/**
+ * Publishes the change and flushes, so other instances hear it before the RPC answers. Throws when
+ * NATS does not confirm within `timeoutMs` (while disconnected the client only buffers the message).
+ */
+export async function announceSecretChange(nc: NatsConnection, workspaceId: string, timeoutMs = 2000): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    nc.publish(`${prefix}.${workspaceId}`);
-    await nc.flush();
-  } catch {
-    // NATS unavailable: other instances fall back to their cache expiry.
+    nc.publish(secretChangeSubject(workspaceId));
+    await Promise.race([
+      nc.flush(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`NATS did not confirm within ${timeoutMs} ms`)), timeoutMs))),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { openSecret, parseSecretKeys, sealSecret, secretFingerprint } from "./secret-box.ts";
+import { openSecret, parseSecretKeys, resealSecret, sealedKeyId, sealSecret, secretFingerprint, SecretUndecryptableError } from "./secret-box.ts";
 
 const key = (byte: number) => Buffer.alloc(32, byte).toString("base64");
 
@@ -28,6 +28,33 @@ describe("sealed webhook secrets", () => {
     expect(openSecret(rotated, "ws1", old)).toBe(secret);
     expect(sealSecret(rotated, "ws1", secret)).toMatch(/^v1\.k2\./);
     expect(() => openSecret(parseSecretKeys(`k2:${key(2)}`), "ws1", old)).toThrow(/key id "k1"/);
+  });
+
+  it("says which key id a secret it cannot open was sealed with, and whether the key is missing or wrong", () => {
+    const sealed = sealSecret(keys, "ws1", secret);
+    const failure = (open: () => unknown) => {
+      try {
+        open();
+      } catch (error) {
+        return error;
+      }
+    };
+    expect(failure(() => openSecret(parseSecretKeys(`k2:${key(2)}`), "ws1", sealed))).toMatchObject({ keyId: "k1", reason: "unknown_key" });
+    expect(failure(() => openSecret(parseSecretKeys(`k1:${key(3)}`), "ws1", sealed))).toMatchObject({ keyId: "k1", reason: "decrypt_failed" });
+    expect(failure(() => openSecret(keys, "ws1", "v1.k1.short"))).toBeInstanceOf(SecretUndecryptableError);
+    expect(sealedKeyId(sealed)).toBe("k1");
+    expect(sealedKeyId("v1.<script>.a.b")).toBe("malformed"); // never echoes a stored value that is not a key id
+    expect(String(failure(() => openSecret(parseSecretKeys(`k2:${key(2)}`), "ws1", sealed)))).not.toContain(key(1));
+  });
+
+  it("re-seals a secret under the first key, and leaves one already under it as it is", () => {
+    const old = sealSecret(keys, "ws1", secret);
+    const rotated = parseSecretKeys(`k2:${key(2)},k1:${key(1)}`);
+    const resealed = resealSecret(rotated, "ws1", old)!;
+    expect(resealed).toMatch(/^v1\.k2\./);
+    expect(openSecret(parseSecretKeys(`k2:${key(2)}`), "ws1", resealed)).toBe(secret);
+    expect(resealSecret(rotated, "ws1", resealed)).toBeUndefined();
+    expect(() => resealSecret(parseSecretKeys(`k2:${key(2)}`), "ws1", old)).toThrow(SecretUndecryptableError);
   });
 
   it("rejects a malformed SECRETS_KEY with a message naming the variable but not the key", () => {

@@ -43,16 +43,60 @@ export function sealSecret(keys: SecretKeys, workspaceId: string, secret: string
   return [format, keys.activeId, iv.toString("base64url"), sealed.toString("base64url")].join(".");
 }
 
-/** Decrypts a secret sealed for this workspace; throws when the key is unknown or it was sealed elsewhere. */
+/**
+ * A stored secret that SECRETS_KEY cannot open: its key id is not (or no longer) listed, or the key under
+ * that id is not the one that sealed it, or the ciphertext was altered or sealed for another workspace.
+ * `keyId` is safe to show and log (never key material); "malformed" when the stored string has none.
+ */
+export class SecretUndecryptableError extends Error {
+  readonly keyId: string;
+  readonly reason: "unknown_key" | "decrypt_failed";
+  constructor(keyId: string, reason: "unknown_key" | "decrypt_failed", options?: ErrorOptions) {
+    super(
+      reason === "unknown_key"
+        ? `cannot open webhook secret: key id "${keyId}" is not in SECRETS_KEY`
+        : `cannot open webhook secret sealed with key id "${keyId}": wrong key, altered, or sealed for another workspace`,
+      options,
+    );
+    this.name = "SecretUndecryptableError";
+    this.keyId = keyId;
+    this.reason = reason;
+  }
+}
+
+const keyIdPattern = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** The id of the key that sealed a stored secret, or "malformed" (the value may end up in logs and metrics). */
+export function sealedKeyId(sealed: string): string {
+  const [version, keyId] = sealed.split(".", 2);
+  return version === format && keyId !== undefined && keyIdPattern.test(keyId) ? keyId : "malformed";
+}
+
+/** Decrypts a secret sealed for this workspace; throws SecretUndecryptableError when SECRETS_KEY cannot. */
 export function openSecret(keys: SecretKeys, workspaceId: string, sealed: string): string {
-  const [version, keyId, iv, body] = sealed.split(".");
-  const key = keyId === undefined ? undefined : keys.keys.get(keyId);
-  if (version !== format || !key || !iv || !body) throw new Error(`cannot open webhook secret (key id "${keyId}")`);
-  const bytes = Buffer.from(body, "base64url");
-  const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64url"));
-  decipher.setAAD(aad(workspaceId));
-  decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-  return Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString("utf8");
+  const [version, , iv, body] = sealed.split(".");
+  const keyId = sealedKeyId(sealed);
+  const key = keys.keys.get(keyId);
+  if (version !== format || !iv || !body) throw new SecretUndecryptableError(keyId, "decrypt_failed");
+  if (!key) throw new SecretUndecryptableError(keyId, "unknown_key");
+  try {
+    const bytes = Buffer.from(body, "base64url");
+    const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64url"));
+    decipher.setAAD(aad(workspaceId));
+    decipher.setAuthTag(bytes.subarray(bytes.length - 16));
+    return Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString("utf8");
+  } catch (error) {
+    throw new SecretUndecryptableError(keyId, "decrypt_failed", { cause: error });
+  }
+}
+
+/**
+ * The secret sealed again under the first key of SECRETS_KEY, or undefined when it already is (so a
+ * re-encryption run that is repeated or resumed rewrites nothing twice). Throws SecretUndecryptableError.
+ */
+export function resealSecret(keys: SecretKeys, workspaceId: string, sealed: string): string | undefined {
+  const secret = openSecret(keys, workspaceId, sealed);
+  return sealedKeyId(sealed) === keys.activeId ? undefined : sealSecret(keys, workspaceId, secret);
 }
 
 /** A short, non-secret label so a user can tell which secret is active: SHA-256 of the whole secret, 8 hex chars. */

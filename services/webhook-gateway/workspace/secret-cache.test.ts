@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { KnownWorkspaces } from "./known-workspaces.ts";
+import { SecretUndecryptableError } from "./secret-box.ts";
 import { SecretCache } from "./secret-cache.ts";
 import type { WorkspaceRecord } from "./workspace-repository.ts";
 
@@ -33,7 +35,7 @@ describe("the workspace secret cache", () => {
     const clock = { now: 0 };
     let loads = 0;
     const keys = cache(async () => void loads++, clock);
-    expect(await keys.get("nobody")).toEqual({ exists: false, keys: [] });
+    expect(await keys.get("nobody")).toEqual({ exists: false, keys: [], undecryptable: [] });
     await keys.get("nobody");
     expect(loads).toBe(1);
     clock.now = 5_001;
@@ -124,6 +126,102 @@ describe("the workspace secret cache", () => {
     expect((await keys.get("ws")).keys).toHaveLength(2);
     clock.now = 1_001;
     expect((await keys.get("ws")).keys).toHaveLength(1);
+  });
+
+  it("keeps a secret it cannot open as undecryptable with its key id, cached like keys (no database read per request)", async () => {
+    const clock = { now: 0 };
+    let loads = 0;
+    const keys = new SecretCache({
+      load: async () => (loads++, record(new Date(60_000))),
+      open: (_, sealed) => {
+        if (sealed.startsWith("whsec_AAAA")) throw new SecretUndecryptableError("lost", "unknown_key");
+        return sealed;
+      },
+      ttlMs: 30_000,
+      missTtlMs: 5_000,
+      maxEntries: 10,
+      now: () => clock.now,
+    });
+    for (let i = 0; i < 5; i++) {
+      const value = await keys.get("ws");
+      expect(value.keys).toHaveLength(1);
+      expect(value.undecryptable).toEqual([{ keyId: "lost", expiresAtMs: 60_000 }]);
+    }
+    expect(loads).toBe(1);
+    clock.now = 60_001; // the undecryptable previous secret expired: nothing left to report
+    expect((await keys.get("ws")).undecryptable).toEqual([]);
+  });
+
+  it("ignores a secret it cannot open once that secret has expired, instead of failing the workspace", async () => {
+    const clock = { now: 10_000 };
+    const keys = new SecretCache({
+      load: async () => record(new Date(5_000)),
+      open: (_, sealed) => {
+        if (sealed.startsWith("whsec_AAAA")) throw new Error("unknown key");
+        return sealed;
+      },
+      ttlMs: 30_000,
+      missTtlMs: 5_000,
+      maxEntries: 10,
+      now: () => clock.now,
+    });
+    expect(await keys.get("ws")).toMatchObject({ exists: true, undecryptable: [] });
+    expect((await keys.get("ws")).keys).toHaveLength(1);
+  });
+
+  it("serves a busy workspace from its cache while it reads its keys again near the end of their lifetime", async () => {
+    const clock = { now: 0 };
+    const releases: (() => void)[] = [];
+    let loads = 0;
+    const keys = cache(async () => {
+      loads++;
+      if (loads > 1) await new Promise<void>((resolve) => releases.push(resolve)); // a read stuck behind a flood's
+      return record();
+    }, clock);
+    await keys.get("ws");
+    clock.now = 25_000; // in the last fifth of the 30 s lifetime
+    const served = await Promise.race([keys.get("ws"), new Promise((resolve) => setTimeout(() => resolve("waited"), 100))]);
+    expect(served).toMatchObject({ exists: true });
+    expect(loads).toBe(2);
+    await keys.get("ws"); // one read at a time
+    expect(loads).toBe(2);
+    releases.forEach((release) => release());
+    await new Promise((resolve) => setImmediate(resolve));
+    clock.now = 40_000; // past the first lifetime: the background read renewed it
+    await keys.get("ws");
+    expect(loads).toBe(2);
+  });
+
+  it("reads ids not known to exist at most so many times a second once every known id was listed, and known ones always", async () => {
+    const clock = { now: 0 };
+    const read: string[] = [];
+    let skipped = 0;
+    const known = new KnownWorkspaces(1000);
+    const keys = new SecretCache({
+      load: async (id) => (read.push(id), id.startsWith("ws") ? record() : undefined),
+      open: (_, sealed) => sealed,
+      ttlMs: 30_000,
+      missTtlMs: 5_000,
+      maxEntries: 10_000,
+      known,
+      unknownReadsPerSecond: 5,
+      onLookupSkipped: () => skipped++,
+      now: () => clock.now,
+    });
+    for (let i = 0; i < 10; i++) await keys.get(`early${i}`); // the listing is not done: every miss is read
+    expect(read).toHaveLength(10);
+    known.add("ws-listed");
+    known.markListed();
+    const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => keys.get(`nobody${i}`)));
+    expect(answers.every((answer) => !answer.exists)).toBe(true);
+    expect(read).toHaveLength(15);
+    expect(skipped).toBe(95);
+    expect((await keys.get("ws-listed")).exists).toBe(true); // known: read whatever the budget
+    keys.invalidate("ws-new"); // announced by the instance that created it
+    expect((await keys.get("ws-new")).exists).toBe(true);
+    clock.now = 1_000;
+    await Promise.all(Array.from({ length: 20 }, (_, i) => keys.get(`later${i}`)));
+    expect(read).toHaveLength(17 + 5);
   });
 
   it("passes a database failure on to the caller (the gateway answers 503) and caches nothing", async () => {

@@ -5,9 +5,20 @@
  * as misses for a shorter time; concurrent misses share one load. An
  * invalidation wins over every load that started before it: with several
  * gateway instances, a load running on instance B while A rotates a secret
- * would otherwise cache the old keys for a whole TTL.
+ * would otherwise cache the old keys for a whole TTL. A stored secret that
+ * SECRETS_KEY cannot open is kept as "undecryptable" (with its key id), so
+ * the gateway can say why it answers 503 without a database read per request.
+ *
+ * Under a flood, two things keep verified traffic off the database: a busy
+ * workspace's keys are read again in the background during the last fifth of
+ * their lifetime (its webhooks never wait for a read queued behind the
+ * flood's), and reads for ids not known to exist (known-workspaces.ts) are
+ * limited to `unknownReadsPerSecond`; beyond that such an id is answered
+ * unknown without a read.
  */
 import { SigningKey } from "../webhook/signature.ts";
+import type { KnownWorkspaces } from "./known-workspaces.ts";
+import { sealedKeyId, SecretUndecryptableError } from "./secret-box.ts";
 import type { WorkspaceRecord } from "./workspace-repository.ts";
 
 export interface ActiveKey {
@@ -16,20 +27,41 @@ export interface ActiveKey {
   expiresAtMs?: number;
 }
 
+/** An active secret the gateway's SECRETS_KEY cannot open (the key id is safe to show). */
+export interface UndecryptableSecret {
+  keyId: string;
+  expiresAtMs?: number;
+}
+
 export interface WorkspaceKeys {
   /** False when the workspace was never configured. */
   exists: boolean;
   keys: ActiveKey[];
+  /**
+   * Active secrets that could not be decrypted. Cached like the keys: reading them again per request
+   * would not change the answer (only a new SECRETS_KEY, which needs a restart, or a new secret, which
+   * invalidates the entry, does), and would cost a database read per request.
+   */
+  undecryptable: UndecryptableSecret[];
 }
 
 export interface SecretCacheOptions {
   load(workspaceId: string): Promise<WorkspaceRecord | undefined>;
+  /** Decrypts a stored secret; throws when it cannot (the secret is then reported as undecryptable). */
   open(workspaceId: string, sealed: string): string;
   ttlMs: number;
   missTtlMs: number;
   maxEntries: number;
+  /** The ids known to exist; without it every miss is read. */
+  known?: KnownWorkspaces;
+  /** Most reads a second (and in a burst) for ids not known to exist (with `known`). */
+  unknownReadsPerSecond?: number;
+  /** An id not known to exist was answered unknown without a read (the bound was reached). */
+  onLookupSkipped?(): void;
   now?: () => number;
 }
+
+const absent: WorkspaceKeys = Object.freeze({ exists: false, keys: [], undecryptable: [] });
 
 export class SecretCache {
   /** `checkedAt`: when the keys were loaded, or last asked for again (refreshIfOlder). */
@@ -38,17 +70,25 @@ export class SecretCache {
   private readonly loading = new Map<string, Promise<WorkspaceKeys>>();
   private readonly options: SecretCacheOptions;
   private readonly now: () => number;
+  /** Token bucket of reads for ids not known to exist. */
+  private readonly unknownReads: { tokens: number; at: number };
 
   constructor(options: SecretCacheOptions) {
     this.options = options;
     this.now = options.now ?? Date.now;
+    this.unknownReads = { tokens: options.unknownReadsPerSecond ?? 0, at: this.now() };
   }
 
   /** The workspace's keys still valid now; loads on a miss (throws when the database is unreachable). */
   async get(workspaceId: string): Promise<WorkspaceKeys> {
     const now = this.now();
     const cached = this.entries.get(workspaceId);
-    return this.validAt(cached && cached.expiresAt > now ? cached.value : await this.load(workspaceId), now);
+    if (!cached || cached.expiresAt <= now) return this.validAt(await this.load(workspaceId), now);
+    const configured = cached.value.keys.length + cached.value.undecryptable.length > 0;
+    if (configured && cached.expiresAt - now < this.options.ttlMs / 5 && !this.loading.has(workspaceId)) {
+      this.load(workspaceId).catch(() => {}); // a failure leaves the entry to expire, and the next read to fail
+    }
+    return this.validAt(cached.value, now);
   }
 
   /**
@@ -68,11 +108,17 @@ export class SecretCache {
 
   /** The keys still valid at `now`: a previous secret stops verifying at its expiry, cached or not. */
   private validAt(value: WorkspaceKeys, now: number): WorkspaceKeys {
-    return { exists: value.exists, keys: value.keys.filter((key) => key.expiresAtMs === undefined || key.expiresAtMs > now) };
+    const active = (expiresAtMs: number | undefined) => expiresAtMs === undefined || expiresAtMs > now;
+    return {
+      exists: value.exists,
+      keys: value.keys.filter((key) => active(key.expiresAtMs)),
+      undecryptable: value.undecryptable.filter((secret) => active(secret.expiresAtMs)),
+    };
   }
 
-  /** Forgets a workspace (its secrets changed). */
+  /** Forgets a workspace (its secrets changed, so it exists). */
   invalidate(workspaceId: string): void {
+    this.options.known?.add(workspaceId);
     this.entries.delete(workspaceId);
     this.loading.delete(workspaceId); // it may have read the old secrets
   }
@@ -80,12 +126,18 @@ export class SecretCache {
   private load(workspaceId: string): Promise<WorkspaceKeys> {
     const inFlight = this.loading.get(workspaceId);
     if (inFlight) return inFlight;
+    if (!this.mayRead(workspaceId)) {
+      this.options.onLookupSkipped?.();
+      return Promise.resolve(absent);
+    }
+    const known = this.options.known;
     const loaded: Promise<WorkspaceKeys> = this.options
       .load(workspaceId)
       .then((record) => {
+        if (record) known?.add(workspaceId);
         const value = this.toKeys(workspaceId, record);
         if (this.loading.get(workspaceId) !== loaded) return value; // invalidated meanwhile: answer its callers, keep nothing
-        const ttl = value.keys.length > 0 ? this.options.ttlMs : this.options.missTtlMs;
+        const ttl = value.keys.length + value.undecryptable.length > 0 ? this.options.ttlMs : this.options.missTtlMs;
         if (this.entries.size >= this.options.maxEntries) this.entries.delete(this.entries.keys().next().value!);
         this.entries.set(workspaceId, { value, expiresAt: this.now() + ttl, checkedAt: this.now() });
         return value;
@@ -97,14 +149,33 @@ export class SecretCache {
     return loaded;
   }
 
+  /** True for an id that may exist, or while the budget of reads for unknown ids lasts (then takes one). */
+  private mayRead(workspaceId: string): boolean {
+    const { known, unknownReadsPerSecond: rate } = this.options;
+    if (!known || rate === undefined || known.mayExist(workspaceId)) return true;
+    const now = this.now();
+    const bucket = this.unknownReads;
+    bucket.tokens = Math.min(rate, bucket.tokens + ((now - bucket.at) / 1000) * rate);
+    bucket.at = now;
+    if (bucket.tokens < 1) return false;
+    bucket.tokens--;
+    return true;
+  }
+
   private toKeys(workspaceId: string, record: WorkspaceRecord | undefined): WorkspaceKeys {
-    if (!record) return { exists: false, keys: [] };
-    return {
-      exists: true,
-      keys: record.secrets.map((secret) => ({
-        key: new SigningKey(this.options.open(workspaceId, secret.sealed)),
-        expiresAtMs: secret.expiresAt?.getTime(),
-      })),
-    };
+    const value: WorkspaceKeys = { exists: record !== undefined, keys: [], undecryptable: [] };
+    const now = this.now();
+    for (const secret of record?.secrets ?? []) {
+      const expiresAtMs = secret.expiresAt?.getTime();
+      // An expired secret verifies nothing: one sealed under a key since removed must not fail the workspace.
+      if (expiresAtMs !== undefined && expiresAtMs <= now) continue;
+      try {
+        value.keys.push({ key: new SigningKey(this.options.open(workspaceId, secret.sealed)), expiresAtMs });
+      } catch (error) {
+        const keyId = error instanceof SecretUndecryptableError ? error.keyId : sealedKeyId(secret.sealed);
+        value.undecryptable.push({ keyId, expiresAtMs });
+      }
+    }
+    return value;
   }
 }

@@ -2,19 +2,22 @@
  * Use cases for a workspace's webhook signing secrets: set, rotate (the old
  * secret stays valid until removed or until its expiry, 24 h by default, as
  * Svix does), remove. Secrets are sealed before they are stored; what comes
- * back is only fingerprints, roles and times.
+ * back is only fingerprints, roles and times. Each change is saved together
+ * with its audit entry, which is then recorded and announced through the
+ * outbox (secret-outbox.ts): a failure after the save no longer turns a
+ * change that was made into an error, nor leaves it unannounced.
  */
-import { InvalidArgumentError, NotFoundError } from "../../shared/errors.ts";
+import { randomUUID } from "node:crypto";
+import type { AuditActionName, AuditRecord } from "../../shared/audit.ts";
+import { InvalidArgumentError, NotFoundError, UnavailableError } from "../../shared/errors.ts";
 import { requireWorkspaceId } from "../../shared/validation.ts";
 import { requireWebhookSecret } from "./secret-format.ts";
 import { secretFingerprint } from "./secret-box.ts";
-import type { StoredSecret, WorkspaceRecord, WorkspaceRepository } from "./workspace-repository.ts";
+import { flushSecretOutbox, serialiseOutboxEntry, type SecretOutboxDeps } from "./secret-outbox.ts";
+import type { StoredSecret, WorkspaceRecord } from "./workspace-repository.ts";
 
-export interface SecretDeps {
-  repository: WorkspaceRepository;
+export interface SecretDeps extends SecretOutboxDeps {
   seal(workspaceId: string, secret: string): string;
-  /** Tells every gateway instance to drop its cached keys for the workspace. */
-  announce(workspaceId: string): Promise<void>;
   now(): Date;
 }
 
@@ -27,6 +30,8 @@ export interface SecretInfo {
 }
 
 export interface Audit {
+  /** The authenticated caller (the token's name, "local" when auth is off). */
+  caller: string;
   actor: string;
   note: string;
 }
@@ -45,7 +50,7 @@ export function describeSecrets(secrets: readonly StoredSecret[], now: Date): Se
 export async function setWebhookSecret(deps: SecretDeps, workspaceId: string, secret: string, audit: Audit) {
   requireWorkspaceId(workspaceId);
   requireWebhookSecret(secret, "secret");
-  return await change(deps, workspaceId, "set", audit, () => [newSecret(deps, workspaceId, secret)]);
+  return await change(deps, workspaceId, "set_webhook_secret", audit, () => [newSecret(deps, workspaceId, secret)]);
 }
 
 /** Makes `newSecret` current and keeps the current one as `previous` for `ttlSeconds` (0 drops it). */
@@ -62,7 +67,7 @@ export async function rotateWebhookSecret(
   if (ttl < 0 || ttl > maxOldSecretTtlSeconds) {
     throw new InvalidArgumentError("old_secret_ttl_seconds", `must be 0..${maxOldSecretTtlSeconds}`);
   }
-  return await change(deps, workspaceId, "rotate", audit, (record) => {
+  return await change(deps, workspaceId, "rotate_webhook_secret", audit, (record) => {
     const current = record?.secrets.find((stored) => stored.role === "current");
     if (!current) throw new NotFoundError(`webhook secret of workspace "${workspaceId}" (set one before rotating)`);
     if (current.fingerprint === secretFingerprint(secret)) {
@@ -78,7 +83,7 @@ export async function rotateWebhookSecret(
 export async function removeWebhookSecret(deps: SecretDeps, workspaceId: string, which: "previous" | "all", audit: Audit) {
   requireWorkspaceId(workspaceId);
   let removed = 0;
-  const secrets = await change(deps, workspaceId, "remove", audit, (record) => {
+  const secrets = await change(deps, workspaceId, "remove_webhook_secret", audit, (record) => {
     if (!record) throw new NotFoundError(`workspace "${workspaceId}"`);
     const kept = which === "all" ? [] : record.secrets.filter((secret) => secret.role === "current");
     removed = describeSecrets(record.secrets, deps.now()).length - describeSecrets(kept, deps.now()).length;
@@ -91,11 +96,11 @@ function newSecret(deps: SecretDeps, workspaceId: string, secret: string): Store
   return { sealed: deps.seal(workspaceId, secret), fingerprint: secretFingerprint(secret), role: "current", createdAt: deps.now() };
 }
 
-/** Read, compute, write with a version guard (retried on a concurrent change), audit, announce. */
+/** Read, compute, write with its audit entry under a version guard (retried on a concurrent change); then record and announce. */
 async function change(
   deps: SecretDeps,
   workspaceId: string,
-  action: "set" | "rotate" | "remove",
+  action: AuditActionName,
   audit: Audit,
   compute: (record: WorkspaceRecord | undefined) => StoredSecret[],
 ): Promise<SecretInfo[]> {
@@ -103,18 +108,23 @@ async function change(
     const record = await deps.repository.find(workspaceId);
     const secrets = compute(record);
     const now = deps.now();
-    if (await deps.repository.save(workspaceId, secrets, record?.version ?? 0, now)) {
-      await deps.repository.appendAudit({
-        workspaceId,
-        action,
-        actor: audit.actor || "unknown",
-        note: audit.note,
-        fingerprints: secrets.map((secret) => secret.fingerprint),
-        at: now,
-      });
-      await deps.announce(workspaceId);
+    const entry: AuditRecord = {
+      id: randomUUID(),
+      workspaceId,
+      service: "webhook-gateway",
+      action,
+      caller: audit.caller,
+      actor: audit.actor || "unknown",
+      note: audit.note,
+      target: secrets.map((secret) => secret.fingerprint).join(","),
+      atMs: now.getTime(),
+    };
+    const outboxEntry = serialiseOutboxEntry(entry);
+    if (await deps.repository.save(workspaceId, secrets, record?.version ?? 0, now, outboxEntry)) {
+      // The change is stored: the caller is told so whatever happens next; the sweep finishes what fails here.
+      await flushSecretOutbox(deps, workspaceId, [outboxEntry]);
       return describeSecrets(secrets, now);
     }
   }
-  throw new Error(`workspace "${workspaceId}" kept changing concurrently; retry`);
+  throw new UnavailableError(`workspace "${workspaceId}" kept changing concurrently; retry`);
 }

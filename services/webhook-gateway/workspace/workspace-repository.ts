@@ -1,8 +1,10 @@
 /**
  * Where workspace webhook settings live (collection `gateway_workspaces`,
- * `_id` = workspace id) and their audit trail (`gateway_secret_audit`).
- * Only sealed secrets are stored; writes use a version guard so two
- * concurrent rotations cannot both win.
+ * `_id` = workspace id). Only sealed secrets are stored; writes use a version
+ * guard so two concurrent rotations cannot both win. Each change also leaves
+ * an outbox entry in the same write (its audit entry, which stands for the
+ * cache invalidation too), removed once recorded and announced
+ * (secret-outbox.ts); `pendingOutbox` marks the documents the sweep must look at.
  */
 import type { Collection, Db } from "mongodb";
 import { ensureIndexes, isDuplicateKeyError } from "../../shared/mongo.ts";
@@ -24,13 +26,12 @@ export interface WorkspaceRecord {
   updatedAt: Date;
 }
 
-export interface SecretAuditEntry {
+/** A workspace whose outbox may hold entries not yet recorded and announced. */
+export interface PendingOutbox {
   workspaceId: string;
-  action: "set" | "rotate" | "remove";
-  actor: string;
-  note: string;
-  fingerprints: string[];
-  at: Date;
+  version: number;
+  /** Serialised entries, oldest first. */
+  outbox: string[];
 }
 
 interface WorkspaceDoc {
@@ -38,19 +39,19 @@ interface WorkspaceDoc {
   secrets: StoredSecret[];
   version: number;
   updatedAt: Date;
+  outbox?: string[];
+  pendingOutbox?: true;
 }
 
 export class WorkspaceRepository {
   private readonly workspaces: Collection<WorkspaceDoc>;
-  private readonly audit: Collection<SecretAuditEntry>;
 
   constructor(db: Db) {
     this.workspaces = db.collection<WorkspaceDoc>("gateway_workspaces");
-    this.audit = db.collection<SecretAuditEntry>("gateway_secret_audit");
   }
 
   async ensureIndexes(): Promise<void> {
-    await ensureIndexes(this.audit, [{ key: { workspaceId: 1, at: -1 } }]);
+    await ensureIndexes(this.workspaces, [{ key: { pendingOutbox: 1 }, name: "outbox_pending", sparse: true }]);
   }
 
   /** The workspace's settings, or undefined when it was never configured. */
@@ -61,13 +62,16 @@ export class WorkspaceRepository {
   }
 
   /**
-   * Writes the secrets if the stored version is still `expectedVersion`
-   * (0 = the workspace must not exist yet). False means someone else wrote first.
+   * Writes the secrets and appends `outboxEntry` (if any) to the outbox, if the stored version is
+   * still `expectedVersion` (0 = the workspace must not exist yet). False means someone else wrote
+   * first. The entry is pushed, never written from a copy, so a writer holding a stale read cannot
+   * bring back an entry the outbox already removed.
    */
-  async save(workspaceId: string, secrets: StoredSecret[], expectedVersion: number, now: Date): Promise<boolean> {
+  async save(workspaceId: string, secrets: StoredSecret[], expectedVersion: number, now: Date, outboxEntry?: string): Promise<boolean> {
+    const outbox = outboxEntry === undefined ? undefined : { pendingOutbox: true as const };
     if (expectedVersion === 0) {
       try {
-        await this.workspaces.insertOne({ _id: workspaceId, secrets, version: 1, updatedAt: now });
+        await this.workspaces.insertOne({ _id: workspaceId, secrets, version: 1, updatedAt: now, outbox: outboxEntry === undefined ? [] : [outboxEntry], ...outbox });
         return true;
       } catch (error) {
         if (isDuplicateKeyError(error)) return false;
@@ -76,12 +80,43 @@ export class WorkspaceRepository {
     }
     const result = await this.workspaces.updateOne(
       { _id: workspaceId, version: expectedVersion },
-      { $set: { secrets, version: expectedVersion + 1, updatedAt: now } },
+      {
+        $set: { secrets, version: expectedVersion + 1, updatedAt: now, ...outbox },
+        ...(outboxEntry === undefined ? {} : { $push: { outbox: outboxEntry } }),
+      },
     );
     return result.modifiedCount === 1;
   }
 
-  async appendAudit(entry: SecretAuditEntry): Promise<void> {
-    await this.audit.insertOne({ ...entry });
+  /** Every workspace id, in one pass over the collection (the gateway's list of known workspaces). */
+  async *ids(): AsyncGenerator<string> {
+    for await (const doc of this.workspaces.find({}, { projection: { _id: 1 }, batchSize: 10_000 })) yield doc._id;
+  }
+
+  /** Up to `limit` workspaces whose id sorts after `afterId`, in id order (for re-encrypting every secret). */
+  async listAfter(afterId: string | undefined, limit: number): Promise<WorkspaceRecord[]> {
+    const docs = await this.workspaces.find(afterId === undefined ? {} : { _id: { $gt: afterId } }).sort({ _id: 1 }).limit(limit).toArray();
+    return docs.map((doc) => ({ workspaceId: doc._id, secrets: doc.secrets, version: doc.version, updatedAt: doc.updatedAt }));
+  }
+
+  /** Workspaces marked as holding outbox entries (at most `limit`). */
+  async pendingOutboxes(limit: number): Promise<PendingOutbox[]> {
+    const docs = await this.workspaces.find({ pendingOutbox: true }).limit(limit).toArray();
+    return docs.map((doc) => ({ workspaceId: doc._id, version: doc.version, outbox: doc.outbox ?? [] }));
+  }
+
+  /**
+   * Removes one handled entry; returns the version and how many entries are left right after, or
+   * undefined when the workspace is gone. The version is not bumped: only saves move it, and the
+   * mark is cleared only at the version seen drained (clearOutboxPending).
+   */
+  async removeFromOutbox(workspaceId: string, entry: string): Promise<{ version: number; left: number } | undefined> {
+    const doc = await this.workspaces.findOneAndUpdate({ _id: workspaceId }, { $pull: { outbox: entry } }, { returnDocument: "after" });
+    return doc ? { version: doc.version, left: doc.outbox?.length ?? 0 } : undefined;
+  }
+
+  /** Forgets the mark of a workspace seen drained at `version`, unless a save moved it on since. */
+  async clearOutboxPending(workspaceId: string, version: number): Promise<void> {
+    await this.workspaces.updateOne({ _id: workspaceId, version, pendingOutbox: true }, { $unset: { pendingOutbox: "" } });
   }
 }

@@ -12,6 +12,8 @@
 // | subscriber.<ws>.suppressed       | SubscriberSuppressed    | suppression            |
 // | subscriber.<ws>.unsuppressed     | SubscriberUnsuppressed  | suppression            |
 // | campaign.<ws>.alert              | CampaignAlert           | campaign stats         |
+// | audit.<ws>.<service>             | AuditEntry (audit.proto)| delivery status,       |
+// |                                  |                         | suppression            |
 //
 // <ws> is the workspace id ([A-Za-z0-9_-]{1,64}, safe inside a subject).
 //

@@ -18,7 +18,8 @@
 //   active secret. Changes take effect on every gateway instance within seconds (cache invalidation
 //   over NATS, plus a short cache expiry).
 // - Mutating RPCs are audited (who, when, why): actor and note are optional but recommended; an
-//   empty actor is recorded as "unknown".
+//   empty actor is recorded as "unknown". Each entry also names the authenticated caller (the name of
+//   the INTERNAL_TOKEN entry the request carried). ListAuditEntries reads them back.
 // - Errors (Connect codes): InvalidArgument with a message naming the offending field (e.g.
 //   "secret: must start with whsec_"); NotFound; Unauthenticated when the server has INTERNAL_TOKEN
 //   set and the request lacks "Authorization: Bearer <token>" or the token is wrong; Unavailable when
@@ -32,13 +33,15 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { AuditEntry } from "../../events/v1/audit_pb.ts";
+import { file_ngsreach_events_v1_audit } from "../../events/v1/audit_pb.ts";
 import type { Message, UnknownEnum } from "@bufbuild/protobuf";
 
 /**
  * Describes the file ngsreach/workspace/v1/workspace_settings.proto.
  */
 export const file_ngsreach_workspace_v1_workspace_settings: GenFile = /*@__PURE__*/
-  fileDesc("Ci5uZ3NyZWFjaC93b3Jrc3BhY2UvdjEvd29ya3NwYWNlX3NldHRpbmdzLnByb3RvEhVuZ3NyZWFjaC53b3Jrc3BhY2UudjEiwgEKEVdlYmhvb2tTZWNyZXRJbmZvEhMKC2ZpbmdlcnByaW50GAEgASgJEjYKBHJvbGUYAiABKA4yKC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldFJvbGUSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJcChdTZXRXZWJob29rU2VjcmV0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDgoGc2VjcmV0GAIgASgJEg0KBWFjdG9yGAMgASgJEgwKBG5vdGUYBCABKAkiVQoYU2V0V2ViaG9va1NlY3JldFJlc3BvbnNlEjkKB3NlY3JldHMYASADKAsyKC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldEluZm8iowEKGlJvdGF0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRISCgpuZXdfc2VjcmV0GAIgASgJEiMKFm9sZF9zZWNyZXRfdHRsX3NlY29uZHMYAyABKA1IAIgBARINCgVhY3RvchgEIAEoCRIMCgRub3RlGAUgASgJQhkKF19vbGRfc2VjcmV0X3R0bF9zZWNvbmRzIlgKG1JvdGF0ZVdlYmhvb2tTZWNyZXRSZXNwb25zZRI5CgdzZWNyZXRzGAEgAygLMigubmdzcmVhY2gud29ya3NwYWNlLnYxLldlYmhvb2tTZWNyZXRJbmZvIowBChpSZW1vdmVXZWJob29rU2VjcmV0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSOwoFd2hpY2gYAiABKA4yLC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldFNlbGVjdG9yEg0KBWFjdG9yGAMgASgJEgwKBG5vdGUYBCABKAkibwobUmVtb3ZlV2ViaG9va1NlY3JldFJlc3BvbnNlEhUKDXJlbW92ZWRfY291bnQYASABKA0SOQoHc2VjcmV0cxgCIAMoCzIoLm5nc3JlYWNoLndvcmtzcGFjZS52MS5XZWJob29rU2VjcmV0SW5mbyIvChdHZXRXZWJob29rSGVhbHRoUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkiigEKFldlYmhvb2tSZWplY3Rpb25Db3VudHMSFQoNYmFkX3NpZ25hdHVyZRgBIAEoBBIZChFleHBpcmVkX3RpbWVzdGFtcBgCIAEoBBIZChF1bmtub3duX3dvcmtzcGFjZRgDIAEoBBIQCghiYWRfYm9keRgEIAEoBBIRCgl0b29fbGFyZ2UYBSABKAQinQMKGEdldFdlYmhvb2tIZWFsdGhSZXNwb25zZRI2ChJsYXN0X2FjY2VwdGVkX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEXdpbmRvd19zdGFydF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghhY2NlcHRlZBgDIAEoBBIRCglkdXBsaWNhdGUYBCABKAQSPwoIcmVqZWN0ZWQYBSABKAsyLS5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1JlamVjdGlvbkNvdW50cxITCgt1bmF2YWlsYWJsZRgGIAEoBBIbChNhY3RpdmVfc2VjcmV0X2NvdW50GAcgASgNEj8KG3ByZXZpb3VzX3NlY3JldF9leHBpcmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoHc2VjcmV0cxgJIAMoCzIoLm5nc3JlYWNoLndvcmtzcGFjZS52MS5XZWJob29rU2VjcmV0SW5mbyp7ChFXZWJob29rU2VjcmV0Um9sZRIjCh9XRUJIT09LX1NFQ1JFVF9ST0xFX1VOU1BFQ0lGSUVEEAASHwobV0VCSE9PS19TRUNSRVRfUk9MRV9DVVJSRU5UEAESIAocV0VCSE9PS19TRUNSRVRfUk9MRV9QUkVWSU9VUxACKocBChVXZWJob29rU2VjcmV0U2VsZWN0b3ISJwojV0VCSE9PS19TRUNSRVRfU0VMRUNUT1JfVU5TUEVDSUZJRUQQABIkCiBXRUJIT09LX1NFQ1JFVF9TRUxFQ1RPUl9QUkVWSU9VUxABEh8KG1dFQkhPT0tfU0VDUkVUX1NFTEVDVE9SX0FMTBACMoAEChhXb3Jrc3BhY2VTZXR0aW5nc1NlcnZpY2UScwoQU2V0V2ViaG9va1NlY3JldBIuLm5nc3JlYWNoLndvcmtzcGFjZS52MS5TZXRXZWJob29rU2VjcmV0UmVxdWVzdBovLm5nc3JlYWNoLndvcmtzcGFjZS52MS5TZXRXZWJob29rU2VjcmV0UmVzcG9uc2USfAoTUm90YXRlV2ViaG9va1NlY3JldBIxLm5nc3JlYWNoLndvcmtzcGFjZS52MS5Sb3RhdGVXZWJob29rU2VjcmV0UmVxdWVzdBoyLm5nc3JlYWNoLndvcmtzcGFjZS52MS5Sb3RhdGVXZWJob29rU2VjcmV0UmVzcG9uc2USfAoTUmVtb3ZlV2ViaG9va1NlY3JldBIxLm5nc3JlYWNoLndvcmtzcGFjZS52MS5SZW1vdmVXZWJob29rU2VjcmV0UmVxdWVzdBoyLm5nc3JlYWNoLndvcmtzcGFjZS52MS5SZW1vdmVXZWJob29rU2VjcmV0UmVzcG9uc2UScwoQR2V0V2ViaG9va0hlYWx0aBIuLm5nc3JlYWNoLndvcmtzcGFjZS52MS5HZXRXZWJob29rSGVhbHRoUmVxdWVzdBovLm5nc3JlYWNoLndvcmtzcGFjZS52MS5HZXRXZWJob29rSGVhbHRoUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ci5uZ3NyZWFjaC93b3Jrc3BhY2UvdjEvd29ya3NwYWNlX3NldHRpbmdzLnByb3RvEhVuZ3NyZWFjaC53b3Jrc3BhY2UudjEi6QEKEVdlYmhvb2tTZWNyZXRJbmZvEhMKC2ZpbmdlcnByaW50GAEgASgJEjYKBHJvbGUYAiABKA4yKC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldFJvbGUSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYBSABKAkSFQoNdW5kZWNyeXB0YWJsZRgGIAEoCCJcChdTZXRXZWJob29rU2VjcmV0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDgoGc2VjcmV0GAIgASgJEg0KBWFjdG9yGAMgASgJEgwKBG5vdGUYBCABKAkiVQoYU2V0V2ViaG9va1NlY3JldFJlc3BvbnNlEjkKB3NlY3JldHMYASADKAsyKC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldEluZm8iowEKGlJvdGF0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRISCgpuZXdfc2VjcmV0GAIgASgJEiMKFm9sZF9zZWNyZXRfdHRsX3NlY29uZHMYAyABKA1IAIgBARINCgVhY3RvchgEIAEoCRIMCgRub3RlGAUgASgJQhkKF19vbGRfc2VjcmV0X3R0bF9zZWNvbmRzIlgKG1JvdGF0ZVdlYmhvb2tTZWNyZXRSZXNwb25zZRI5CgdzZWNyZXRzGAEgAygLMigubmdzcmVhY2gud29ya3NwYWNlLnYxLldlYmhvb2tTZWNyZXRJbmZvIowBChpSZW1vdmVXZWJob29rU2VjcmV0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSOwoFd2hpY2gYAiABKA4yLC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldFNlbGVjdG9yEg0KBWFjdG9yGAMgASgJEgwKBG5vdGUYBCABKAkibwobUmVtb3ZlV2ViaG9va1NlY3JldFJlc3BvbnNlEhUKDXJlbW92ZWRfY291bnQYASABKA0SOQoHc2VjcmV0cxgCIAMoCzIoLm5nc3JlYWNoLndvcmtzcGFjZS52MS5XZWJob29rU2VjcmV0SW5mbyIvChdHZXRXZWJob29rSGVhbHRoUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkiigEKFldlYmhvb2tSZWplY3Rpb25Db3VudHMSFQoNYmFkX3NpZ25hdHVyZRgBIAEoBBIZChFleHBpcmVkX3RpbWVzdGFtcBgCIAEoBBIZChF1bmtub3duX3dvcmtzcGFjZRgDIAEoBBIQCghiYWRfYm9keRgEIAEoBBIRCgl0b29fbGFyZ2UYBSABKAQipAQKGEdldFdlYmhvb2tIZWFsdGhSZXNwb25zZRI2ChJsYXN0X2FjY2VwdGVkX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEXdpbmRvd19zdGFydF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghhY2NlcHRlZBgDIAEoBBIRCglkdXBsaWNhdGUYBCABKAQSPwoIcmVqZWN0ZWQYBSABKAsyLS5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1JlamVjdGlvbkNvdW50cxITCgt1bmF2YWlsYWJsZRgGIAEoBBIbChNhY3RpdmVfc2VjcmV0X2NvdW50GAcgASgNEj8KG3ByZXZpb3VzX3NlY3JldF9leHBpcmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoHc2VjcmV0cxgJIAMoCzIoLm5nc3JlYWNoLndvcmtzcGFjZS52MS5XZWJob29rU2VjcmV0SW5mbxIyCgVzdGF0ZRgKIAEoDjIjLm5nc3JlYWNoLndvcmtzcGFjZS52MS5XZWJob29rU3RhdGUSHQoVdW5kZWNyeXB0YWJsZV9rZXlfaWRzGAsgAygJEhwKFHNlY3JldF91bmRlY3J5cHRhYmxlGAwgASgEEhQKDHJhdGVfbGltaXRlZBgNIAEoBCJdChdSZWVuY3J5cHRTZWNyZXRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRINCgVhY3RvchgDIAEoCRIMCgRub3RlGAQgASgJIpECChhSZWVuY3J5cHRTZWNyZXRzUmVzcG9uc2USDgoGa2V5X2lkGAEgASgJEhoKEndvcmtzcGFjZXNfc2Nhbm5lZBgCIAEoDRIbChN3b3Jrc3BhY2VzX3Jlc2VhbGVkGAMgASgNEhgKEHNlY3JldHNfcmVzZWFsZWQYBCABKA0SFwoPc2VjcmV0c19jdXJyZW50GAUgASgNEh0KFXNlY3JldHNfdW5kZWNyeXB0YWJsZRgGIAEoDRIjCht1bmRlY3J5cHRhYmxlX3dvcmtzcGFjZV9pZHMYByADKAkSHAoUd29ya3NwYWNlc19jb250ZW5kZWQYCCABKA0SFwoPbmV4dF9wYWdlX3Rva2VuGAkgASgJIlYKF0xpc3RBdWRpdEVudHJpZXNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJkChhMaXN0QXVkaXRFbnRyaWVzUmVzcG9uc2USLwoHZW50cmllcxgBIAMoCzIeLm5nc3JlYWNoLmV2ZW50cy52MS5BdWRpdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSp7ChFXZWJob29rU2VjcmV0Um9sZRIjCh9XRUJIT09LX1NFQ1JFVF9ST0xFX1VOU1BFQ0lGSUVEEAASHwobV0VCSE9PS19TRUNSRVRfUk9MRV9DVVJSRU5UEAESIAocV0VCSE9PS19TRUNSRVRfUk9MRV9QUkVWSU9VUxACKogBCgxXZWJob29rU3RhdGUSHQoZV0VCSE9PS19TVEFURV9VTlNQRUNJRklFRBAAEhQKEFdFQkhPT0tfU1RBVEVfT0sQARIbChdXRUJIT09LX1NUQVRFX05PX1NFQ1JFVBACEiYKIldFQkhPT0tfU1RBVEVfU0VDUkVUX1VOREVDUllQVEFCTEUQAyqHAQoVV2ViaG9va1NlY3JldFNlbGVjdG9yEicKI1dFQkhPT0tfU0VDUkVUX1NFTEVDVE9SX1VOU1BFQ0lGSUVEEAASJAogV0VCSE9PS19TRUNSRVRfU0VMRUNUT1JfUFJFVklPVVMQARIfChtXRUJIT09LX1NFQ1JFVF9TRUxFQ1RPUl9BTEwQAjLqBQoYV29ya3NwYWNlU2V0dGluZ3NTZXJ2aWNlEnMKEFNldFdlYmhvb2tTZWNyZXQSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuU2V0V2ViaG9va1NlY3JldFJlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuU2V0V2ViaG9va1NlY3JldFJlc3BvbnNlEnwKE1JvdGF0ZVdlYmhvb2tTZWNyZXQSMS5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUm90YXRlV2ViaG9va1NlY3JldFJlcXVlc3QaMi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUm90YXRlV2ViaG9va1NlY3JldFJlc3BvbnNlEnwKE1JlbW92ZVdlYmhvb2tTZWNyZXQSMS5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVtb3ZlV2ViaG9va1NlY3JldFJlcXVlc3QaMi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVtb3ZlV2ViaG9va1NlY3JldFJlc3BvbnNlEnMKEEdldFdlYmhvb2tIZWFsdGgSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuR2V0V2ViaG9va0hlYWx0aFJlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuR2V0V2ViaG9va0hlYWx0aFJlc3BvbnNlEnMKEFJlZW5jcnlwdFNlY3JldHMSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVlbmNyeXB0U2VjcmV0c1JlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVlbmNyeXB0U2VjcmV0c1Jlc3BvbnNlEnMKEExpc3RBdWRpdEVudHJpZXMSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuTGlzdEF1ZGl0RW50cmllc1JlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuTGlzdEF1ZGl0RW50cmllc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_ngsreach_events_v1_audit]);
 
 /**
  * Non-secret description of an active webhook secret.
@@ -73,6 +76,22 @@ export type WebhookSecretInfo = Message<"ngsreach.workspace.v1.WebhookSecretInfo
    * @generated from field: google.protobuf.Timestamp expire_time = 4;
    */
   expireTime?: Timestamp | undefined;
+
+  /**
+   * Id of the SECRETS_KEY key that sealed the secret at rest (not secret; "malformed" when the stored
+   * value carries none). Set by GetWebhookHealth.
+   *
+   * @generated from field: string key_id = 5;
+   */
+  keyId: string;
+
+  /**
+   * True when the gateway's SECRETS_KEY cannot decrypt the secret (its key id is missing from
+   * SECRETS_KEY, or that key is not the one that sealed it). Set by GetWebhookHealth.
+   *
+   * @generated from field: bool undecryptable = 6;
+   */
+  undecryptable: boolean;
 };
 
 /**
@@ -423,11 +442,44 @@ export type GetWebhookHealthResponse = Message<"ngsreach.workspace.v1.GetWebhook
   previousSecretExpireTime?: Timestamp | undefined;
 
   /**
-   * The active secrets (fingerprints only), current first.
+   * The active secrets (fingerprints only), current first, each with its key id and whether it can be
+   * decrypted.
    *
    * @generated from field: repeated ngsreach.workspace.v1.WebhookSecretInfo secrets = 9;
    */
   secrets: WebhookSecretInfo[];
+
+  /**
+   * State of the endpoint now (see WebhookState).
+   *
+   * @generated from field: ngsreach.workspace.v1.WebhookState state = 10;
+   */
+  state: WebhookState;
+
+  /**
+   * Key ids of the active secrets SECRETS_KEY cannot decrypt (empty unless state is
+   * SECRET_UNDECRYPTABLE).
+   *
+   * @generated from field: repeated string undecryptable_key_ids = 11;
+   */
+  undecryptableKeyIds: string[];
+
+  /**
+   * Requests answered 503 in the window because an active secret could not be decrypted (not included
+   * in unavailable).
+   *
+   * @generated from field: uint64 secret_undecryptable = 12;
+   */
+  secretUndecryptable: bigint;
+
+  /**
+   * Failed requests answered 429 instead of 401 in the window, because their source address kept
+   * failing for this workspace (also counted under rejected by reason). A request that verifies is
+   * never refused this way.
+   *
+   * @generated from field: uint64 rate_limited = 13;
+   */
+  rateLimited: bigint;
 };
 
 /**
@@ -436,6 +488,188 @@ export type GetWebhookHealthResponse = Message<"ngsreach.workspace.v1.GetWebhook
  */
 export const GetWebhookHealthResponseSchema: GenMessage<GetWebhookHealthResponse> = /*@__PURE__*/
   messageDesc(file_ngsreach_workspace_v1_workspace_settings, 9);
+
+/**
+ * Request of WorkspaceSettingsService.ReencryptSecrets.
+ *
+ * @generated from message ngsreach.workspace.v1.ReencryptSecretsRequest
+ */
+export type ReencryptSecretsRequest = Message<"ngsreach.workspace.v1.ReencryptSecretsRequest"> & {
+  /**
+   * Optional. Workspaces per call: 200 when 0, at most 1000.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * Optional. next_page_token of the previous call; empty to start from the first workspace.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * Optional. Who is running the re-encryption, for the audit log.
+   *
+   * @generated from field: string actor = 3;
+   */
+  actor: string;
+
+  /**
+   * Optional. Why, for the audit log.
+   *
+   * @generated from field: string note = 4;
+   */
+  note: string;
+};
+
+/**
+ * Describes the message ngsreach.workspace.v1.ReencryptSecretsRequest.
+ * Use `create(ReencryptSecretsRequestSchema)` to create a new message.
+ */
+export const ReencryptSecretsRequestSchema: GenMessage<ReencryptSecretsRequest> = /*@__PURE__*/
+  messageDesc(file_ngsreach_workspace_v1_workspace_settings, 10);
+
+/**
+ * Response of WorkspaceSettingsService.ReencryptSecrets: counts for this page of workspaces.
+ *
+ * @generated from message ngsreach.workspace.v1.ReencryptSecretsResponse
+ */
+export type ReencryptSecretsResponse = Message<"ngsreach.workspace.v1.ReencryptSecretsResponse"> & {
+  /**
+   * Id of the key every secret is now sealed under (the first key of SECRETS_KEY).
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * Workspaces looked at.
+   *
+   * @generated from field: uint32 workspaces_scanned = 2;
+   */
+  workspacesScanned: number;
+
+  /**
+   * Workspaces rewritten (at least one secret re-sealed).
+   *
+   * @generated from field: uint32 workspaces_resealed = 3;
+   */
+  workspacesResealed: number;
+
+  /**
+   * Secrets re-sealed under key_id.
+   *
+   * @generated from field: uint32 secrets_resealed = 4;
+   */
+  secretsResealed: number;
+
+  /**
+   * Secrets already sealed under key_id, left as they were.
+   *
+   * @generated from field: uint32 secrets_current = 5;
+   */
+  secretsCurrent: number;
+
+  /**
+   * Active secrets SECRETS_KEY cannot decrypt, left untouched (expired ones are not counted).
+   *
+   * @generated from field: uint32 secrets_undecryptable = 6;
+   */
+  secretsUndecryptable: number;
+
+  /**
+   * Workspaces holding such a secret (at most 100 per page), for GetWebhookHealth.
+   *
+   * @generated from field: repeated string undecryptable_workspace_ids = 7;
+   */
+  undecryptableWorkspaceIds: string[];
+
+  /**
+   * Workspaces skipped because they kept changing concurrently (run again to finish them).
+   *
+   * @generated from field: uint32 workspaces_contended = 8;
+   */
+  workspacesContended: number;
+
+  /**
+   * Token of the next page; empty when every workspace was looked at.
+   *
+   * @generated from field: string next_page_token = 9;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message ngsreach.workspace.v1.ReencryptSecretsResponse.
+ * Use `create(ReencryptSecretsResponseSchema)` to create a new message.
+ */
+export const ReencryptSecretsResponseSchema: GenMessage<ReencryptSecretsResponse> = /*@__PURE__*/
+  messageDesc(file_ngsreach_workspace_v1_workspace_settings, 11);
+
+/**
+ * Request of WorkspaceSettingsService.ListAuditEntries.
+ *
+ * @generated from message ngsreach.workspace.v1.ListAuditEntriesRequest
+ */
+export type ListAuditEntriesRequest = Message<"ngsreach.workspace.v1.ListAuditEntriesRequest"> & {
+  /**
+   * Required. Workspace.
+   *
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * Optional. Entries per page: 50 when 0, at most 500.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * Optional. next_page_token of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message ngsreach.workspace.v1.ListAuditEntriesRequest.
+ * Use `create(ListAuditEntriesRequestSchema)` to create a new message.
+ */
+export const ListAuditEntriesRequestSchema: GenMessage<ListAuditEntriesRequest> = /*@__PURE__*/
+  messageDesc(file_ngsreach_workspace_v1_workspace_settings, 12);
+
+/**
+ * Response of WorkspaceSettingsService.ListAuditEntries.
+ *
+ * @generated from message ngsreach.workspace.v1.ListAuditEntriesResponse
+ */
+export type ListAuditEntriesResponse = Message<"ngsreach.workspace.v1.ListAuditEntriesResponse"> & {
+  /**
+   * Entries of the workspace, newest first (ties in the same millisecond in a stable order).
+   *
+   * @generated from field: repeated ngsreach.events.v1.AuditEntry entries = 1;
+   */
+  entries: AuditEntry[];
+
+  /**
+   * Token of the next page; empty when there are no more entries.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message ngsreach.workspace.v1.ListAuditEntriesResponse.
+ * Use `create(ListAuditEntriesResponseSchema)` to create a new message.
+ */
+export const ListAuditEntriesResponseSchema: GenMessage<ListAuditEntriesResponse> = /*@__PURE__*/
+  messageDesc(file_ngsreach_workspace_v1_workspace_settings, 13);
 
 /**
  * Role of an active webhook secret.
@@ -479,6 +713,57 @@ export const WebhookSecretRoleSchema: GenEnum<WebhookSecretRole> = /*@__PURE__*/
   enumDesc(file_ngsreach_workspace_v1_workspace_settings, 0);
 
 /**
+ * State of a workspace's webhook endpoint, as the gateway answering GetWebhookHealth sees it now.
+ *
+ * @generated from enum ngsreach.workspace.v1.WebhookState
+ */
+export const WebhookState = {
+  /**
+   * Not set; never returned.
+   *
+   * @generated from enum value: WEBHOOK_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * Every active secret can be decrypted: webhooks are verified.
+   *
+   * @generated from enum value: WEBHOOK_STATE_OK = 1;
+   */
+  OK: 1,
+
+  /**
+   * No active secret: webhooks are answered 404.
+   *
+   * @generated from enum value: WEBHOOK_STATE_NO_SECRET = 2;
+   */
+  NO_SECRET: 2,
+
+  /**
+   * An active secret cannot be decrypted with SECRETS_KEY: webhooks it would verify are answered 503
+   * (nothing stored; Resend retries for about 28 hours, then disables the endpoint). Fix: add the key
+   * ids in undecryptable_key_ids back to SECRETS_KEY (after the first key) and restart the gateway,
+   * then run ReencryptSecrets; or set a new secret (SetWebhookSecret) and the same one in Resend.
+   *
+   * @generated from enum value: WEBHOOK_STATE_SECRET_UNDECRYPTABLE = 3;
+   */
+  SECRET_UNDECRYPTABLE: 3,
+} as const;
+
+/**
+ * State of a workspace's webhook endpoint, as the gateway answering GetWebhookHealth sees it now.
+ *
+ * @generated from enum ngsreach.workspace.v1.WebhookState
+ */
+export type WebhookState = (typeof WebhookState)[keyof typeof WebhookState] | UnknownEnum;
+
+/**
+ * Describes the enum ngsreach.workspace.v1.WebhookState.
+ */
+export const WebhookStateSchema: GenEnum<WebhookState> = /*@__PURE__*/
+  enumDesc(file_ngsreach_workspace_v1_workspace_settings, 1);
+
+/**
  * Which secrets RemoveWebhookSecret removes.
  *
  * @generated from enum ngsreach.workspace.v1.WebhookSecretSelector
@@ -517,7 +802,7 @@ export type WebhookSecretSelector = (typeof WebhookSecretSelector)[keyof typeof 
  * Describes the enum ngsreach.workspace.v1.WebhookSecretSelector.
  */
 export const WebhookSecretSelectorSchema: GenEnum<WebhookSecretSelector> = /*@__PURE__*/
-  enumDesc(file_ngsreach_workspace_v1_workspace_settings, 1);
+  enumDesc(file_ngsreach_workspace_v1_workspace_settings, 2);
 
 /**
  * Management of webhook signing secrets and webhook health per workspace.
@@ -568,7 +853,8 @@ export const WorkspaceSettingsService: GenService<{
   },
   /**
    * Returns webhook health: the last accepted event, request counts of the last 24 hours by outcome,
-   * and the active secrets (fingerprints only). Errors: InvalidArgument (workspace_id), NotFound (no
+   * the active secrets (fingerprints only), and the endpoint's state (e.g. SECRET_UNDECRYPTABLE, with
+   * the key ids the gateway's SECRETS_KEY lacks). Errors: InvalidArgument (workspace_id), NotFound (no
    * settings for the workspace), Unauthenticated, Unavailable.
    *
    * @generated from rpc ngsreach.workspace.v1.WorkspaceSettingsService.GetWebhookHealth
@@ -577,6 +863,44 @@ export const WorkspaceSettingsService: GenService<{
     methodKind: "unary";
     input: typeof GetWebhookHealthRequestSchema;
     output: typeof GetWebhookHealthResponseSchema;
+  },
+  /**
+   * Re-seals every stored webhook secret, of every workspace, under the first key of the gateway's
+   * SECRETS_KEY, so an older key can then be removed from it (key rotation: put the new key first,
+   * keep the old one after it on every gateway instance, call this until next_page_token is empty,
+   * then drop the old key). One page of workspaces per call, in workspace id order. Idempotent and
+   * resumable: a secret already sealed under the first key is left as it is, and each workspace is
+   * rewritten by one version-guarded single-document update (a concurrent secret change wins and is
+   * re-read), so an interrupted run is simply called again, from its last page token or from the start.
+   * Secrets SECRETS_KEY cannot open are left untouched and counted. Each rewritten workspace is
+   * audited (who, when, why). Paging: page_size defaults to 200 when 0, values above 1000 are treated
+   * as 1000, negative is InvalidArgument (page_size); an altered page_token is InvalidArgument
+   * (page_token). Errors: InvalidArgument (page_size, page_token, actor, note), Unauthenticated,
+   * Unavailable.
+   *
+   * @generated from rpc ngsreach.workspace.v1.WorkspaceSettingsService.ReencryptSecrets
+   */
+  reencryptSecrets: {
+    methodKind: "unary";
+    input: typeof ReencryptSecretsRequestSchema;
+    output: typeof ReencryptSecretsResponseSchema;
+  },
+  /**
+   * Lists the workspace's audit entries, newest first: this service's webhook-secret changes, and the
+   * entries the other services publish (RecordSend, AddSuppression, RemoveSuppression; see
+   * ngsreach/events/v1/audit.proto). Entries of other services arrive within seconds of their change.
+   * A workspace with no entries answers an empty list. Paging: page_size defaults to 50 when 0, values
+   * above 500 are treated as 500, negative is InvalidArgument (page_size); page_token is the opaque
+   * next_page_token of the previous response (an altered one is InvalidArgument (page_token)); an empty
+   * next_page_token means there are no more entries. Errors: InvalidArgument (workspace_id, page_size,
+   * page_token), Unauthenticated, Unavailable.
+   *
+   * @generated from rpc ngsreach.workspace.v1.WorkspaceSettingsService.ListAuditEntries
+   */
+  listAuditEntries: {
+    methodKind: "unary";
+    input: typeof ListAuditEntriesRequestSchema;
+    output: typeof ListAuditEntriesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ngsreach_workspace_v1_workspace_settings, 0);

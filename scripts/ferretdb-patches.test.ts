@@ -3,14 +3,13 @@
  * The races run in two client processes (test/support/ferret-racer.ts), as two service instances would;
  * the same races against a FerretDB with its document locks off show that their checks can fail.
  */
-import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { MongoClient, ObjectId, type Collection, type Db, type Document, type Filter } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../tools/local-servers.ts";
 import type { RaceResult } from "../test/support/ferret-racer.ts";
-import { privateFerretDb, shared, uniqueName, waitFor } from "../test/harness.ts";
+import { privateFerretDb, shared, uniqueName } from "../test/harness.ts";
+import { raceProcesses } from "../test/support/racer-processes.ts";
 import { postgresUnavailable, startFerretDbOnOwnPostgres, type FerretDbOnOwnPostgres } from "../test/support/ferretdb-on-postgres.ts";
 
 type Doc = { _id: string; v?: number; n?: number; tag?: string };
@@ -117,31 +116,9 @@ async function runRace(client: MongoClient, uri: string, race: Race): Promise<st
   const database = uniqueName("race");
   const collection = client.db(database).collection<Doc>("race");
   await race.setup(collection);
-  const racers = [0, 1].map(() => {
-    const args = [racerScript, uri, database, race.kind, String(race.racers), String(race.count)];
-    const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] });
-    const lines: string[] = [];
-    let stderr = "";
-    createInterface({ input: child.stdout }).on("line", (line) => lines.push(line));
-    child.stderr.on("data", (chunk) => (stderr += chunk));
-    const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
-    return { child, lines, closed, stderr: () => stderr };
-  });
-  try {
-    const gone = await waitFor(() => (racers.every((r) => r.lines[0] === "ready") ? "ready" : racers.find((r) => r.child.exitCode !== null)), {
-      what: "both racer processes to connect",
-    });
-    if (gone !== "ready") throw new Error(`a racer exited early: ${gone.stderr()}`);
-    for (const racer of racers) racer.child.stdin.end("go\n");
-    await Promise.all(racers.map((r) => r.closed));
-    const seen = racers.map((r) => {
-      if (r.child.exitCode !== 0) throw new Error(`a racer failed (${r.child.exitCode}): ${r.stderr()}`);
-      return JSON.parse(r.lines.at(-1)!) as RaceResult;
-    });
-    return await race.faults(seen, collection);
-  } finally {
-    for (const racer of racers) if (racer.child.exitCode === null) racer.child.kill("SIGKILL");
-  }
+  const args = [uri, database, race.kind, String(race.racers), String(race.count)];
+  const seen = await raceProcesses<RaceResult>(racerScript, [args, args]);
+  return await race.faults(seen, collection);
 }
 
 describe("the patched local FerretDB", () => {

@@ -22,6 +22,7 @@ import { BSON, MongoClient, type CommandStartedEvent } from "mongodb";
 import { SendRecordedSchema } from "../../gen/ngsreach/events/v1/domain_events_pb.ts";
 import { freePort, repoRoot, startFerretDb, type LocalServer } from "../../tools/local-servers.ts";
 import { machine, table, writeResult } from "../lib/report.ts";
+import { costAtTheEnd, type Write } from "../lib/write-cost.ts";
 
 const codeRoot = resolve(process.env.CODE_ROOT ?? repoRoot);
 const opens = Number(process.env.OPENS ?? 10_000);
@@ -71,12 +72,6 @@ const open = (i: number) => {
   return parseResendEvent({ workspaceId: "ws", svixId, receivedAtMs: t0, rawBody: new TextEncoder().encode(JSON.stringify(body)) });
 };
 
-interface Write {
-  n: number;
-  ms: number;
-  bytes: number;
-  commands: number;
-}
 const writes: Write[] = [];
 async function measure(n: number): Promise<void> {
   commands.length = 0;
@@ -100,19 +95,7 @@ const stoppedEarly = applied < opens;
 
 const doc = await db.collection("stats_sends").findOne({ _id: "ws:proxy" as never });
 const campaign = await repo.getCampaign("ws", "spring");
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
-const window = (from: number, to: number) => writes.filter((write) => write.n >= from && write.n <= to);
-const row = (what: string, sample: Write[]) => ({
-  what,
-  events: sample.length,
-  "p50 ms": median(sample.map((write) => write.ms)),
-  "max ms": Math.max(...sample.map((write) => write.ms)),
-  "p50 send bytes/event": median(sample.map((write) => write.bytes)),
-  "max send bytes/event": Math.max(...sample.map((write) => write.bytes)),
-  "commands/event": sample.reduce((sum, write) => sum + write.commands, 0) / sample.length,
-});
-const baseline = row("baseline: opens #161-#200", window(161, 200));
-const last = row(`opens #${applied - 39}-#${applied}`, window(applied - 39, applied));
+const cost = costAtTheEnd(writes, applied);
 const result = {
   codeRoot,
   opens: applied,
@@ -122,8 +105,7 @@ const result = {
   campaignOpens: campaign?.counts.opens,
   documentBytes: BSON.calculateObjectSize(doc!),
   appliedOnDocument: (doc!.applied as unknown[]).length,
-  rows: [baseline, last],
-  ratio: { ms: last["p50 ms"] / baseline["p50 ms"], bytes: last["p50 send bytes/event"] / baseline["p50 send bytes/event"] },
+  ...cost,
   machine: { ...machine(), loadAverage1mAtStart: loadStart },
   database: server ? "private FerretDB v1 (patched), SQLite" : uri.replace(/\/\/[^@]*@/, "//"),
 };

@@ -21,6 +21,7 @@ import { pathToFileURL } from "node:url";
 import { BSON, MongoClient, type CommandStartedEvent } from "mongodb";
 import { freePort, repoRoot, startFerretDb, type LocalServer } from "../../tools/local-servers.ts";
 import { machine, table, writeResult } from "../lib/report.ts";
+import { costAtTheEnd, type Write } from "../lib/write-cost.ts";
 
 const codeRoot = resolve(process.env.CODE_ROOT ?? repoRoot);
 const opens = Number(process.env.OPENS ?? 10_000);
@@ -57,12 +58,6 @@ const open = (i: number) => {
   return toIncomingEvent(parseResendEvent({ workspaceId: "ws", svixId, receivedAtMs: t0 + i * 1000, rawBody: new TextEncoder().encode(JSON.stringify(body)) }))!;
 };
 
-interface Write {
-  n: number;
-  ms: number;
-  bytes: number;
-  commands: number;
-}
 const writes: Write[] = [];
 async function measure(n: number): Promise<void> {
   commands.length = 0;
@@ -87,19 +82,7 @@ stoppedEarly = applied < opens;
 
 const send = (await repo.get("ws", "proxy"))!;
 const doc = await db.collection("delivery_sends").findOne({ _id: "ws:proxy" as never });
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
-const window = (from: number, to: number) => writes.filter((write) => write.n >= from && write.n <= to);
-const row = (what: string, sample: Write[]) => ({
-  what,
-  writes: sample.length,
-  "p50 ms": median(sample.map((write) => write.ms)),
-  "max ms": Math.max(...sample.map((write) => write.ms)),
-  "p50 bytes/write": median(sample.map((write) => write.bytes)),
-  "max bytes/write": Math.max(...sample.map((write) => write.bytes)),
-  "commands/write": sample.reduce((sum, write) => sum + write.commands, 0) / sample.length,
-});
-const baseline = row("baseline: opens #161-#200", window(161, 200));
-const last = row(`opens #${applied - 39}-#${applied}`, window(applied - 39, applied));
+const cost = costAtTheEnd(writes, applied);
 const result = {
   codeRoot,
   opens: applied,
@@ -107,8 +90,7 @@ const result = {
   openCount: send.state.openCount,
   documentBytes: BSON.calculateObjectSize(doc!),
   factsOnDocument: send.facts.length,
-  rows: [baseline, last],
-  ratio: { ms: last["p50 ms"] / baseline["p50 ms"], bytes: last["p50 bytes/write"] / baseline["p50 bytes/write"] },
+  ...cost,
   machine: { ...machine(), loadAverage1mAtStart: loadStart },
   database: server ? "private FerretDB v1 (patched), SQLite" : uri.replace(/\/\/[^@]*@/, "//"),
 };

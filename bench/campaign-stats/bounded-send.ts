@@ -12,17 +12,15 @@
  * copy of the code (see bench/delivery-status/bounded-send.ts). Bounded:
  * OPENS (10,000) and SECONDS (110). A private FerretDB unless MONGODB_URI.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { BSON, MongoClient, type CommandStartedEvent } from "mongodb";
+import { BSON } from "mongodb";
 import { SendRecordedSchema } from "../../gen/ngsreach/events/v1/domain_events_pb.ts";
-import { freePort, repoRoot, startFerretDb, type LocalServer } from "../../tools/local-servers.ts";
+import { repoRoot } from "../../tools/local-servers.ts";
 import { machine, table, writeResult } from "../lib/report.ts";
-import { costAtTheEnd, type Write } from "../lib/write-cost.ts";
+import { costAtTheEnd, WriteMeter } from "../lib/write-cost.ts";
 
 const codeRoot = resolve(process.env.CODE_ROOT ?? repoRoot);
 const opens = Number(process.env.OPENS ?? 10_000);
@@ -38,16 +36,8 @@ const { StatsRepository } = await load<typeof import("../../services/campaign-st
 const { defaultAlertSettings } = await load<typeof import("../../services/campaign-stats/alerts.ts")>("services/campaign-stats/alerts.ts");
 const ingest = await load<typeof import("../../services/campaign-stats/use-cases/ingest.ts")>("services/campaign-stats/use-cases/ingest.ts");
 
-let server: LocalServer | undefined;
-let uri = process.env.MONGODB_URI;
-if (!uri) {
-  server = await startFerretDb({ port: await freePort(), dataDir: mkdtempSync(join(tmpdir(), "bench-ferret-")) });
-  uri = server.url;
-}
-const commands: CommandStartedEvent[] = [];
-const client = await new MongoClient(uri, { monitorCommands: true }).connect();
-client.on("commandStarted", (event) => commands.push(event));
-const db = client.db(`bounded_stats_${process.pid}`);
+const meter = await WriteMeter.open(`bounded_stats_${process.pid}`);
+const db = meter.db;
 const repo = new StatsRepository(db);
 await repo.init();
 const deps = {
@@ -72,15 +62,8 @@ const open = (i: number) => {
   return parseResendEvent({ workspaceId: "ws", svixId, receivedAtMs: t0, rawBody: new TextEncoder().encode(JSON.stringify(body)) });
 };
 
-const writes: Write[] = [];
-async function measure(n: number): Promise<void> {
-  commands.length = 0;
-  const started = performance.now();
-  await ingest.applyResendEvents(deps, [open(n)]);
-  const ms = performance.now() - started;
-  const sendWrites = commands.filter((command) => command.commandName === "update" && command.command.update === "stats_sends");
-  writes.push({ n: n + 1, ms, bytes: sendWrites.reduce((sum, command) => sum + BSON.calculateObjectSize(command.command), 0), commands: commands.length });
-}
+const writes = meter.writes;
+const measure = (n: number) => meter.measure(n, "stats_sends", () => ingest.applyResendEvents(deps, [open(n)]));
 
 const loadStart = machine().loadAverage1m;
 let applied = 0;
@@ -107,7 +90,7 @@ const result = {
   appliedOnDocument: (doc!.applied as unknown[]).length,
   ...cost,
   machine: { ...machine(), loadAverage1mAtStart: loadStart },
-  database: server ? "private FerretDB v1 (patched), SQLite" : uri.replace(/\/\/[^@]*@/, "//"),
+  database: meter.database,
 };
 console.log(`campaign-stats, one send opened ${applied} times, one every ${openEveryMs} ms (~${result.hoursWithOpens} hours; code: ${codeRoot}${stoppedEarly ? "; stopped at the time bound" : ""})`);
 console.log(table(result.rows));
@@ -115,5 +98,4 @@ console.log(`document: ${result.documentBytes} B, ${result.appliedOnDocument} ca
 writeResult("campaign-stats-bounded-send", result);
 
 await db.dropDatabase().catch(() => {});
-await client.close();
-await server?.stop();
+await meter.close();

@@ -14,14 +14,12 @@
  *   node bench/delivery-status/bounded-send.ts
  *   CODE_ROOT=/tmp/old node bench/delivery-status/bounded-send.ts
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { BSON, MongoClient, type CommandStartedEvent } from "mongodb";
-import { freePort, repoRoot, startFerretDb, type LocalServer } from "../../tools/local-servers.ts";
+import { BSON } from "mongodb";
+import { repoRoot } from "../../tools/local-servers.ts";
 import { machine, table, writeResult } from "../lib/report.ts";
-import { costAtTheEnd, type Write } from "../lib/write-cost.ts";
+import { costAtTheEnd, WriteMeter } from "../lib/write-cost.ts";
 
 const codeRoot = resolve(process.env.CODE_ROOT ?? repoRoot);
 const opens = Number(process.env.OPENS ?? 10_000);
@@ -37,16 +35,8 @@ const { applyEvent, applyEvents } = await load<typeof import("../../services/del
   "services/delivery-status/use-cases/apply-event.ts",
 );
 
-let server: LocalServer | undefined;
-let uri = process.env.MONGODB_URI;
-if (!uri) {
-  server = await startFerretDb({ port: await freePort(), dataDir: mkdtempSync(join(tmpdir(), "bench-ferret-")) });
-  uri = server.url;
-}
-const commands: CommandStartedEvent[] = [];
-const client = await new MongoClient(uri, { monitorCommands: true }).connect();
-client.on("commandStarted", (event) => commands.push(event));
-const db = client.db(`bounded_send_${process.pid}`);
+const meter = await WriteMeter.open(`bounded_send_${process.pid}`);
+const db = meter.db;
 const repo = new SendsRepository(db);
 await repo.ensureIndexes();
 const deps = { repo, notify: () => {}, now: () => Date.now() };
@@ -58,15 +48,8 @@ const open = (i: number) => {
   return toIncomingEvent(parseResendEvent({ workspaceId: "ws", svixId, receivedAtMs: t0 + i * 1000, rawBody: new TextEncoder().encode(JSON.stringify(body)) }))!;
 };
 
-const writes: Write[] = [];
-async function measure(n: number): Promise<void> {
-  commands.length = 0;
-  const started = performance.now();
-  await applyEvent(deps, open(n));
-  const ms = performance.now() - started;
-  const sendWrites = commands.filter((command) => command.commandName === "update" && command.command.update === "delivery_sends");
-  writes.push({ n: n + 1, ms, bytes: sendWrites.reduce((sum, command) => sum + BSON.calculateObjectSize(command.command), 0), commands: commands.length });
-}
+const writes = meter.writes;
+const measure = (n: number) => meter.measure(n, "delivery_sends", () => applyEvent(deps, open(n)));
 
 const loadStart = machine().loadAverage1m;
 let applied = 0;
@@ -92,7 +75,7 @@ const result = {
   factsOnDocument: send.facts.length,
   ...cost,
   machine: { ...machine(), loadAverage1mAtStart: loadStart },
-  database: server ? "private FerretDB v1 (patched), SQLite" : uri.replace(/\/\/[^@]*@/, "//"),
+  database: meter.database,
 };
 console.log(`delivery-status, one send opened ${applied} times (code: ${codeRoot}${stoppedEarly ? "; stopped at the time bound" : ""})`);
 console.log(table(result.rows));
@@ -100,5 +83,4 @@ console.log(`document: ${result.documentBytes} B, ${result.factsOnDocument} fact
 writeResult("delivery-status-bounded-send", result);
 
 await db.dropDatabase().catch(() => {});
-await client.close();
-await server?.stop();
+await meter.close();

@@ -3,7 +3,7 @@
  * (Events API), which its webhooks post unchanged; the mapping onto event kinds is issue 14's, with two
  * refinements for what a permanent failure's `reason` says (see `failed`).
  */
-import { BadProviderBodyError, type BounceDetail, type EventKind, type ProviderEvent } from "./provider-adapter.ts";
+import { BadProviderBodyError, type EventMapping, type ProviderEvent } from "./provider-adapter.ts";
 import { fromUnixSeconds, isObject, maxIdLength, objectAt, optionalId, requiredId, smtpStatusIn, tagsFrom, text, type Json } from "./provider-fields.ts";
 
 export function mailgunEvent(data: Json): ProviderEvent {
@@ -44,17 +44,10 @@ function messageIdOf(value: unknown): string {
   return bare;
 }
 
-interface Mapped {
-  kind: EventKind | undefined;
-  bounce?: BounceDetail;
-  click?: ProviderEvent["click"];
-  open?: ProviderEvent["open"];
-  reason?: string;
-}
 
 const engagement = (data: Json) => ({ ipAddress: text(data.ip, 64), userAgent: text(objectAt(data["client-info"])["user-agent"], 1_000) });
 
-const mappers: Record<string, (data: Json) => Mapped> = {
+const mappers: Record<string, (data: Json) => EventMapping> = {
   accepted: () => ({ kind: "sent" }),
   delivered: () => ({ kind: "delivered" }),
   failed,
@@ -76,7 +69,7 @@ const suppressionReasons = new Set(["suppress-bounce", "suppress-unsubscribe", "
  * attempted, so it is no bounce), and one because retries ran out ("old": Mailgun drops a message after
  * 8 hours of temporary failures, "Too old") is soft — it says nothing certain about the address.
  */
-function failed(data: Json): Mapped {
+function failed(data: Json): EventMapping {
   const reason = text(data.reason, 64);
   const status = objectAt(data["delivery-status"]);
   if (data.severity === "permanent" && suppressionReasons.has(reason)) {

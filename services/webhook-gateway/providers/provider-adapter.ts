@@ -81,6 +81,9 @@ export interface ProviderEvent {
   reason?: string;
 }
 
+/** What an adapter decides from one event's type and fields, before the fields every event has. */
+export type EventMapping = Pick<ProviderEvent, "kind" | "bounce" | "click" | "open" | "reason">;
+
 /** A verification failure, each answered 401 with no effect. */
 export type RejectReason =
   | "missing_signature" // the headers or fields that carry the signature are absent

@@ -12,7 +12,7 @@ import {
   BadProviderBodyError,
   type BounceDetail,
   type Contents,
-  type EventKind,
+  type EventMapping,
   type ProviderAdapter,
   type ProviderEvent,
   type RejectReason,
@@ -50,7 +50,7 @@ export const timestampHeader = "x-twilio-email-event-webhook-timestamp";
 const pemArmour = /-----(BEGIN|END) PUBLIC KEY-----/g;
 const normalisedKeyText = (text: string) => text.replace(pemArmour, "").replace(/\s+/g, "");
 
-function parseCredential(keyText: string): KeyObject {
+export function parseCredential(keyText: string): KeyObject {
   if (keyText.length > maxKeyTextLength) throw new Error(`must be at most ${maxKeyTextLength} characters`);
   const material = normalisedKeyText(keyText);
   if (!material) throw new Error("required: the Event Webhook verification key from SendGrid's Mail Settings (base64)");
@@ -68,7 +68,7 @@ function parseCredential(keyText: string): KeyObject {
 }
 
 /** The same key pasted with or without PEM armour or line breaks has one fingerprint. */
-const fingerprint = (keyText: string): string => secretFingerprint(normalisedKeyText(keyText));
+export const fingerprint = (keyText: string): string => secretFingerprint(normalisedKeyText(keyText));
 
 const reject = (reason: RejectReason): Verdict => ({ ok: false, reason });
 
@@ -135,13 +135,6 @@ function eventIdOf(element: Json, where: string): string {
   return `sha256:${createHash("sha256").update(JSON.stringify(element)).digest("hex")}`;
 }
 
-interface Mapped {
-  kind: EventKind | undefined;
-  bounce?: BounceDetail;
-  click?: ProviderEvent["click"];
-  open?: ProviderEvent["open"];
-  reason?: string;
-}
 
 // The drop reasons that mean "this address is on one of your suppression lists" (Event Webhook Reference,
 // Dropped; the Drops glossary page): SendGrid skipped the message, it did not fail.
@@ -149,7 +142,7 @@ const suppressionDrops = new Set(["bounced address", "unsubscribed address", "sp
 
 const engagement = (event: Json) => ({ ipAddress: text(event.ip, 64), userAgent: text(event.useragent, 1_000) });
 
-const mappers: Record<string, (event: Json) => Mapped> = {
+const mappers: Record<string, (event: Json) => EventMapping> = {
   processed: () => ({ kind: "sent" }),
   delivered: () => ({ kind: "delivered" }),
   deferred: (event) => ({ kind: "delivery_delayed", reason: text(event.response) }),

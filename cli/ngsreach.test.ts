@@ -117,4 +117,26 @@ describe("the ngsreach command", () => {
     expect(invalid.code).toBe(1);
     expect(invalid.stderr).toContain("secret: must start with whsec_ [InvalidArgument]");
   });
+
+  it("manages another provider's credential with --provider, leaving the Resend secret as it was", async () => {
+    const ws = uniqueName("ws");
+    const resend = newWebhookSecret();
+    await cli("secret", "set", "--workspace", ws, "--secret", resend);
+    const [first, second] = [`hooks:${"a".repeat(20)}`, `hooks:${"b".repeat(20)}`];
+    const set = await cli("secret", "set", "--workspace", ws, "--provider", "postmark", "--secret", first);
+    expect(set).toMatchObject({ code: 0, stdout: expect.stringMatching(/\(postmark\)\n\s+current\s+fingerprint [0-9a-f]{8}\s+postmark\n$/) });
+    expect(set.stdout).not.toContain("a".repeat(20));
+    const rotated = await cli("secret", "rotate", "--workspace", ws, "--provider", "postmark", "--secret", second);
+    expect(rotated.stdout).toMatch(/previous\s+fingerprint [0-9a-f]{8}\s+expires \S+\s+postmark\n/);
+    const removed = await cli("secret", "remove", "--workspace", ws, "--provider", "postmark", "--all");
+    expect(removed.stdout).toContain("removed 2 webhook secret(s)");
+    const health = await cli("health", "--workspace", ws);
+    expect(health.stdout).toMatch(/current\s+fingerprint [0-9a-f]{8}\s+resend/);
+    expect(health.stdout).not.toContain("postmark");
+
+    const wrongKind = await cli("secret", "set", "--workspace", ws, "--provider", "postmark", "--secret", resend);
+    expect(wrongKind).toMatchObject({ code: 1, stderr: expect.stringContaining("secret: must be username:password") });
+    const unknown = await cli("secret", "set", "--workspace", ws, "--provider", "sparkpost", "--secret", first);
+    expect(unknown).toMatchObject({ code: 2, stderr: expect.stringContaining("--provider must be one of resend, ses, sendgrid, postmark, mailgun") });
+  });
 });

@@ -2,9 +2,9 @@
 /**
  * `ngsreach` — the operator's command line for the running stack.
  *
- *   ngsreach secret set    --workspace ID --secret whsec_... [--actor WHO] [--note WHY]
- *   ngsreach secret rotate --workspace ID --secret whsec_... [--ttl SECONDS]
- *   ngsreach secret remove --workspace ID [--all]
+ *   ngsreach secret set    --workspace ID --secret whsec_... [--provider P] [--actor WHO] [--note WHY]
+ *   ngsreach secret rotate --workspace ID --secret whsec_... [--provider P] [--ttl SECONDS]
+ *   ngsreach secret remove --workspace ID [--provider P] [--all]
  *   ngsreach simulate      --workspace ID [--secret whsec_...] [--url GATEWAY_URL]
  *   ngsreach health        --workspace ID
  *   ngsreach secrets reencrypt [--page-token T] [--actor WHO] [--note WHY]
@@ -19,7 +19,7 @@
 import { parseArgs } from "node:util";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { WebhookSecretRole, WebhookSecretSelector, WorkspaceSettingsService } from "../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
+import { Provider, WebhookSecretRole, WebhookSecretSelector, WorkspaceSettingsService } from "../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
 import { AuditAction } from "../gen/ngsreach/events/v1/audit_pb.ts";
 import { emailEventTypes, sampleEmailEvent } from "./resend-samples.ts";
 import { newMessageId, signedHeaders } from "./sign.ts";
@@ -30,9 +30,11 @@ import { createLogger } from "../services/shared/log.ts";
 import { connectNats } from "../services/shared/nats.ts";
 
 const usage = `usage:
-  ngsreach secret set    --workspace ID --secret whsec_... [--actor WHO] [--note WHY]
-  ngsreach secret rotate --workspace ID --secret whsec_... [--ttl SECONDS] [--actor WHO] [--note WHY]
-  ngsreach secret remove --workspace ID [--all] [--actor WHO] [--note WHY]
+  ngsreach secret set    --workspace ID --secret whsec_... [--provider P] [--actor WHO] [--note WHY]
+  ngsreach secret rotate --workspace ID --secret whsec_... [--provider P] [--ttl SECONDS] [--actor WHO] [--note WHY]
+  ngsreach secret remove --workspace ID [--provider P] [--all] [--actor WHO] [--note WHY]
+      --provider resend (default), ses, sendgrid, postmark or mailgun; --secret is then that provider's
+      credential: SNS topic ARN(s), verification key, username:password, or signing key
   ngsreach simulate      --workspace ID [--secret whsec_...] [--url GATEWAY_URL]
   ngsreach health        --workspace ID
   ngsreach secrets reencrypt [--page-token T] [--actor WHO] [--note WHY]   (every secret sealed under SECRETS_KEY's first key)
@@ -50,6 +52,7 @@ const { values, positionals } = (() => {
       options: {
         workspace: { type: "string" },
         secret: { type: "string" },
+        provider: { type: "string", default: "resend" },
         url: { type: "string" },
         ttl: { type: "string" },
         all: { type: "boolean", default: false },
@@ -85,6 +88,20 @@ function required(name: "workspace" | "secret"): string {
   return value;
 }
 
+const providerNames: Record<string, Provider> = {
+  resend: Provider.RESEND,
+  ses: Provider.SES,
+  sendgrid: Provider.SENDGRID,
+  postmark: Provider.POSTMARK,
+  mailgun: Provider.MAILGUN,
+};
+
+function provider(): Provider {
+  const name = values.provider!;
+  if (!Object.hasOwn(providerNames, name)) throw new UsageError(`--provider must be one of ${Object.keys(providerNames).join(", ")}`);
+  return providerNames[name]!;
+}
+
 function settingsClient() {
   const token = cliToken();
   const transport = createConnectTransport({
@@ -98,31 +115,34 @@ function settingsClient() {
 const roleName = (role: WebhookSecretRole) => (role === WebhookSecretRole.CURRENT ? "current" : "previous");
 const time = (ts?: { seconds: bigint }) => (ts ? new Date(Number(ts.seconds) * 1000).toISOString() : "-");
 
-function printSecrets(secrets: { fingerprint: string; role: WebhookSecretRole; expireTime?: { seconds: bigint } }[]) {
+const providerName = (value: Provider) => Object.keys(providerNames).find((name) => providerNames[name] === value) ?? "resend";
+
+function printSecrets(secrets: { fingerprint: string; role: WebhookSecretRole; expireTime?: { seconds: bigint }; provider: Provider }[]) {
   if (secrets.length === 0) console.log("no active webhook secret");
   for (const secret of secrets) {
-    console.log(`  ${roleName(secret.role).padEnd(8)} fingerprint ${secret.fingerprint}${secret.expireTime ? `  expires ${time(secret.expireTime)}` : ""}`);
+    const expires = secret.expireTime ? `  expires ${time(secret.expireTime)}` : "";
+    console.log(`  ${roleName(secret.role).padEnd(8)} fingerprint ${secret.fingerprint}${expires}  ${providerName(secret.provider)}`);
   }
 }
 
 async function secretCommand(action: string | undefined): Promise<void> {
   const workspaceId = required("workspace");
-  const audit = { actor: values.actor!, note: values.note! };
+  const fields = { actor: values.actor!, note: values.note!, provider: provider() };
   const client = settingsClient();
   if (action === "set") {
-    const { secrets } = await client.setWebhookSecret({ workspaceId, secret: required("secret"), ...audit });
-    console.log(`webhook secret set for workspace ${workspaceId}`);
+    const { secrets } = await client.setWebhookSecret({ workspaceId, secret: required("secret"), ...fields });
+    console.log(`webhook secret set for workspace ${workspaceId} (${values.provider})`);
     printSecrets(secrets);
   } else if (action === "rotate") {
     const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
     if (ttl !== undefined && !Number.isInteger(ttl)) throw new UsageError("--ttl must be a whole number of seconds");
-    const { secrets } = await client.rotateWebhookSecret({ workspaceId, newSecret: required("secret"), oldSecretTtlSeconds: ttl, ...audit });
-    console.log(`webhook secret rotated for workspace ${workspaceId}; the previous one stays valid until it expires or is removed`);
+    const { secrets } = await client.rotateWebhookSecret({ workspaceId, newSecret: required("secret"), oldSecretTtlSeconds: ttl, ...fields });
+    console.log(`webhook secret rotated for workspace ${workspaceId} (${values.provider}); the previous one stays valid until it expires or is removed`);
     printSecrets(secrets);
   } else if (action === "remove") {
     const which = values.all ? WebhookSecretSelector.ALL : WebhookSecretSelector.PREVIOUS;
-    const { removedCount, secrets } = await client.removeWebhookSecret({ workspaceId, which, ...audit });
-    console.log(`removed ${removedCount} webhook secret(s) of workspace ${workspaceId}`);
+    const { removedCount, secrets } = await client.removeWebhookSecret({ workspaceId, which, ...fields });
+    console.log(`removed ${removedCount} webhook secret(s) of workspace ${workspaceId} (${values.provider})`);
     printSecrets(secrets);
   } else {
     throw new UsageError(`unknown secret action "${action ?? ""}" (set, rotate or remove)`);

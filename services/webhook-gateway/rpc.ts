@@ -5,6 +5,7 @@
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
+  Provider as ApiProvider,
   WebhookSecretRole,
   WebhookSecretSelector,
   WebhookState,
@@ -15,6 +16,7 @@ import { InvalidArgumentError } from "../shared/errors.ts";
 import { pageSize } from "../shared/paging.ts";
 import { callerOf } from "../shared/rpc/auth.ts";
 import { requireWorkspaceId } from "../shared/validation.ts";
+import type { Provider } from "./providers/provider-adapter.ts";
 import { getWebhookHealth, type HealthDeps } from "./health/webhook-health.ts";
 import { listAuditEntries, type AuditLogDeps } from "./workspace/audit-log.ts";
 import { reencryptSecrets, type ReencryptDeps } from "./workspace/reencrypt.ts";
@@ -26,7 +28,32 @@ import {
   type SecretInfo,
 } from "./workspace/secrets.ts";
 
+const providerFromApi: Record<ApiProvider, Provider> = {
+  [ApiProvider.UNSPECIFIED]: "resend",
+  [ApiProvider.RESEND]: "resend",
+  [ApiProvider.SES]: "ses",
+  [ApiProvider.SENDGRID]: "sendgrid",
+  [ApiProvider.POSTMARK]: "postmark",
+  [ApiProvider.MAILGUN]: "mailgun",
+};
+
+const providerToApi: Record<Provider, ApiProvider> = {
+  resend: ApiProvider.RESEND,
+  ses: ApiProvider.SES,
+  sendgrid: ApiProvider.SENDGRID,
+  postmark: ApiProvider.POSTMARK,
+  mailgun: ApiProvider.MAILGUN,
+};
+
+/** Unset is Resend (callers from before other providers); a number outside the enum is refused. */
+function provider(req: { provider: ApiProvider }): Provider {
+  const known = Object.hasOwn(providerFromApi, req.provider) ? providerFromApi[req.provider] : undefined;
+  if (!known) throw new InvalidArgumentError("provider", "unknown provider (RESEND, SES, SENDGRID, POSTMARK or MAILGUN)");
+  return known;
+}
+
 const toApi = (secret: SecretInfo) => ({
+  provider: providerToApi[secret.provider],
   fingerprint: secret.fingerprint,
   role: secret.role === "current" ? WebhookSecretRole.CURRENT : WebhookSecretRole.PREVIOUS,
   createTime: timestampFromDate(secret.createdAt),
@@ -48,16 +75,16 @@ const stateToApi = {
 export function workspaceSettingsRoutes(router: ConnectRouter, deps: SecretDeps & HealthDeps & AuditLogDeps & ReencryptDeps): void {
   router.service(WorkspaceSettingsService, {
     async setWebhookSecret(req, context) {
-      const secrets = await setWebhookSecret(deps, req.workspaceId, req.secret, audit(req, context));
+      const secrets = await setWebhookSecret(deps, req.workspaceId, req.secret, audit(req, context), provider(req));
       return { secrets: secrets.map(toApi) };
     },
     async rotateWebhookSecret(req, context) {
-      const secrets = await rotateWebhookSecret(deps, req.workspaceId, req.newSecret, req.oldSecretTtlSeconds, audit(req, context));
+      const secrets = await rotateWebhookSecret(deps, req.workspaceId, req.newSecret, req.oldSecretTtlSeconds, audit(req, context), provider(req));
       return { secrets: secrets.map(toApi) };
     },
     async removeWebhookSecret(req, context) {
       const which = req.which === WebhookSecretSelector.ALL ? "all" : "previous";
-      const { removed, secrets } = await removeWebhookSecret(deps, req.workspaceId, which, audit(req, context));
+      const { removed, secrets } = await removeWebhookSecret(deps, req.workspaceId, which, audit(req, context), provider(req));
       return { removedCount: removed, secrets: secrets.map(toApi) };
     },
     async listAuditEntries(req) {
@@ -66,7 +93,9 @@ export function workspaceSettingsRoutes(router: ConnectRouter, deps: SecretDeps 
     },
     async getWebhookHealth(req) {
       const health = await getWebhookHealth(deps, req.workspaceId);
-      const previous = health.secrets.find((secret) => secret.role === "previous");
+      // The count and the expiry describe the Resend endpoint's secrets, as they did before other providers.
+      const resend = health.secrets.filter((secret) => secret.provider === "resend");
+      const previous = resend.find((secret) => secret.role === "previous");
       return {
         lastAcceptedTime: health.lastAcceptedAt ? timestampFromDate(health.lastAcceptedAt) : undefined,
         windowStartTime: timestampFromDate(health.windowStart),
@@ -80,7 +109,7 @@ export function workspaceSettingsRoutes(router: ConnectRouter, deps: SecretDeps 
           tooLarge: BigInt(health.counts.too_large),
         },
         unavailable: BigInt(health.counts.unavailable),
-        activeSecretCount: health.secrets.length,
+        activeSecretCount: resend.length,
         previousSecretExpireTime: previous?.expiresAt ? timestampFromDate(previous.expiresAt) : undefined,
         secrets: health.secrets.map((secret) => ({ ...toApi(secret), keyId: secret.keyId, undecryptable: secret.undecryptable })),
         state: stateToApi[health.state],

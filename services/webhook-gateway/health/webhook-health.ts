@@ -8,6 +8,7 @@
 import { NotFoundError } from "../../shared/errors.ts";
 import { requireWorkspaceId } from "../../shared/validation.ts";
 import type { WorkspaceRepository } from "../workspace/workspace-repository.ts";
+import { providerOf } from "../workspace/provider-credentials.ts";
 import { describeSecrets, type SecretInfo } from "../workspace/secrets.ts";
 import type { HealthRecorder } from "./health-recorder.ts";
 import { hourKey, type Counts, type HealthRepository } from "./health-repository.ts";
@@ -59,13 +60,16 @@ export async function getWebhookHealth(deps: HealthDeps, workspaceId: string): P
     const { keyId, decryptable } = deps.inspect(workspaceId, secret.sealed);
     return { ...describeSecrets([secret], now)[0]!, keyId, undecryptable: !decryptable };
   });
-  const undecryptableKeyIds = [...new Set(secrets.filter((secret) => secret.undecryptable).map((secret) => secret.keyId))];
+  // Only /webhooks/resend takes webhooks so far, so Resend's secrets decide the state: a workspace with only a
+  // Postmark credential has no working endpoint yet (issue 14 adds the other providers' endpoints).
+  const deciding = secrets.filter((_, index) => providerOf(active[index]!) === "resend");
+  const undecryptableKeyIds = [...new Set(deciding.filter((secret) => secret.undecryptable).map((secret) => secret.keyId))];
   return {
     windowStart: new Date(currentHour - 24 * 3_600_000),
     ...(latest.length ? { lastAcceptedAt: new Date(Math.max(...latest.map((at) => at.getTime()))) } : {}),
     counts,
     secrets,
-    state: secrets.length === 0 ? "no_secret" : undecryptableKeyIds.length > 0 ? "secret_undecryptable" : "ok",
+    state: deciding.length === 0 ? "no_secret" : undecryptableKeyIds.length > 0 ? "secret_undecryptable" : "ok",
     undecryptableKeyIds,
   };
 }

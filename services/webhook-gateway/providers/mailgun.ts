@@ -47,7 +47,7 @@ const minKeyLength = 16;
 const maxTokenLength = 256;
 const hexSignature = /^[0-9a-f]{64}$/i;
 
-function parseCredential(keyText: string): MailgunCredential {
+export function parseCredential(keyText: string): MailgunCredential {
   const key = keyText.trim();
   if (!key) throw new Error("required: the HTTP webhook signing key from Mailgun's Webhooks page");
   if (key.length > maxKeyLength) throw new Error(`must be at most ${maxKeyLength} characters`);
@@ -56,7 +56,7 @@ function parseCredential(keyText: string): MailgunCredential {
   return Object.freeze({ key: Buffer.from(key, "utf8"), scope: createHash("sha256").update(`mailgun-signing-key:${key}`).digest("hex") });
 }
 
-const fingerprint = (keyText: string): string => secretFingerprint(keyText.trim());
+export const fingerprint = (keyText: string): string => secretFingerprint(keyText.trim());
 
 const reject = (reason: RejectReason): Verdict => ({ ok: false, reason });
 

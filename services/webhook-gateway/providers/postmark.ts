@@ -38,7 +38,7 @@ const maxPartLength = 256;
 const minPasswordLength = 16;
 const maxAuthorizationLength = 2_048;
 
-function parseCredential(credentialText: string): PostmarkCredential {
+export function parseCredential(credentialText: string): PostmarkCredential {
   const separator = credentialText.indexOf(":");
   if (separator < 0) throw new Error("must be username:password, the HTTP Basic credentials set on the Postmark webhook");
   const username = credentialText.slice(0, separator);
@@ -52,7 +52,7 @@ function parseCredential(credentialText: string): PostmarkCredential {
   return Object.freeze({ userPass: Buffer.from(credentialText, "utf8") });
 }
 
-const fingerprint = (credentialText: string): string => secretFingerprint(credentialText);
+export const fingerprint = (credentialText: string): string => secretFingerprint(credentialText);
 
 const reject = (reason: RejectReason): Verdict => ({ ok: false, reason });
 

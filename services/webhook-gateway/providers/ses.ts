@@ -52,7 +52,7 @@ function splitArns(text: string): string[] {
   return [...new Set(text.split(/[\s,]+/).filter(Boolean))];
 }
 
-function parseCredential(text: string): SesCredential {
+export function parseCredential(text: string): SesCredential {
   if (text.length > maxCredentialLength) throw new Error(`must be at most ${maxCredentialLength} characters`);
   const arns = splitArns(text);
   if (arns.length === 0) throw new Error(`required: the SNS topic ARN(s) SES publishes to, ${arnForm}`);
@@ -67,7 +67,7 @@ function parseCredential(text: string): SesCredential {
 }
 
 /** Same list, same fingerprint, whatever the order or separators it was pasted with. */
-function fingerprint(text: string): string {
+export function fingerprint(text: string): string {
   return createHash("sha256").update(splitArns(text).sort().join("\n")).digest("hex").slice(0, 8);
 }
 

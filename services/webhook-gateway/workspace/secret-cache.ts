@@ -18,6 +18,7 @@
  */
 import { SigningKey } from "../webhook/signature.ts";
 import type { KnownWorkspaces } from "./known-workspaces.ts";
+import { providerOf } from "./provider-credentials.ts";
 import { sealedKeyId, SecretUndecryptableError } from "./secret-box.ts";
 import type { WorkspaceRecord } from "./workspace-repository.ts";
 
@@ -166,6 +167,8 @@ export class SecretCache {
     const value: WorkspaceKeys = { exists: record !== undefined, keys: [], undecryptable: [] };
     const now = this.now();
     for (const secret of record?.secrets ?? []) {
+      // These keys verify Resend (Svix) signatures only: another provider's credential is no Svix key.
+      if (providerOf(secret) !== "resend") continue;
       const expiresAtMs = secret.expiresAt?.getTime();
       // An expired secret verifies nothing: one sealed under a key since removed must not fail the workspace.
       if (expiresAtMs !== undefined && expiresAtMs <= now) continue;

@@ -6,13 +6,15 @@
  * with its audit entry, which is then recorded and announced through the
  * outbox (secret-outbox.ts): a failure after the save no longer turns a
  * change that was made into an error, nor leaves it unannounced.
+ *
+ * Secrets are held per (workspace, provider): each change reads and writes one
+ * provider's secrets only, and leaves every other provider's as they were.
  */
 import { randomUUID } from "node:crypto";
 import type { AuditActionName, AuditRecord } from "../../shared/audit.ts";
 import { InvalidArgumentError, NotFoundError, UnavailableError } from "../../shared/errors.ts";
 import { requireWorkspaceId } from "../../shared/validation.ts";
-import { requireWebhookSecret } from "./secret-format.ts";
-import { secretFingerprint } from "./secret-box.ts";
+import { credentialFingerprint, providerOf, requireCredential, type Provider } from "./provider-credentials.ts";
 import { flushSecretOutbox, serialiseOutboxEntry, type SecretOutboxDeps } from "./secret-outbox.ts";
 import type { StoredSecret, WorkspaceRecord } from "./workspace-repository.ts";
 
@@ -23,6 +25,7 @@ export interface SecretDeps extends SecretOutboxDeps {
 
 /** What callers may see of a secret. */
 export interface SecretInfo {
+  provider: Provider;
   fingerprint: string;
   role: StoredSecret["role"];
   createdAt: Date;
@@ -43,14 +46,17 @@ const maxOldSecretTtlSeconds = 7 * 86_400;
 export function describeSecrets(secrets: readonly StoredSecret[], now: Date): SecretInfo[] {
   return secrets
     .filter((secret) => !secret.expiresAt || secret.expiresAt > now)
-    .map(({ fingerprint, role, createdAt, expiresAt }) => ({ fingerprint, role, createdAt, ...(expiresAt ? { expiresAt } : {}) }));
+    .map((secret) => {
+      const { fingerprint, role, createdAt, expiresAt } = secret;
+      return { provider: providerOf(secret), fingerprint, role, createdAt, ...(expiresAt ? { expiresAt } : {}) };
+    });
 }
 
-/** Replaces every secret of the workspace by this one (creating the workspace if needed). */
-export async function setWebhookSecret(deps: SecretDeps, workspaceId: string, secret: string, audit: Audit) {
+/** Replaces every secret of the provider by this one (creating the workspace if needed). */
+export async function setWebhookSecret(deps: SecretDeps, workspaceId: string, secret: string, audit: Audit, provider: Provider = "resend") {
   requireWorkspaceId(workspaceId);
-  requireWebhookSecret(secret, "secret");
-  return await change(deps, workspaceId, "set_webhook_secret", audit, () => [newSecret(deps, workspaceId, secret)]);
+  requireCredential(provider, secret, "secret");
+  return await change(deps, workspaceId, provider, "set_webhook_secret", audit, () => [newSecret(deps, workspaceId, provider, secret)]);
 }
 
 /** Makes `newSecret` current and keeps the current one as `previous` for `ttlSeconds` (0 drops it). */
@@ -60,53 +66,77 @@ export async function rotateWebhookSecret(
   secret: string,
   ttlSeconds: number | undefined,
   audit: Audit,
+  provider: Provider = "resend",
 ) {
   requireWorkspaceId(workspaceId);
-  requireWebhookSecret(secret, "new_secret");
+  requireCredential(provider, secret, "new_secret");
   const ttl = ttlSeconds ?? defaultOldSecretTtlSeconds;
   if (ttl < 0 || ttl > maxOldSecretTtlSeconds) {
     throw new InvalidArgumentError("old_secret_ttl_seconds", `must be 0..${maxOldSecretTtlSeconds}`);
   }
-  return await change(deps, workspaceId, "rotate_webhook_secret", audit, (record) => {
-    const current = record?.secrets.find((stored) => stored.role === "current");
-    if (!current) throw new NotFoundError(`webhook secret of workspace "${workspaceId}" (set one before rotating)`);
-    if (current.fingerprint === secretFingerprint(secret)) {
+  return await change(deps, workspaceId, provider, "rotate_webhook_secret", audit, (own) => {
+    const current = own.find((stored) => stored.role === "current");
+    if (!current) throw new NotFoundError(`${provider} webhook secret of workspace "${workspaceId}" (set one before rotating)`);
+    if (current.fingerprint === credentialFingerprint(provider, secret)) {
       throw new InvalidArgumentError("new_secret", "is the secret already in use");
     }
-    const next = [newSecret(deps, workspaceId, secret)];
+    const next = [newSecret(deps, workspaceId, provider, secret)];
     if (ttl > 0) next.push({ ...current, role: "previous", expiresAt: new Date(deps.now().getTime() + ttl * 1000) });
     return next;
   });
 }
 
-/** Removes the previous secret (default) or every secret; returns how many were removed. */
-export async function removeWebhookSecret(deps: SecretDeps, workspaceId: string, which: "previous" | "all", audit: Audit) {
+/** Removes the provider's previous secret (default) or every secret of it; returns how many were removed. */
+export async function removeWebhookSecret(
+  deps: SecretDeps,
+  workspaceId: string,
+  which: "previous" | "all",
+  audit: Audit,
+  provider: Provider = "resend",
+) {
   requireWorkspaceId(workspaceId);
   let removed = 0;
-  const secrets = await change(deps, workspaceId, "remove_webhook_secret", audit, (record) => {
+  const secrets = await change(deps, workspaceId, provider, "remove_webhook_secret", audit, (own, record) => {
     if (!record) throw new NotFoundError(`workspace "${workspaceId}"`);
-    const kept = which === "all" ? [] : record.secrets.filter((secret) => secret.role === "current");
-    removed = describeSecrets(record.secrets, deps.now()).length - describeSecrets(kept, deps.now()).length;
+    const kept = which === "all" ? [] : own.filter((secret) => secret.role === "current");
+    removed = describeSecrets(own, deps.now()).length - describeSecrets(kept, deps.now()).length;
     return kept;
   });
   return { removed, secrets };
 }
 
-function newSecret(deps: SecretDeps, workspaceId: string, secret: string): StoredSecret {
-  return { sealed: deps.seal(workspaceId, secret), fingerprint: secretFingerprint(secret), role: "current", createdAt: deps.now() };
+function newSecret(deps: SecretDeps, workspaceId: string, provider: Provider, secret: string): StoredSecret {
+  const fingerprint = credentialFingerprint(provider, secret);
+  return { sealed: deps.seal(workspaceId, secret), fingerprint, role: "current", createdAt: deps.now(), provider };
 }
 
-/** Read, compute, write with its audit entry under a version guard (retried on a concurrent change); then record and announce. */
+/**
+ * The audit target: the provider's fingerprints after the change. Resend's stay bare, as they were
+ * before other providers existed (readers of the log match on them); others are prefixed "provider:".
+ */
+const auditTarget = (provider: Provider, secrets: readonly StoredSecret[]) => {
+  const fingerprints = secrets.map((secret) => secret.fingerprint).join(",");
+  return provider === "resend" ? fingerprints : `${provider}:${fingerprints}`;
+};
+
+/**
+ * Read, compute the provider's secrets (the others are kept as stored), write with its audit entry under
+ * a version guard (retried on a concurrent change); then record and announce.
+ */
 async function change(
   deps: SecretDeps,
   workspaceId: string,
+  provider: Provider,
   action: AuditActionName,
   audit: Audit,
-  compute: (record: WorkspaceRecord | undefined) => StoredSecret[],
+  compute: (own: StoredSecret[], record: WorkspaceRecord | undefined) => StoredSecret[],
 ): Promise<SecretInfo[]> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const record = await deps.repository.find(workspaceId);
-    const secrets = compute(record);
+    const stored = record?.secrets ?? [];
+    const own = stored.filter((secret) => providerOf(secret) === provider);
+    const secrets = compute(own, record);
+    const others = stored.filter((secret) => providerOf(secret) !== provider);
     const now = deps.now();
     const entry: AuditRecord = {
       id: randomUUID(),
@@ -116,11 +146,11 @@ async function change(
       caller: audit.caller,
       actor: audit.actor || "unknown",
       note: audit.note,
-      target: secrets.map((secret) => secret.fingerprint).join(","),
+      target: auditTarget(provider, secrets),
       atMs: now.getTime(),
     };
     const outboxEntry = serialiseOutboxEntry(entry);
-    if (await deps.repository.save(workspaceId, secrets, record?.version ?? 0, now, outboxEntry)) {
+    if (await deps.repository.save(workspaceId, [...others, ...secrets], record?.version ?? 0, now, outboxEntry)) {
       // The change is stored: the caller is told so whatever happens next; the sweep finishes what fails here.
       await flushSecretOutbox(deps, workspaceId, [outboxEntry]);
       return describeSecrets(secrets, now);

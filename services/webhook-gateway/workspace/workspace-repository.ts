@@ -8,6 +8,7 @@
  */
 import type { Collection, Db } from "mongodb";
 import { ensureIndexes, isDuplicateKeyError } from "../../shared/mongo.ts";
+import type { Provider } from "../providers/provider-adapter.ts";
 
 export type SecretRole = "current" | "previous";
 
@@ -17,6 +18,8 @@ export interface StoredSecret {
   role: SecretRole;
   createdAt: Date;
   expiresAt?: Date;
+  /** Whose credential this is; absent on secrets stored before other providers, which are Resend's. */
+  provider?: Provider;
 }
 
 export interface WorkspaceRecord {

@@ -12,8 +12,10 @@
 // - workspace_id is required everywhere and must match [A-Za-z0-9_-]{1,64}.
 // - Secrets are write-only: they are encrypted at rest and never returned or logged. Responses carry
 //   a non-secret fingerprint instead: the first 8 lowercase hex characters of SHA-256 over the full
-//   secret string as given (including "whsec_"), so a user can tell which secret is active.
-// - A workspace holds at most two active secrets: the current one and, during a rotation, the
+//   secret string as given (including "whsec_"), so a user can tell which secret is active (other
+//   providers' credentials: the same over the credential as the provider adapter normalises it).
+// - Secrets are held per (workspace, provider); see Provider. Per provider, a workspace holds at
+//   most two active secrets: the current one and, during a rotation, the
 //   previous one until it expires or is removed. A webhook verifies if its signature matches any
 //   active secret. Changes take effect on every gateway instance within seconds (cache invalidation
 //   over NATS, plus a short cache expiry).
@@ -41,7 +43,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file ngsreach/workspace/v1/workspace_settings.proto.
  */
 export const file_ngsreach_workspace_v1_workspace_settings: GenFile = /*@__PURE__*/
-  fileDesc("Ci5uZ3NyZWFjaC93b3Jrc3BhY2UvdjEvd29ya3NwYWNlX3NldHRpbmdzLnByb3RvEhVuZ3NyZWFjaC53b3Jrc3BhY2UudjEi6QEKEVdlYmhvb2tTZWNyZXRJbmZvEhMKC2ZpbmdlcnByaW50GAEgASgJEjYKBHJvbGUYAiABKA4yKC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldFJvbGUSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYBSABKAkSFQoNdW5kZWNyeXB0YWJsZRgGIAEoCCJcChdTZXRXZWJob29rU2VjcmV0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDgoGc2VjcmV0GAIgASgJEg0KBWFjdG9yGAMgASgJEgwKBG5vdGUYBCABKAkiVQoYU2V0V2ViaG9va1NlY3JldFJlc3BvbnNlEjkKB3NlY3JldHMYASADKAsyKC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldEluZm8iowEKGlJvdGF0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRISCgpuZXdfc2VjcmV0GAIgASgJEiMKFm9sZF9zZWNyZXRfdHRsX3NlY29uZHMYAyABKA1IAIgBARINCgVhY3RvchgEIAEoCRIMCgRub3RlGAUgASgJQhkKF19vbGRfc2VjcmV0X3R0bF9zZWNvbmRzIlgKG1JvdGF0ZVdlYmhvb2tTZWNyZXRSZXNwb25zZRI5CgdzZWNyZXRzGAEgAygLMigubmdzcmVhY2gud29ya3NwYWNlLnYxLldlYmhvb2tTZWNyZXRJbmZvIowBChpSZW1vdmVXZWJob29rU2VjcmV0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSOwoFd2hpY2gYAiABKA4yLC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldFNlbGVjdG9yEg0KBWFjdG9yGAMgASgJEgwKBG5vdGUYBCABKAkibwobUmVtb3ZlV2ViaG9va1NlY3JldFJlc3BvbnNlEhUKDXJlbW92ZWRfY291bnQYASABKA0SOQoHc2VjcmV0cxgCIAMoCzIoLm5nc3JlYWNoLndvcmtzcGFjZS52MS5XZWJob29rU2VjcmV0SW5mbyIvChdHZXRXZWJob29rSGVhbHRoUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkiigEKFldlYmhvb2tSZWplY3Rpb25Db3VudHMSFQoNYmFkX3NpZ25hdHVyZRgBIAEoBBIZChFleHBpcmVkX3RpbWVzdGFtcBgCIAEoBBIZChF1bmtub3duX3dvcmtzcGFjZRgDIAEoBBIQCghiYWRfYm9keRgEIAEoBBIRCgl0b29fbGFyZ2UYBSABKAQipAQKGEdldFdlYmhvb2tIZWFsdGhSZXNwb25zZRI2ChJsYXN0X2FjY2VwdGVkX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEXdpbmRvd19zdGFydF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghhY2NlcHRlZBgDIAEoBBIRCglkdXBsaWNhdGUYBCABKAQSPwoIcmVqZWN0ZWQYBSABKAsyLS5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1JlamVjdGlvbkNvdW50cxITCgt1bmF2YWlsYWJsZRgGIAEoBBIbChNhY3RpdmVfc2VjcmV0X2NvdW50GAcgASgNEj8KG3ByZXZpb3VzX3NlY3JldF9leHBpcmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoHc2VjcmV0cxgJIAMoCzIoLm5nc3JlYWNoLndvcmtzcGFjZS52MS5XZWJob29rU2VjcmV0SW5mbxIyCgVzdGF0ZRgKIAEoDjIjLm5nc3JlYWNoLndvcmtzcGFjZS52MS5XZWJob29rU3RhdGUSHQoVdW5kZWNyeXB0YWJsZV9rZXlfaWRzGAsgAygJEhwKFHNlY3JldF91bmRlY3J5cHRhYmxlGAwgASgEEhQKDHJhdGVfbGltaXRlZBgNIAEoBCJdChdSZWVuY3J5cHRTZWNyZXRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRINCgVhY3RvchgDIAEoCRIMCgRub3RlGAQgASgJIpECChhSZWVuY3J5cHRTZWNyZXRzUmVzcG9uc2USDgoGa2V5X2lkGAEgASgJEhoKEndvcmtzcGFjZXNfc2Nhbm5lZBgCIAEoDRIbChN3b3Jrc3BhY2VzX3Jlc2VhbGVkGAMgASgNEhgKEHNlY3JldHNfcmVzZWFsZWQYBCABKA0SFwoPc2VjcmV0c19jdXJyZW50GAUgASgNEh0KFXNlY3JldHNfdW5kZWNyeXB0YWJsZRgGIAEoDRIjCht1bmRlY3J5cHRhYmxlX3dvcmtzcGFjZV9pZHMYByADKAkSHAoUd29ya3NwYWNlc19jb250ZW5kZWQYCCABKA0SFwoPbmV4dF9wYWdlX3Rva2VuGAkgASgJIlYKF0xpc3RBdWRpdEVudHJpZXNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJkChhMaXN0QXVkaXRFbnRyaWVzUmVzcG9uc2USLwoHZW50cmllcxgBIAMoCzIeLm5nc3JlYWNoLmV2ZW50cy52MS5BdWRpdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSp7ChFXZWJob29rU2VjcmV0Um9sZRIjCh9XRUJIT09LX1NFQ1JFVF9ST0xFX1VOU1BFQ0lGSUVEEAASHwobV0VCSE9PS19TRUNSRVRfUk9MRV9DVVJSRU5UEAESIAocV0VCSE9PS19TRUNSRVRfUk9MRV9QUkVWSU9VUxACKogBCgxXZWJob29rU3RhdGUSHQoZV0VCSE9PS19TVEFURV9VTlNQRUNJRklFRBAAEhQKEFdFQkhPT0tfU1RBVEVfT0sQARIbChdXRUJIT09LX1NUQVRFX05PX1NFQ1JFVBACEiYKIldFQkhPT0tfU1RBVEVfU0VDUkVUX1VOREVDUllQVEFCTEUQAyqHAQoVV2ViaG9va1NlY3JldFNlbGVjdG9yEicKI1dFQkhPT0tfU0VDUkVUX1NFTEVDVE9SX1VOU1BFQ0lGSUVEEAASJAogV0VCSE9PS19TRUNSRVRfU0VMRUNUT1JfUFJFVklPVVMQARIfChtXRUJIT09LX1NFQ1JFVF9TRUxFQ1RPUl9BTEwQAjLqBQoYV29ya3NwYWNlU2V0dGluZ3NTZXJ2aWNlEnMKEFNldFdlYmhvb2tTZWNyZXQSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuU2V0V2ViaG9va1NlY3JldFJlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuU2V0V2ViaG9va1NlY3JldFJlc3BvbnNlEnwKE1JvdGF0ZVdlYmhvb2tTZWNyZXQSMS5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUm90YXRlV2ViaG9va1NlY3JldFJlcXVlc3QaMi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUm90YXRlV2ViaG9va1NlY3JldFJlc3BvbnNlEnwKE1JlbW92ZVdlYmhvb2tTZWNyZXQSMS5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVtb3ZlV2ViaG9va1NlY3JldFJlcXVlc3QaMi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVtb3ZlV2ViaG9va1NlY3JldFJlc3BvbnNlEnMKEEdldFdlYmhvb2tIZWFsdGgSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuR2V0V2ViaG9va0hlYWx0aFJlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuR2V0V2ViaG9va0hlYWx0aFJlc3BvbnNlEnMKEFJlZW5jcnlwdFNlY3JldHMSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVlbmNyeXB0U2VjcmV0c1JlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVlbmNyeXB0U2VjcmV0c1Jlc3BvbnNlEnMKEExpc3RBdWRpdEVudHJpZXMSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuTGlzdEF1ZGl0RW50cmllc1JlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuTGlzdEF1ZGl0RW50cmllc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_ngsreach_events_v1_audit]);
+  fileDesc("Ci5uZ3NyZWFjaC93b3Jrc3BhY2UvdjEvd29ya3NwYWNlX3NldHRpbmdzLnByb3RvEhVuZ3NyZWFjaC53b3Jrc3BhY2UudjEinAIKEVdlYmhvb2tTZWNyZXRJbmZvEhMKC2ZpbmdlcnByaW50GAEgASgJEjYKBHJvbGUYAiABKA4yKC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldFJvbGUSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYBSABKAkSFQoNdW5kZWNyeXB0YWJsZRgGIAEoCBIxCghwcm92aWRlchgHIAEoDjIfLm5nc3JlYWNoLndvcmtzcGFjZS52MS5Qcm92aWRlciKPAQoXU2V0V2ViaG9va1NlY3JldFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEg4KBnNlY3JldBgCIAEoCRINCgVhY3RvchgDIAEoCRIMCgRub3RlGAQgASgJEjEKCHByb3ZpZGVyGAUgASgOMh8ubmdzcmVhY2gud29ya3NwYWNlLnYxLlByb3ZpZGVyIlUKGFNldFdlYmhvb2tTZWNyZXRSZXNwb25zZRI5CgdzZWNyZXRzGAEgAygLMigubmdzcmVhY2gud29ya3NwYWNlLnYxLldlYmhvb2tTZWNyZXRJbmZvItYBChpSb3RhdGVXZWJob29rU2VjcmV0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEgoKbmV3X3NlY3JldBgCIAEoCRIjChZvbGRfc2VjcmV0X3R0bF9zZWNvbmRzGAMgASgNSACIAQESDQoFYWN0b3IYBCABKAkSDAoEbm90ZRgFIAEoCRIxCghwcm92aWRlchgGIAEoDjIfLm5nc3JlYWNoLndvcmtzcGFjZS52MS5Qcm92aWRlckIZChdfb2xkX3NlY3JldF90dGxfc2Vjb25kcyJYChtSb3RhdGVXZWJob29rU2VjcmV0UmVzcG9uc2USOQoHc2VjcmV0cxgBIAMoCzIoLm5nc3JlYWNoLndvcmtzcGFjZS52MS5XZWJob29rU2VjcmV0SW5mbyK/AQoaUmVtb3ZlV2ViaG9va1NlY3JldFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEjsKBXdoaWNoGAIgASgOMiwubmdzcmVhY2gud29ya3NwYWNlLnYxLldlYmhvb2tTZWNyZXRTZWxlY3RvchINCgVhY3RvchgDIAEoCRIMCgRub3RlGAQgASgJEjEKCHByb3ZpZGVyGAUgASgOMh8ubmdzcmVhY2gud29ya3NwYWNlLnYxLlByb3ZpZGVyIm8KG1JlbW92ZVdlYmhvb2tTZWNyZXRSZXNwb25zZRIVCg1yZW1vdmVkX2NvdW50GAEgASgNEjkKB3NlY3JldHMYAiADKAsyKC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldEluZm8iLwoXR2V0V2ViaG9va0hlYWx0aFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJIooBChZXZWJob29rUmVqZWN0aW9uQ291bnRzEhUKDWJhZF9zaWduYXR1cmUYASABKAQSGQoRZXhwaXJlZF90aW1lc3RhbXAYAiABKAQSGQoRdW5rbm93bl93b3Jrc3BhY2UYAyABKAQSEAoIYmFkX2JvZHkYBCABKAQSEQoJdG9vX2xhcmdlGAUgASgEIqQEChhHZXRXZWJob29rSGVhbHRoUmVzcG9uc2USNgoSbGFzdF9hY2NlcHRlZF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChF3aW5kb3dfc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIYWNjZXB0ZWQYAyABKAQSEQoJZHVwbGljYXRlGAQgASgEEj8KCHJlamVjdGVkGAUgASgLMi0ubmdzcmVhY2gud29ya3NwYWNlLnYxLldlYmhvb2tSZWplY3Rpb25Db3VudHMSEwoLdW5hdmFpbGFibGUYBiABKAQSGwoTYWN0aXZlX3NlY3JldF9jb3VudBgHIAEoDRI/ChtwcmV2aW91c19zZWNyZXRfZXhwaXJlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjkKB3NlY3JldHMYCSADKAsyKC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldEluZm8SMgoFc3RhdGUYCiABKA4yIy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1N0YXRlEh0KFXVuZGVjcnlwdGFibGVfa2V5X2lkcxgLIAMoCRIcChRzZWNyZXRfdW5kZWNyeXB0YWJsZRgMIAEoBBIUCgxyYXRlX2xpbWl0ZWQYDSABKAQiXQoXUmVlbmNyeXB0U2VjcmV0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDQoFYWN0b3IYAyABKAkSDAoEbm90ZRgEIAEoCSKRAgoYUmVlbmNyeXB0U2VjcmV0c1Jlc3BvbnNlEg4KBmtleV9pZBgBIAEoCRIaChJ3b3Jrc3BhY2VzX3NjYW5uZWQYAiABKA0SGwoTd29ya3NwYWNlc19yZXNlYWxlZBgDIAEoDRIYChBzZWNyZXRzX3Jlc2VhbGVkGAQgASgNEhcKD3NlY3JldHNfY3VycmVudBgFIAEoDRIdChVzZWNyZXRzX3VuZGVjcnlwdGFibGUYBiABKA0SIwobdW5kZWNyeXB0YWJsZV93b3Jrc3BhY2VfaWRzGAcgAygJEhwKFHdvcmtzcGFjZXNfY29udGVuZGVkGAggASgNEhcKD25leHRfcGFnZV90b2tlbhgJIAEoCSJWChdMaXN0QXVkaXRFbnRyaWVzUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiZAoYTGlzdEF1ZGl0RW50cmllc1Jlc3BvbnNlEi8KB2VudHJpZXMYASADKAsyHi5uZ3NyZWFjaC5ldmVudHMudjEuQXVkaXRFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqewoRV2ViaG9va1NlY3JldFJvbGUSIwofV0VCSE9PS19TRUNSRVRfUk9MRV9VTlNQRUNJRklFRBAAEh8KG1dFQkhPT0tfU0VDUkVUX1JPTEVfQ1VSUkVOVBABEiAKHFdFQkhPT0tfU0VDUkVUX1JPTEVfUFJFVklPVVMQAiqIAQoMV2ViaG9va1N0YXRlEh0KGVdFQkhPT0tfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBXRUJIT09LX1NUQVRFX09LEAESGwoXV0VCSE9PS19TVEFURV9OT19TRUNSRVQQAhImCiJXRUJIT09LX1NUQVRFX1NFQ1JFVF9VTkRFQ1JZUFRBQkxFEAMqjwEKCFByb3ZpZGVyEhgKFFBST1ZJREVSX1VOU1BFQ0lGSUVEEAASEwoPUFJPVklERVJfUkVTRU5EEAESEAoMUFJPVklERVJfU0VTEAISFQoRUFJPVklERVJfU0VOREdSSUQQAxIVChFQUk9WSURFUl9QT1NUTUFSSxAEEhQKEFBST1ZJREVSX01BSUxHVU4QBSqHAQoVV2ViaG9va1NlY3JldFNlbGVjdG9yEicKI1dFQkhPT0tfU0VDUkVUX1NFTEVDVE9SX1VOU1BFQ0lGSUVEEAASJAogV0VCSE9PS19TRUNSRVRfU0VMRUNUT1JfUFJFVklPVVMQARIfChtXRUJIT09LX1NFQ1JFVF9TRUxFQ1RPUl9BTEwQAjLqBQoYV29ya3NwYWNlU2V0dGluZ3NTZXJ2aWNlEnMKEFNldFdlYmhvb2tTZWNyZXQSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuU2V0V2ViaG9va1NlY3JldFJlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuU2V0V2ViaG9va1NlY3JldFJlc3BvbnNlEnwKE1JvdGF0ZVdlYmhvb2tTZWNyZXQSMS5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUm90YXRlV2ViaG9va1NlY3JldFJlcXVlc3QaMi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUm90YXRlV2ViaG9va1NlY3JldFJlc3BvbnNlEnwKE1JlbW92ZVdlYmhvb2tTZWNyZXQSMS5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVtb3ZlV2ViaG9va1NlY3JldFJlcXVlc3QaMi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVtb3ZlV2ViaG9va1NlY3JldFJlc3BvbnNlEnMKEEdldFdlYmhvb2tIZWFsdGgSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuR2V0V2ViaG9va0hlYWx0aFJlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuR2V0V2ViaG9va0hlYWx0aFJlc3BvbnNlEnMKEFJlZW5jcnlwdFNlY3JldHMSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVlbmNyeXB0U2VjcmV0c1JlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVlbmNyeXB0U2VjcmV0c1Jlc3BvbnNlEnMKEExpc3RBdWRpdEVudHJpZXMSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuTGlzdEF1ZGl0RW50cmllc1JlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuTGlzdEF1ZGl0RW50cmllc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_ngsreach_events_v1_audit]);
 
 /**
  * Non-secret description of an active webhook secret.
@@ -50,7 +52,8 @@ export const file_ngsreach_workspace_v1_workspace_settings: GenFile = /*@__PURE_
  */
 export type WebhookSecretInfo = Message<"ngsreach.workspace.v1.WebhookSecretInfo"> & {
   /**
-   * First 8 lowercase hex characters of SHA-256 of the secret string (including "whsec_").
+   * First 8 lowercase hex characters of SHA-256 of the secret string (including "whsec_"; for other
+   * providers, of the credential as normalised by its adapter).
    *
    * @generated from field: string fingerprint = 1;
    */
@@ -92,6 +95,13 @@ export type WebhookSecretInfo = Message<"ngsreach.workspace.v1.WebhookSecretInfo
    * @generated from field: bool undecryptable = 6;
    */
   undecryptable: boolean;
+
+  /**
+   * The provider the credential belongs to (never UNSPECIFIED).
+   *
+   * @generated from field: ngsreach.workspace.v1.Provider provider = 7;
+   */
+  provider: Provider;
 };
 
 /**
@@ -116,7 +126,7 @@ export type SetWebhookSecretRequest = Message<"ngsreach.workspace.v1.SetWebhookS
 
   /**
    * Required. The signing secret: "whsec_" followed by standard base64 (padding optional) that
-   * decodes to at least 16 bytes. Never returned.
+   * decodes to at least 16 bytes; for another provider, its credential (see Provider). Never returned.
    *
    * @generated from field: string secret = 2;
    */
@@ -135,6 +145,13 @@ export type SetWebhookSecretRequest = Message<"ngsreach.workspace.v1.SetWebhookS
    * @generated from field: string note = 4;
    */
   note: string;
+
+  /**
+   * Optional. Whose credential this is; unset = Resend. Only that provider's secrets are replaced.
+   *
+   * @generated from field: ngsreach.workspace.v1.Provider provider = 5;
+   */
+  provider: Provider;
 };
 
 /**
@@ -151,7 +168,7 @@ export const SetWebhookSecretRequestSchema: GenMessage<SetWebhookSecretRequest> 
  */
 export type SetWebhookSecretResponse = Message<"ngsreach.workspace.v1.SetWebhookSecretResponse"> & {
   /**
-   * The active secrets after the call (exactly one: the new current secret).
+   * The provider's active secrets after the call (exactly one: the new current secret).
    *
    * @generated from field: repeated ngsreach.workspace.v1.WebhookSecretInfo secrets = 1;
    */
@@ -207,6 +224,13 @@ export type RotateWebhookSecretRequest = Message<"ngsreach.workspace.v1.RotateWe
    * @generated from field: string note = 5;
    */
   note: string;
+
+  /**
+   * Optional. Whose credential to rotate; unset = Resend. Other providers' secrets are untouched.
+   *
+   * @generated from field: ngsreach.workspace.v1.Provider provider = 6;
+   */
+  provider: Provider;
 };
 
 /**
@@ -271,6 +295,13 @@ export type RemoveWebhookSecretRequest = Message<"ngsreach.workspace.v1.RemoveWe
    * @generated from field: string note = 4;
    */
   note: string;
+
+  /**
+   * Optional. Whose secrets to remove; unset = Resend. Other providers' secrets are untouched.
+   *
+   * @generated from field: ngsreach.workspace.v1.Provider provider = 5;
+   */
+  provider: Provider;
 };
 
 /**
@@ -428,14 +459,14 @@ export type GetWebhookHealthResponse = Message<"ngsreach.workspace.v1.GetWebhook
   unavailable: bigint;
 
   /**
-   * Number of active secrets (0, 1 or 2).
+   * Number of active Resend secrets (0, 1 or 2); secrets lists every provider's.
    *
    * @generated from field: uint32 active_secret_count = 7;
    */
   activeSecretCount: number;
 
   /**
-   * When the previous secret expires; unset when there is no previous secret.
+   * When the previous Resend secret expires; unset when there is no previous Resend secret.
    *
    * @generated from field: google.protobuf.Timestamp previous_secret_expire_time = 8;
    */
@@ -764,6 +795,76 @@ export const WebhookStateSchema: GenEnum<WebhookState> = /*@__PURE__*/
   enumDesc(file_ngsreach_workspace_v1_workspace_settings, 1);
 
 /**
+ * The sending provider a webhook credential belongs to. A workspace holds credentials per provider;
+ * each RPC that changes them acts on one provider's only. Unset means Resend, so callers that predate
+ * the field keep working. What the credential is, per provider (validated; never returned):
+ * - RESEND: the Svix signing secret, "whsec_" followed by base64 of at least 16 bytes.
+ * - SES: the allowed SNS topic ARN(s) (up to 10, separated by commas, spaces or new lines).
+ * - SENDGRID: the Event Webhook verification key (base64 DER public key, ECDSA P-256; PEM accepted).
+ * - POSTMARK: "username:password", the HTTP Basic credentials set on the webhook (password at least
+ *   16 characters).
+ * - MAILGUN: the HTTP webhook signing key.
+ * Only the Resend endpoint verifies webhooks today; the other providers' endpoints come later.
+ *
+ * @generated from enum ngsreach.workspace.v1.Provider
+ */
+export const Provider = {
+  /**
+   * Not set: Resend.
+   *
+   * @generated from enum value: PROVIDER_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * @generated from enum value: PROVIDER_RESEND = 1;
+   */
+  RESEND: 1,
+
+  /**
+   * @generated from enum value: PROVIDER_SES = 2;
+   */
+  SES: 2,
+
+  /**
+   * @generated from enum value: PROVIDER_SENDGRID = 3;
+   */
+  SENDGRID: 3,
+
+  /**
+   * @generated from enum value: PROVIDER_POSTMARK = 4;
+   */
+  POSTMARK: 4,
+
+  /**
+   * @generated from enum value: PROVIDER_MAILGUN = 5;
+   */
+  MAILGUN: 5,
+} as const;
+
+/**
+ * The sending provider a webhook credential belongs to. A workspace holds credentials per provider;
+ * each RPC that changes them acts on one provider's only. Unset means Resend, so callers that predate
+ * the field keep working. What the credential is, per provider (validated; never returned):
+ * - RESEND: the Svix signing secret, "whsec_" followed by base64 of at least 16 bytes.
+ * - SES: the allowed SNS topic ARN(s) (up to 10, separated by commas, spaces or new lines).
+ * - SENDGRID: the Event Webhook verification key (base64 DER public key, ECDSA P-256; PEM accepted).
+ * - POSTMARK: "username:password", the HTTP Basic credentials set on the webhook (password at least
+ *   16 characters).
+ * - MAILGUN: the HTTP webhook signing key.
+ * Only the Resend endpoint verifies webhooks today; the other providers' endpoints come later.
+ *
+ * @generated from enum ngsreach.workspace.v1.Provider
+ */
+export type Provider = (typeof Provider)[keyof typeof Provider] | UnknownEnum;
+
+/**
+ * Describes the enum ngsreach.workspace.v1.Provider.
+ */
+export const ProviderSchema: GenEnum<Provider> = /*@__PURE__*/
+  enumDesc(file_ngsreach_workspace_v1_workspace_settings, 2);
+
+/**
  * Which secrets RemoveWebhookSecret removes.
  *
  * @generated from enum ngsreach.workspace.v1.WebhookSecretSelector
@@ -802,7 +903,7 @@ export type WebhookSecretSelector = (typeof WebhookSecretSelector)[keyof typeof 
  * Describes the enum ngsreach.workspace.v1.WebhookSecretSelector.
  */
 export const WebhookSecretSelectorSchema: GenEnum<WebhookSecretSelector> = /*@__PURE__*/
-  enumDesc(file_ngsreach_workspace_v1_workspace_settings, 2);
+  enumDesc(file_ngsreach_workspace_v1_workspace_settings, 3);
 
 /**
  * Management of webhook signing secrets and webhook health per workspace.

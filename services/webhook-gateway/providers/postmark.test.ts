@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { createPostmarkAdapter } from "./postmark.ts";
 import { BadProviderBodyError, type ProviderEvent } from "./provider-adapter.ts";
+import { expectRefusedNamingNoAddress } from "../../../test/support/provider-bodies.ts";
 
 const fixtures = new URL("../../../test/fixtures/providers/postmark/", import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, fixtures));
@@ -176,15 +177,7 @@ describe("Postmark adapter", () => {
       "a RecordType that is a number": { ...delivery, RecordType: 3 },
       "a MessageID of 257 characters": { ...delivery, MessageID: `${"m".repeat(250)}@example.com` },
     };
-    for (const [what, body] of Object.entries(bodies)) {
-      const raw = Buffer.from(JSON.stringify(body));
-      expect(() => adapter.contents(raw), what).toThrow(BadProviderBodyError);
-      try {
-        adapter.contents(raw);
-      } catch (error) {
-        expect((error as Error).message, what).not.toContain("@");
-      }
-    }
+    expectRefusedNamingNoAddress(adapter, bodies);
     expect(() => adapter.contents(Buffer.from("RecordType=Delivery"))).toThrow(/not JSON/);
   });
 

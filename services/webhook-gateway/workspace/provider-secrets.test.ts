@@ -83,6 +83,21 @@ describe("webhook credentials per (workspace, provider)", () => {
     expect(JSON.stringify(audits)).not.toContain(ses);
   });
 
+  it("treats setting the only active secret again as a no-op: no write, no audit entry", async () => {
+    const ws = uniqueName("ws");
+    const secret = credentialOf.resend();
+    await setWebhookSecret(deps(), ws, secret, audit);
+    const before = await repository.find(ws);
+    const again = await setWebhookSecret(deps(), ws, secret, audit);
+    expect(again).toMatchObject([{ provider: "resend", role: "current", fingerprint: secretFingerprint(secret) }]);
+    expect((await repository.find(ws))!.version).toBe(before!.version);
+    expect(audits.filter((entry) => entry.workspaceId === ws)).toHaveLength(1);
+    // With a previous secret still active it is a change: the previous one goes.
+    await rotateWebhookSecret(deps(), ws, credentialOf.resend(), undefined, audit);
+    await setWebhookSecret(deps(), ws, secret, audit);
+    expect((await byProvider(ws)).resend).toEqual([{ role: "current", plain: secret }]);
+  });
+
   it("refuses a malformed credential of each provider with InvalidArgument naming the field, without echoing it", async () => {
     const ws = uniqueName("ws");
     const marker = "Zq7Xk2Lm9Pw4Rt6Y";

@@ -56,8 +56,16 @@ export function describeSecrets(secrets: readonly StoredSecret[], now: Date): Se
 export async function setWebhookSecret(deps: SecretDeps, workspaceId: string, secret: string, audit: Audit, provider: Provider = "resend") {
   requireWorkspaceId(workspaceId);
   requireCredential(provider, secret, "secret");
-  return await change(deps, workspaceId, provider, "set_webhook_secret", audit, () => [newSecret(deps, workspaceId, provider, secret)]);
+  return await change(deps, workspaceId, provider, "set_webhook_secret", audit, (own) => {
+    // The secret already in use, and nothing else active: a no-op (as the proto promises), no write, no audit entry.
+    const active = own.filter((stored) => !stored.expiresAt || stored.expiresAt > deps.now());
+    if (active.length === 1 && active[0]!.fingerprint === credentialFingerprint(provider, secret)) return unchanged;
+    return [newSecret(deps, workspaceId, provider, secret)];
+  });
 }
+
+/** What a `change` computation returns when there is nothing to change. */
+const unchanged: StoredSecret[] = [];
 
 /** Makes `newSecret` current and keeps the current one as `previous` for `ttlSeconds` (0 drops it). */
 export async function rotateWebhookSecret(
@@ -135,7 +143,9 @@ async function change(
     const record = await deps.repository.find(workspaceId);
     const stored = record?.secrets ?? [];
     const own = stored.filter((secret) => providerOf(secret) === provider);
-    const secrets = compute(own, record);
+    const computed = compute(own, record);
+    if (computed === unchanged) return describeSecrets(own, deps.now());
+    const secrets = computed;
     const others = stored.filter((secret) => providerOf(secret) !== provider);
     const now = deps.now();
     const entry: AuditRecord = {

@@ -6,7 +6,7 @@ import { newWebhookSecret } from "./sign.ts";
 import { emailEventTypes } from "./resend-samples.ts";
 import { privateNats, testBaseConfig, uniqueName, waitFor } from "../test/harness.ts";
 import { repoRoot } from "../tools/local-servers.ts";
-import { startGateway, type TestGateway } from "../services/webhook-gateway/gateway-test-kit.ts";
+import { startGateway, type TestGateway } from "../test/support/gateway-test-kit.ts";
 import { parseSecretKeys, sealSecret } from "../services/webhook-gateway/workspace/secret-box.ts";
 
 const run = promisify(execFile);

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { WorkspaceSettingsService } from "../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
 import { sampleEmailEvent } from "../cli/resend-samples.ts";
 import { newWebhookSecret } from "../cli/sign.ts";
-import { postSigned } from "../services/webhook-gateway/gateway-test-kit.ts";
+import { postSigned } from "../test/support/gateway-test-kit.ts";
 import { waitFor } from "../test/harness.ts";
 import { connectNats, RESEND_EVENTS_STREAM } from "../services/shared/nats.ts";
 import { createLogger } from "../services/shared/log.ts";

@@ -5,7 +5,7 @@ import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1
 import { WorkspaceSettingsService } from "../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
 import { sampleEmailEvent } from "../cli/resend-samples.ts";
 import { newWebhookSecret } from "../cli/sign.ts";
-import { natsReader, postSigned, postWebhook, storedEvents } from "../services/webhook-gateway/gateway-test-kit.ts";
+import { natsReader, postSigned, postWebhook, storedEvents } from "./support/gateway-test-kit.ts";
 import { CampaignStatsService } from "../gen/ngsreach/stats/v1/campaign_stats_pb.ts";
 import { DeliveryStatusService, SendStatus } from "../gen/ngsreach/delivery/v1/delivery_status_pb.ts";
 import { SuppressionService } from "../gen/ngsreach/suppression/v1/suppression_pb.ts";

@@ -4,7 +4,7 @@ import { Provider, WebhookSecretRole, WebhookSecretSelector, WebhookState } from
 import { newWebhookSecret } from "../../cli/sign.ts";
 import { sampleEmailEvent } from "../../cli/resend-samples.ts";
 import { privateNats, testBaseConfig, testSecretsKey, uniqueName } from "../../test/harness.ts";
-import { postSigned, startGateway, type TestGateway } from "./gateway-test-kit.ts";
+import { postSigned, startGateway, type TestGateway } from "../../test/support/gateway-test-kit.ts";
 import { parseSecretKeys, sealSecret, secretFingerprint } from "./workspace/secret-box.ts";
 import { credentialOf } from "../../test/support/provider-credentials.ts";
 

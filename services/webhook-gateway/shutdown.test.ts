@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { newWebhookSecret } from "../../cli/sign.ts";
 import { sampleEmailEvent } from "../../cli/resend-samples.ts";
 import { privateNats, testBaseConfig, uniqueName, waitFor } from "../../test/harness.ts";
-import { natsReader, postSigned, startGateway, storedEvents } from "./gateway-test-kit.ts";
+import { natsReader, postSigned, startGateway, storedEvents } from "../../test/support/gateway-test-kit.ts";
 
 describe("the gateway when it is stopped", () => {
   it("refuses new connections at once, answers the webhooks in flight after their JetStream ack, then stops", async () => {

@@ -7,7 +7,7 @@ import { newWebhookSecret } from "../../cli/sign.ts";
 import { sampleEmailEvent } from "../../cli/resend-samples.ts";
 import { privateFerretDb, privateNats, testBaseConfig, uniqueName, waitFor } from "../../test/harness.ts";
 import type { LocalServer } from "../../tools/local-servers.ts";
-import { natsReader, postSigned, startGateway, storedEvents, type TestGateway } from "./gateway-test-kit.ts";
+import { natsReader, postSigned, startGateway, storedEvents, type TestGateway } from "../../test/support/gateway-test-kit.ts";
 
 async function healthOf(gateway: TestGateway) {
   const http = (await fetch(`${gateway.url}/healthz`)).status;

@@ -7,7 +7,7 @@ import { newWebhookSecret, signedHeaders, signWebhook } from "../../cli/sign.ts"
 import { sampleEmailEvent } from "../../cli/resend-samples.ts";
 import { privateNats, testBaseConfig, uniqueName, waitFor } from "../../test/harness.ts";
 import type { NatsHandles } from "../shared/nats.ts";
-import { natsReader, postSigned, postWebhook, startGateway, storedEvents, type TestGateway } from "./gateway-test-kit.ts";
+import { natsReader, postSigned, postWebhook, startGateway, storedEvents, type TestGateway } from "../../test/support/gateway-test-kit.ts";
 
 describe("the webhook endpoint", () => {
   let gateway: TestGateway;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newWebhookSecret, signedHeaders } from "../../../cli/sign.ts";
 import { sampleEmailEvent } from "../../../cli/resend-samples.ts";
 import { privateNats, shared, testBaseConfig, uniqueName, waitFor } from "../../../test/harness.ts";
-import { postSigned, postWebhook, startGateway, type TestGateway } from "../gateway-test-kit.ts";
+import { postSigned, postWebhook, startGateway, type TestGateway } from "../../../test/support/gateway-test-kit.ts";
 
 /** The run's database, with command monitoring on, so a test can count what the gateway asks of it. */
 function monitoredMongoUri(): string {

@@ -11,7 +11,7 @@ import { privateNats, shared, testBaseConfig, testSecretsKey, uniqueName, waitFo
 import type { AuditRecord } from "../../shared/audit.ts";
 import { createLogger } from "../../shared/log.ts";
 import { connectNats, type NatsHandles } from "../../shared/nats.ts";
-import { startGateway } from "../gateway-test-kit.ts";
+import { startGateway } from "../../../test/support/gateway-test-kit.ts";
 import { AuditRepository } from "./audit-repository.ts";
 import { announceSecretChange, secretChangeSubject } from "./invalidation.ts";
 import { parseSecretKeys, sealSecret, secretFingerprint } from "./secret-box.ts";

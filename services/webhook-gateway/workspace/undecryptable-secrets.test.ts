@@ -7,7 +7,7 @@ import { sampleEmailEvent } from "../../../cli/resend-samples.ts";
 import { privateNats, shared, testBaseConfig, uniqueName, waitFor } from "../../../test/harness.ts";
 import { createLogger } from "../../shared/log.ts";
 import { connectMongo, type MongoHandles } from "../../shared/mongo.ts";
-import { postSigned, postWebhook, startGateway, type TestGateway } from "../gateway-test-kit.ts";
+import { postSigned, postWebhook, startGateway, type TestGateway } from "../../../test/support/gateway-test-kit.ts";
 import { reencryptSecrets } from "./reencrypt.ts";
 import { openSecret, parseSecretKeys, resealSecret, sealSecret, secretFingerprint } from "./secret-box.ts";
 import { WorkspaceRepository, type StoredSecret } from "./workspace-repository.ts";

@@ -8,12 +8,12 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { ResendEventSchema, type ResendEvent } from "../../gen/ngsreach/events/v1/resend_event_pb.ts";
 import { WorkspaceSettingsService } from "../../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
 import { signedHeaders } from "../../cli/sign.ts";
-import type { BaseConfig } from "../shared/config.ts";
-import { connectNats, RESEND_EVENTS_STREAM, type NatsHandles } from "../shared/nats.ts";
-import { createLogger } from "../shared/log.ts";
-import { startService, type RunningService } from "../shared/service-host.ts";
-import { testSecretsKey } from "../../test/harness.ts";
-import { gatewayService, loadGatewaySettings } from "./service.ts";
+import { parseInternalTokens, type BaseConfig } from "../../services/shared/config.ts";
+import { connectNats, RESEND_EVENTS_STREAM, type NatsHandles } from "../../services/shared/nats.ts";
+import { createLogger } from "../../services/shared/log.ts";
+import { startService, type RunningService } from "../../services/shared/service-host.ts";
+import { testSecretsKey } from "../harness.ts";
+import { gatewayService, loadGatewaySettings } from "../../services/webhook-gateway/service.ts";
 
 export interface TestGateway {
   service: RunningService;
@@ -29,11 +29,11 @@ export async function startGateway(config: BaseConfig, env: Record<string, strin
   const settings = loadGatewaySettings({ GATEWAY_PORT: "0", SECRETS_KEY: testSecretsKey, WEBHOOK_HEALTH_FLUSH_MS: "200", ...env });
   const service = await startService(gatewayService(settings), config, log);
   const url = `http://127.0.0.1:${service.port}`;
+  // INTERNAL_TOKEN may name several tokens: the kit calls with the first.
+  const token = parseInternalTokens(config.internalToken)[0]?.token;
   const transport = createGrpcTransport({
     baseUrl: url,
-    interceptors: config.internalToken
-      ? [(next) => (req) => (req.header.set("authorization", `Bearer ${config.internalToken}`), next(req))]
-      : [],
+    interceptors: token ? [(next) => (req) => (req.header.set("authorization", `Bearer ${token}`), next(req))] : [],
   });
   return { service, url, settings: createClient(WorkspaceSettingsService, transport), logs };
 }

@@ -17,7 +17,7 @@ import { countFields } from "./counts.ts";
 import { campaignStatsService, loadCampaignStatsSettings } from "./service.ts";
 import { campaignDocId } from "./stats-repository.ts";
 import { contributionOf, emptySendState, applyRecord, applyFact, undecidedClickCap } from "./send-state.ts";
-import { expectedFrom, humanAgent, publishMessage, scannerAgent, workloadBase, type WorkloadMessage } from "./test-workload.ts";
+import { expectedFrom, humanAgent, publishMessage, scannerAgent, workloadBase, type WorkloadMessage } from "../../test/support/campaign-stats-workload.ts";
 
 const minute = 60_000;
 

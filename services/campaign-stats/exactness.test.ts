@@ -16,7 +16,7 @@ import { countFields, zeroCounts } from "./counts.ts";
 import { campaignStatsService, loadCampaignStatsSettings, type CampaignStatsSettings } from "./service.ts";
 import { contributionOf, sumContributions } from "./send-state.ts";
 import { StatsRepository } from "./stats-repository.ts";
-import { expectedFrom, generateWorkload, publishMessage, random, shuffle, workloadBase, type Expected, type WorkloadMessage } from "./test-workload.ts";
+import { expectedFrom, generateWorkload, publishMessage, random, shuffle, workloadBase, type Expected, type WorkloadMessage } from "../../test/support/campaign-stats-workload.ts";
 
 let config: BaseConfig;
 let mongo: MongoClient;

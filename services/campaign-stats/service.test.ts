@@ -16,7 +16,7 @@ import type { BaseConfig } from "../shared/config.ts";
 import { DOMAIN_EVENTS_STREAM } from "../shared/nats.ts";
 import { startService, type RunningService } from "../shared/service-host.ts";
 import { campaignStatsService, loadCampaignStatsSettings, type CampaignStatsSettings } from "./service.ts";
-import { publishMessage, workloadBase, type WorkloadMessage } from "./test-workload.ts";
+import { publishMessage, workloadBase, type WorkloadMessage } from "../../test/support/campaign-stats-workload.ts";
 
 let config: BaseConfig;
 beforeAll(async () => {

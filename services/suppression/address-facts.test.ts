@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { addFact, deliveryCap, deriveSuppression, emptyFacts, softBounceCap, type AddressFacts, type Fact } from "./address-facts.ts";
 import { defaultSoftBouncePolicy as policy } from "./soft-bounce-policy.ts";
-import { day, epoch } from "./test-events.ts";
+import { day, epoch } from "../../test/support/suppression-events.ts";
 
 const at = (days: number) => epoch + days * day;
 const bounce = (svixId: string, days: number): Fact => ({

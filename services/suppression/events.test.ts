@@ -8,8 +8,8 @@ import { SubscriberStatus } from "../../gen/ngsreach/suppression/v1/suppression_
 import { sampleEmailEvent } from "../../cli/resend-samples.ts";
 import { privateNats, testBaseConfig, uniqueName, waitFor } from "../../test/harness.ts";
 import { publishResendEvent } from "../../test/publish-events.ts";
-import { seededRandom, shuffle } from "./test-events.ts";
-import { publishedEvents, publishSendRecorded, startSuppression, waitIdle, type Harness } from "./testing.ts";
+import { seededRandom, shuffle } from "../../test/support/suppression-events.ts";
+import { publishedEvents, publishSendRecorded, startSuppression, waitIdle, type Harness } from "../../test/support/suppression-service.ts";
 
 let h: Harness;
 beforeAll(async () => {

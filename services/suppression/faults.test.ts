@@ -14,7 +14,7 @@ import { consumerNames } from "./consumer.ts";
 import { outboxEntry } from "./outbox.ts";
 import { SubscriberRepository } from "./subscriber-repository.ts";
 import { addManually, newSubscriber } from "./subscriber-state.ts";
-import { publishedEvents, publishSendRecorded, startSuppression, waitIdle, type Harness } from "./testing.ts";
+import { publishedEvents, publishSendRecorded, startSuppression, waitIdle, type Harness } from "../../test/support/suppression-service.ts";
 
 let config: BaseConfig;
 let ferret: Awaited<ReturnType<typeof privateFerretDb>>;

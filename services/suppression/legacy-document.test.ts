@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { upgradeState, type StoredState } from "./legacy-document.ts";
 import { defaultSoftBouncePolicy as policy } from "./soft-bounce-policy.ts";
 import { applyEvent } from "./subscriber-state.ts";
-import { day, delivered, epoch, run, soft } from "./test-events.ts";
+import { day, delivered, epoch, run, soft } from "../../test/support/suppression-events.ts";
 
 const at = (days: number) => epoch + days * day;
 const oldBounce = (svixId: string, days: number, counts = true) => ({ svixId, atMs: at(days), subType: "General", emailId: `e_${svixId}`, campaignId: "c1", counts });

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { defaultSoftBouncePolicy as policy } from "./soft-bounce-policy.ts";
 import { applyEvent, type AddressEvent } from "./subscriber-state.ts";
-import { announcedSuppressed, day, delivered, epoch, permutations, run, seededRandom, shuffle, soft } from "./test-events.ts";
+import { announcedSuppressed, day, delivered, epoch, permutations, run, seededRandom, shuffle, soft } from "../../test/support/suppression-events.ts";
 
 // In event time: two bounces, a delivery that resets the streak, then the three bounces of a new streak.
 const history: AddressEvent[] = [soft("b1", 1), soft("b2", 2), delivered("d1", 3), soft("b3", 4), soft("b4", 5), soft("b5", 6)];

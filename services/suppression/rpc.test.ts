@@ -9,7 +9,7 @@ import { SubscriberStatus } from "../../gen/ngsreach/suppression/v1/suppression_
 import { privateNats, testBaseConfig, uniqueName, waitFor } from "../../test/harness.ts";
 import { SubscriberRepository } from "./subscriber-repository.ts";
 import { addManually, newSubscriber } from "./subscriber-state.ts";
-import { publishedEvents, startSuppression, type Harness } from "./testing.ts";
+import { publishedEvents, startSuppression, type Harness } from "../../test/support/suppression-service.ts";
 
 let h: Harness;
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { defaultSoftBouncePolicy as policy } from "./soft-bounce-policy.ts";
 import { addManually, applyEvent, removeManually, statusOf, type AddressEvent, type SubscriberState } from "./subscriber-state.ts";
-import { day, delivered, epoch, fresh, hard, run, soft } from "./test-events.ts";
+import { day, delivered, epoch, fresh, hard, run, soft } from "../../test/support/suppression-events.ts";
 
 const stored = (outcome: { state: SubscriberState }, from: SubscriberState) => ({ ...outcome.state, version: from.version + 1 });
 const streak = [soft("b1", 1), soft("b2", 2), soft("b3", 4)];

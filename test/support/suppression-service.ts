@@ -1,5 +1,5 @@
 /**
- * Test helpers for this service's end-to-end tests (not used in production
+ * Test helpers for the suppression service's end-to-end tests (not used in production
  * code): a running service with clients, SendRecorded publishing, reading the
  * events it published, and waiting until its consumers are idle.
  */
@@ -15,12 +15,12 @@ import {
   type SubscriberUnsuppressed,
 } from "../../gen/ngsreach/events/v1/domain_events_pb.ts";
 import { SuppressionService } from "../../gen/ngsreach/suppression/v1/suppression_pb.ts";
-import type { BaseConfig } from "../shared/config.ts";
-import { DOMAIN_EVENTS_STREAM, RESEND_EVENTS_STREAM } from "../shared/nats.ts";
-import { startService, type RunningService } from "../shared/service-host.ts";
-import { waitFor } from "../../test/harness.ts";
-import { consumerNames } from "./consumer.ts";
-import { suppressionService, type SuppressionSettings } from "./service.ts";
+import type { BaseConfig } from "../../services/shared/config.ts";
+import { DOMAIN_EVENTS_STREAM, RESEND_EVENTS_STREAM } from "../../services/shared/nats.ts";
+import { startService, type RunningService } from "../../services/shared/service-host.ts";
+import { waitFor } from "../harness.ts";
+import { consumerNames } from "../../services/suppression/consumer.ts";
+import { suppressionService, type SuppressionSettings } from "../../services/suppression/service.ts";
 
 export interface Harness {
   service: RunningService;

@@ -8,8 +8,8 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { SendRecordedSchema } from "../../gen/ngsreach/events/v1/domain_events_pb.ts";
 import { sampleEmailEvent } from "../../cli/resend-samples.ts";
-import { publishResendEvent } from "../../test/publish-events.ts";
-import { seededRandom, shuffle } from "../../test/seeded-random.ts";
+import { publishResendEvent } from "../publish-events.ts";
+import { seededRandom, shuffle } from "../seeded-random.ts";
 
 export const humanAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
 export const scannerAgent = "Mozilla/5.0 (compatible; Barracuda Sentinel link protection)";

@@ -3,9 +3,9 @@
  * production code): applies events one by one as changeSubscriber would and
  * collects the transitions it would announce.
  */
-import { defaultSoftBouncePolicy, type SoftBouncePolicy } from "./soft-bounce-policy.ts";
-import { applyEvent, newSubscriber, type AddressEvent, type SubscriberState, type Transition } from "./subscriber-state.ts";
-export { seededRandom, shuffle } from "../../test/seeded-random.ts";
+import { defaultSoftBouncePolicy, type SoftBouncePolicy } from "../../services/suppression/soft-bounce-policy.ts";
+import { applyEvent, newSubscriber, type AddressEvent, type SubscriberState, type Transition } from "../../services/suppression/subscriber-state.ts";
+export { seededRandom, shuffle } from "../seeded-random.ts";
 
 export const day = 86_400_000;
 /** Event times are days after this instant. */

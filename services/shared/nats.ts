@@ -4,7 +4,7 @@
  */
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { nanos, NoRespondersError, RequestError, TimeoutError } from "@nats-io/nats-core";
+import { nanos } from "@nats-io/nats-core";
 import {
   DiscardPolicy,
   JetStreamApiError,
@@ -18,6 +18,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from "@nats-io/jetstream";
+import { isTransientFailure } from "./failures.ts";
 import type { Logger } from "./log.ts";
 
 /** Verified Resend webhooks: `resend.events.<workspaceId>.<event type>`. */
@@ -81,7 +82,7 @@ function apiCode(error: unknown): number | undefined {
  */
 export async function ensureStreams(jsm: JetStreamManager, settings: StreamSettings): Promise<void> {
   for (const config of streamConfigs(settings)) {
-    await retryingJetStream(`stream ${config.name}`, () => false, async () => {
+    await retryingJetStream(`stream ${config.name}`, async () => {
       try {
         await jsm.streams.add(config);
       } catch (error) {
@@ -104,11 +105,7 @@ export async function ensureConsumer(
   stream: string,
   config: Partial<ConsumerConfig> & { durable_name: string },
 ): Promise<ConsumerInfo> {
-  // "Not found" right after a create or an "already exists" answer is the cluster catching up: CI saw
-  // delivery-status exit with it at start-up on a three-node cluster (the consumer's replicas had not
-  // elected a leader yet). The next attempt finds it.
-  const notYetVisible = (error: unknown) => apiCode(error) === apiCodes.consumerNotFound;
-  return await retryingJetStream(`consumer ${config.durable_name} of ${stream}`, notYetVisible, async () => {
+  return await retryingJetStream(`consumer ${config.durable_name} of ${stream}`, async () => {
     try {
       await jsm.consumers.add(stream, config);
     } catch (error) {
@@ -126,31 +123,28 @@ export async function ensureConsumer(
  * the stream ended up as asked.
  */
 function isTransient(error: unknown): boolean {
-  if (error instanceof TimeoutError || error instanceof NoRespondersError || error instanceof RequestError) return true;
-  // No responders to the JetStream API: on a cluster, the node may still be starting its JetStream.
-  if (error instanceof Error && error.name === "JetStreamNotEnabled") return true;
+  // NATS timeouts, no responders (a node still starting its JetStream), no quorum: failures.ts decides.
+  if (isTransientFailure(error)) return true;
   const code = apiCode(error);
   return (
     code === apiCodes.clusterNotAvailable ||
     code === apiCodes.noSuitablePeers ||
     code === apiCodes.insufficientResources ||
     code === apiCodes.streamNotFound || // a consumer of a stream another request is still creating
-    (error instanceof JetStreamApiError && error.status === 503)
+    // "Not found" right after a create or an "already exists" answer: the cluster catching up (CI saw
+    // delivery-status exit with it at start-up on three nodes, before the consumer's replicas elected a leader).
+    code === apiCodes.consumerNotFound
   );
 }
 
 const attempts = 6;
 
-async function retryingJetStream<T>(
-  what: string,
-  alsoTransient: (error: unknown) => boolean,
-  attempt: () => Promise<T>,
-): Promise<T> {
+async function retryingJetStream<T>(what: string, attempt: () => Promise<T>): Promise<T> {
   for (let n = 1; ; n++) {
     try {
       return await attempt();
     } catch (error) {
-      if (n < attempts && (isTransient(error) || alsoTransient(error))) {
+      if (n < attempts && isTransient(error)) {
         await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 250 * 2 ** (n - 1))));
         continue;
       }

@@ -91,10 +91,17 @@ export function gatewayService(settings: GatewaySettings): ServiceDefinition {
         onLookupSkipped: () => skippedLookups.inc(),
       });
       // In the background: until it is done, every lookup reads the database, as it did before the list existed.
-      void (async () => {
+      // Listed again every 10 minutes, so a workspace whose creation announcement this instance missed (core
+      // NATS: it was disconnected at the moment) is not bounded like a made-up id for longer than that.
+      const listKnown = async () => {
         for await (const workspaceId of workspaces.ids()) known.add(workspaceId);
         known.markListed();
-      })().catch((error: unknown) => log.warn("could not list the known workspaces; every unknown id is read from the database", { error }));
+      };
+      const listing = () =>
+        listKnown().catch((error: unknown) => log.warn("could not list the known workspaces; every unknown id is read from the database", { error }));
+      void listing();
+      const relistTimer = setInterval(() => void listing(), 10 * 60_000);
+      relistTimer.unref();
       const stopListening = listenForSecretChanges(nats.nc, (workspaceId) => secrets.invalidate(workspaceId));
 
       const requests = metrics.counter("ngsreach_webhook_requests_total", "Webhook requests by HTTP status and outcome.");
@@ -176,6 +183,7 @@ export function gatewayService(settings: GatewaySettings): ServiceDefinition {
         http: handleWebhook,
         stop: async () => {
           clearInterval(sweepTimer);
+          clearInterval(relistTimer);
           await sweeping;
           stopListening();
           publisher.close();

@@ -85,12 +85,12 @@ export async function receiveWebhook(deps: ReceiveDeps, request: WebhookRequest)
     }
   }
   if (!verified.ok) {
-    const limited = deps.limiter?.fail(request.workspaceId, request.source) ?? false;
     if (verified.reason === "bad_signature" && workspace.undecryptable.length > 0) {
-      // It may be signed with the secret the gateway cannot read: not the sender's fault, so no 401 and no 429.
+      // It may be signed with the secret the gateway cannot read: not the sender's fault, so no 401, no 429,
+      // and no failure counted against its source.
       return result("secret_undecryptable", { undecryptableKeyIds: workspace.undecryptable.map((secret) => secret.keyId) });
     }
-    return result(verified.reason, { rateLimited: limited });
+    return result(verified.reason, { rateLimited: deps.limiter?.fail(request.workspaceId, request.source) ?? false });
   }
   deps.limiter?.succeed(request.workspaceId, request.source);
 

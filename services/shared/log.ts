@@ -1,7 +1,11 @@
 /**
  * Structured JSON logs, one line per entry on stdout. Fields whose names look
  * like secrets or payloads are dropped, so a careless call cannot leak a
- * webhook secret, token or body into the logs.
+ * webhook secret, token or body into the logs; and anything shaped like an
+ * email address in a logged string or error message is masked, because
+ * errors quote what they failed on (a duplicate key error names the key,
+ * which for a subscriber holds the address; a dead letter's reason is the
+ * handler's error message).
  */
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -17,6 +21,12 @@ export interface Logger {
 
 const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 const forbidden = /secret|token|authorization|password|body|signature/i;
+const address = /[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+\.[^\s@"'<>(),;:]+/g;
+
+/** `text` with every address-shaped part replaced. */
+export function maskAddresses(text: string): string {
+  return text.includes("@") ? text.replace(address, "<address>") : text;
+}
 
 /** A logger writing JSON lines; `sink` is replaceable for tests. */
 export function createLogger(
@@ -29,7 +39,8 @@ export function createLogger(
     const entry: LogFields = { time: new Date().toISOString(), level: at, ...base, msg };
     for (const [key, value] of Object.entries(fields ?? {})) {
       if (forbidden.test(key)) continue;
-      entry[key] = value instanceof Error ? { name: value.name, message: value.message } : value;
+      if (value instanceof Error) entry[key] = { name: value.name, message: maskAddresses(value.message) };
+      else entry[key] = typeof value === "string" ? maskAddresses(value) : value;
     }
     sink(JSON.stringify(entry));
   };

@@ -24,7 +24,7 @@ interface SubBenchmark {
 const benchmarks: SubBenchmark[] = [
   {
     name: "gateway",
-    describe: "signed Resend webhooks over keep-alive HTTP: verify + JetStream publish with ack, vs bare node:http + svix",
+    describe: "signed Resend webhooks, SendGrid arrays and SES via SNS (v2, v1) over keep-alive HTTP: verify + JetStream publish with ack, verified events/s vs bare node:http + svix",
     run: runGatewayBenchmark,
   },
   {

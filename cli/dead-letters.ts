@@ -14,6 +14,7 @@
  * (within the duplicate window); it must not reuse the original message id,
  * which the stream would drop as a duplicate while the window lasts.
  */
+import { isTransientFailure } from "../services/shared/failures.ts";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { deadLetterHeaders } from "../services/shared/consumer.ts";
 import { DEAD_LETTERS_STREAM, type NatsHandles } from "../services/shared/nats.ts";
@@ -33,13 +34,30 @@ export interface DeadLetter {
   time: Date;
 }
 
+/**
+ * A JetStream API read, asked again for up to 15 s while the answer is a passing one ("no responders", a
+ * timeout, no quorum): on a cluster that is electing a leader the first request of a fresh connection can
+ * meet it (fault scenario 7 on the cluster, in CI). Reads only: nothing here is done twice.
+ */
+async function answered<T>(read: () => Promise<T>): Promise<T> {
+  const giveUpAt = Date.now() + 15_000;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (!isTransientFailure(error) || Date.now() > giveUpAt) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt)));
+    }
+  }
+}
+
 /** Every dead letter, optionally only those of one consumer, oldest first. */
 export async function listDeadLetters(nats: NatsHandles, consumer?: string): Promise<DeadLetter[]> {
-  const info = await nats.jsm.streams.info(DEAD_LETTERS_STREAM);
+  const info = await answered(() => nats.jsm.streams.info(DEAD_LETTERS_STREAM));
   if (info.state.messages === 0) return [];
   const filter = consumer ? `dead.${consumer}` : "dead.>";
   const pending = Object.values(
-    (await nats.jsm.streams.info(DEAD_LETTERS_STREAM, { subjects_filter: filter })).state.subjects ?? {},
+    (await answered(() => nats.jsm.streams.info(DEAD_LETTERS_STREAM, { subjects_filter: filter }))).state.subjects ?? {},
   ).reduce((sum, n) => sum + n, 0);
   if (pending === 0) return [];
   const reader = await nats.js.consumers.get(DEAD_LETTERS_STREAM, { filter_subjects: [filter] });

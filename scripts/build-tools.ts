@@ -92,7 +92,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { binDir, ferretDbBin, natsServerBin, repoRoot } from "../tools/local-servers.ts";
+import { binDir, ferretDbBin, grpcurlBin, natsServerBin, repoRoot } from "../tools/local-servers.ts";
 
 const toolsDir = join(repoRoot, "tools");
 const stampFile = join(binDir, ".stamp");
@@ -193,7 +193,7 @@ const stamp = createHash("sha256")
   .update(inputs.map((file) => readFileSync(file, "utf8")).join("\0"))
   .digest("hex");
 
-const go = (args: string[]) => execFileSync("go", args, { cwd: toolsDir, stdio: ["ignore", "pipe", "inherit"] }).toString();
+const go = (args: string[], cwd = toolsDir) => execFileSync("go", args, { cwd, stdio: ["ignore", "pipe", "inherit"] }).toString();
 
 /** A patch that no longer fits the pinned FerretDB: a person must review it, Go is not to blame. */
 class PatchError extends Error {
@@ -236,10 +236,10 @@ function preparePatchedFerretDb(): void {
  * Builds next to the target and renames over it: other runs may be executing the old binary, and writing
  * into it in place fails with ETXTBSY (or, where it does not, changes the program under them).
  */
-function goBuild(target: string, pkg: string, flags: string[] = []): void {
+function goBuild(target: string, pkg: string, flags: string[] = [], cwd = toolsDir): void {
   const partial = `${target}.${process.pid}.partial`;
   try {
-    go(["build", ...flags, "-o", partial, pkg]);
+    go(["build", ...flags, "-o", partial, pkg], cwd);
     renameSync(partial, target);
   } finally {
     rmSync(partial, { force: true });
@@ -264,9 +264,29 @@ export function ensureLocalServers(): void {
   writeFileSync(stampFile, stamp);
 }
 
+/**
+ * grpcurl, which the tests call the services with through gRPC server reflection, as an operator would. Its
+ * own module (tools/grpcurl), so its dependencies never move the servers' pins, and its own stamp, so a
+ * change to it rebuilds nothing else.
+ */
+const grpcurlDir = join(toolsDir, "grpcurl");
+const grpcurlStampFile = join(binDir, ".stamp-grpcurl");
+const grpcurlStamp = createHash("sha256")
+  .update(["go.mod", "go.sum"].map((file) => readFileSync(join(grpcurlDir, file), "utf8")).join("\0"))
+  .digest("hex");
+
+export function ensureGrpcurl(): void {
+  if (existsSync(grpcurlBin) && existsSync(grpcurlStampFile) && readFileSync(grpcurlStampFile, "utf8") === grpcurlStamp) return;
+  mkdirSync(binDir, { recursive: true });
+  console.log("building grpcurl with Go...");
+  goBuild(grpcurlBin, "github.com/fullstorydev/grpcurl/cmd/grpcurl", [], grpcurlDir);
+  writeFileSync(grpcurlStampFile, grpcurlStamp);
+}
+
 if (import.meta.main) {
   try {
     ensureLocalServers();
+    ensureGrpcurl();
   } catch (error) {
     console.error((error as Error).message);
     process.exit(1);

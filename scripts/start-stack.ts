@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { defaultPorts, envReader } from "../services/shared/config.ts";
 import { assertPortFree, repoRoot, startFerretDb, startNatsCluster, startNatsServer, type LocalServer } from "../tools/local-servers.ts";
 import { ensureLocalServers } from "./build-tools.ts";
+import { localSnsCertificatePrefix } from "../cli/local-sns.ts";
 
 const services = [
   { name: "webhook-gateway", portVariable: "GATEWAY_PORT", port: defaultPorts.gateway },
@@ -89,6 +90,9 @@ async function main(): Promise<void> {
   }
   env.SECRETS_KEY ||= localSecretsKey();
   env.PAGE_TOKEN_KEY ||= randomBytes(32).toString("base64url"); // shared by this stack's instances; tokens are short-lived
+  // Local stack only (never the compose file): lets `ngsreach simulate --provider ses` sign with a certificate
+  // it serves itself on loopback, as real SNS certificates are accepted only from AWS's hosts.
+  env.SNS_EXTRA_CERT_URL_PREFIX ||= localSnsCertificatePrefix;
 
   for (const service of processes) {
     const entry = join(repoRoot, "services", service.name, "main.ts");
@@ -119,6 +123,7 @@ async function main(): Promise<void> {
       "",
       `NgsReach delivery events is running (${runtime}${instances > 1 ? `, ${instances} instances of each service` : ""}). Endpoints:`,
       `  webhook (Resend)     POST ${urls(0, "/webhooks/resend?workspaceId=<id>")}`,
+      `  other providers      POST ${urls(0, "/webhooks/{ses|sendgrid|postmark|mailgun}?workspaceId=<id>")}  (SES test certificates from ${env.SNS_EXTRA_CERT_URL_PREFIX})`,
       `  workspace settings   ${urls(0)}  (ngsreach.workspace.v1.WorkspaceSettingsService)`,
       `  delivery status      ${urls(1)}  (ngsreach.delivery.v1.DeliveryStatusService)`,
       `  campaign stats       ${urls(2)}  (ngsreach.stats.v1.CampaignStatsService)`,

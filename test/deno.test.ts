@@ -11,6 +11,10 @@ import { DeliveryStatusService, SendStatus } from "../gen/ngsreach/delivery/v1/d
 import { SuppressionService } from "../gen/ngsreach/suppression/v1/suppression_pb.ts";
 import { shared, testSecretsKey, uniqueName, waitFor } from "./harness.ts";
 import { spawnService } from "./processes.ts";
+import { Provider } from "../gen/ngsreach/events/v1/provider_pb.ts";
+import { postmarkRecord, sesMessage } from "../cli/provider-samples.ts";
+import { postmarkRequest, sesRequest } from "../cli/provider-sign.ts";
+import { postProvider, providerSenders } from "./support/provider-senders.ts";
 import { publishResendEvent } from "./publish-events.ts";
 
 const services = ["webhook-gateway", "delivery-status", "campaign-stats", "suppression"];
@@ -32,6 +36,12 @@ describe.each(services)("%s, run by Deno from the same source", (name) => {
         body: "{}",
       });
       expect(await connect.json()).toEqual({ status: "SERVING" });
+      // prom-client's process metrics and the scrape-time gauges work on Deno too.
+      const metrics = await (await fetch(`${service.baseUrl}/metrics`)).text();
+      expect(metrics).toMatch(/^process_cpu_seconds_total \d/m);
+      expect(metrics).toMatch(/^nodejs_heap_size_used_bytes \d/m);
+      expect(metrics).toMatch(/^ngsreach_nats_up 1$/m);
+      expect(metrics).toMatch(/^ngsreach_stream_messages\{stream="RESEND_EVENTS"\} \d+$/m);
     } finally {
       expect(await service.stop()).toBe(0);
     }
@@ -80,6 +90,43 @@ describe("the webhook gateway on Deno", () => {
     } finally {
       await reader.nc.close();
       expect(await gateway.stop()).toBe(0);
+    }
+  });
+});
+
+describe("the other providers' endpoints on Deno", () => {
+  it("verify and store an event of SES (SNS signature v1 and v2), SendGrid, Postmark and Mailgun, and refuse a forgery", async () => {
+    const kit = await providerSenders();
+    const gateway = await spawnService("deno", "webhook-gateway", {
+      NATS_URL: shared.natsUrl,
+      MONGODB_URI: shared.mongoUri,
+      MONGODB_DATABASE: uniqueName("deno"),
+      SECRETS_KEY: testSecretsKey,
+      SNS_EXTRA_CERT_URL_PREFIX: kit.certificates.prefix,
+    });
+    const reader = await natsReader(shared.natsUrl);
+    try {
+      const workspaceId = uniqueName("ws");
+      const settings = createClient(WorkspaceSettingsService, createGrpcTransport({ baseUrl: gateway.baseUrl }));
+      const providers = { ses: Provider.SES, sendgrid: Provider.SENDGRID, postmark: Provider.POSTMARK, mailgun: Provider.MAILGUN } as const;
+      for (const [name, provider] of Object.entries(providers)) {
+        await settings.setWebhookSecret({ workspaceId, secret: kit.senders[name as keyof typeof providers].credential, provider, actor: "deno-test", note: "" });
+      }
+      const sample = { messageId: "deno-m1", to: ["reader@example.com"] };
+      const answers: Record<string, number> = {};
+      for (const name of Object.keys(providers) as (keyof typeof providers)[]) {
+        answers[name] = (await postProvider(gateway.baseUrl, name, workspaceId, kit.senders[name].request("hard_bounce", sample))).status;
+      }
+      answers.sesVersion1 = (await postProvider(gateway.baseUrl, "ses", workspaceId, sesRequest(kit.sns, sesMessage("delivered", sample), { version: "1" }))).status;
+      const forged = postmarkRequest("hooks:not-the-password-at-all", postmarkRecord("hard_bounce", sample));
+      answers.forgery = (await postProvider(gateway.baseUrl, "postmark", workspaceId, forged)).status;
+      expect(answers).toEqual({ ses: 200, sendgrid: 200, postmark: 200, mailgun: 200, sesVersion1: 200, forgery: 401 });
+      const stored = await storedEvents(reader, workspaceId);
+      expect(stored.map((event) => event.svixId.split(":")[0]).sort()).toEqual(["mailgun", "postmark", "sendgrid", "ses", "ses"]);
+    } finally {
+      await reader.nc.close();
+      expect(await gateway.stop()).toBe(0);
+      await kit.close();
     }
   });
 });

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, inject } from "vitest";
 import { loadBaseConfig, type BaseConfig } from "../services/shared/config.ts";
-import { freePort, startFerretDb, startNatsCluster, startNatsServer, type LocalServer, type NatsCluster } from "../tools/local-servers.ts";
+import { freePort, PortInUseError, startFerretDb, startNatsCluster, startNatsServer, type LocalServer, type NatsCluster } from "../tools/local-servers.ts";
 
 /** The run's shared servers (started by test/global-setup.ts). */
 export const shared = {
@@ -43,9 +43,24 @@ afterAll(async () => {
   await Promise.all(privateServers.splice(0).map((server) => server.stop()));
 });
 
+/**
+ * Starts a server on a drawn port, drawing again (twice at most) when the port was taken between the draw
+ * and the bind — by another test run on the same machine, which draws from the same ranges.
+ */
+async function onDrawnPort(start: (port: number) => Promise<LocalServer>): Promise<LocalServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(await freePort());
+    } catch (error) {
+      const taken = error instanceof PortInUseError || /address already in use/.test(String(error));
+      if (!taken || attempt === 3) throw error;
+    }
+  }
+}
+
 /** A nats-server of this test file's own (stopped after the file). */
 export async function privateNats(): Promise<LocalServer> {
-  const server = await startNatsServer({ port: await freePort(), dataDir: mkdtempSync(join(tmpdir(), "ngsreach-nats-")) });
+  const server = await onDrawnPort((port) => startNatsServer({ port, dataDir: mkdtempSync(join(tmpdir(), "ngsreach-nats-")) }));
   privateServers.push(server);
   return server;
 }
@@ -59,8 +74,7 @@ export async function privateNatsCluster(nodes = 3): Promise<NatsCluster> {
 
 /** A FerretDB of this test file's own (stopped after the file); `documentLocks: false` as in startFerretDb. */
 export async function privateFerretDb(options: { documentLocks?: boolean } = {}): Promise<LocalServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), "ngsreach-ferret-"));
-  const server = await startFerretDb({ port: await freePort(), dataDir, ...options });
+  const server = await onDrawnPort((port) => startFerretDb({ port, dataDir: mkdtempSync(join(tmpdir(), "ngsreach-ferret-")), ...options }));
   privateServers.push(server);
   return server;
 }

@@ -6,7 +6,7 @@
  * stops, kills, pauses and restarts them to test faults.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, existsSync } from "node:fs";
+import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, existsSync, rmSync } from "node:fs";
 import { createServer, connect as tcpConnect } from "node:net";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,6 +15,8 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const binDir = join(repoRoot, ".cache", "bin");
 export const natsServerBin = join(binDir, "nats-server");
 export const ferretDbBin = join(binDir, "ferretdb-local");
+/** Not a server: the gRPC client the tests call the services with through reflection (built beside them). */
+export const grpcurlBin = join(binDir, "grpcurl");
 
 /** A running local server that can be stopped, killed, paused and restarted on the same port and data. */
 export interface LocalServer {
@@ -42,16 +44,49 @@ export class PortInUseError extends Error {
   }
 }
 
-/** Asks the OS for a free loopback port. */
+/**
+ * A loopback port nothing listens on, drawn at random from below the kernel's ephemeral range. Not
+ * `listen(0)`: that hands out a port from the ephemeral range, which every outgoing connection draws its
+ * local port from too — a nats-server's route to a peer took the port another cluster member was about to
+ * bind (CI, two clusters starting at once), and a node restarted on its old port can meet the same.
+ */
 export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
+  const [low, high] = portDrawRange();
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    // Never the same port twice in one process: two draws at once (a cluster and a database started
+    // together) both find it free before either binds it.
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`freePort: 50 random ports in ${low}-${high} were all taken on 127.0.0.1`);
+}
+
+const handedOut = new Set<number>();
+
+/** 10000 up to the start of the ephemeral range (Linux: /proc/sys/net/ipv4/ip_local_port_range; 32768 elsewhere). */
+function portDrawRange(): [number, number] {
+  let ephemeralLow = 32768;
+  try {
+    ephemeralLow = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || ephemeralLow;
+  } catch {
+    // not Linux: the IANA dynamic range starts at 49152, so 32768 is below any common default
+  }
+  const [low, high] = ephemeralLow > 12_000 ? [10_000, ephemeralLow] : [ephemeralLow, 65_535];
+  // Each vitest worker draws from its own eighth, so two test files starting stacks at once never pick alike.
+  const worker = Number(process.env.VITEST_POOL_ID);
+  if (!Number.isInteger(worker) || worker < 1) return [low, high];
+  const slice = Math.floor((high - low) / 8);
+  const start = low + ((worker - 1) % 8) * slice;
+  return [start, start + slice];
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
 }
 
@@ -129,7 +164,7 @@ export interface NatsClusterOptions {
   nodes: number;
   /** Node i (from 1) keeps its data in `<dataDir>/nats-<i>`. */
   dataDir: string;
-  /** Ports of each node; free ones from the OS when omitted. */
+  /** Ports of each node; when omitted, free ones are drawn (and drawn again if one is taken before its bind: give a fresh dataDir). */
   ports?: readonly { client: number; cluster: number; monitor: number }[];
   /** Named in the error when a port is taken. */
   portVariables?: { client: string; cluster: string; monitor: string };
@@ -145,13 +180,26 @@ export interface NatsClusterOptions {
  * for lack of known peers.
  */
 export async function startNatsCluster(options: NatsClusterOptions): Promise<NatsCluster> {
+  if (options.ports) return await startClusterOn(options, options.ports);
+  // Ports drawn here may be taken between the draw and the bind by someone else: draw again, twice at most.
+  for (let attempt = 1; ; attempt++) {
+    const ports = await Promise.all(
+      Array.from({ length: options.nodes }, async () => ({ client: await freePort(), cluster: await freePort(), monitor: await freePort() })),
+    );
+    try {
+      return await startClusterOn(options, ports);
+    } catch (error) {
+      const taken = error instanceof PortInUseError || /address already in use/.test(String(error));
+      if (!taken || attempt === 3) throw error;
+      // The failed nodes may have begun a JetStream cluster store that names the old routes.
+      for (let node = 1; node <= options.nodes; node++) rmSync(join(options.dataDir, `nats-${node}`), { recursive: true, force: true });
+    }
+  }
+}
+
+async function startClusterOn(options: NatsClusterOptions, ports: readonly { client: number; cluster: number; monitor: number }[]): Promise<NatsCluster> {
   const name = options.name ?? "ngsreach";
   const variables = options.portVariables ?? { client: "LOCAL_NATS_PORT", cluster: "LOCAL_NATS_CLUSTER_PORT", monitor: "LOCAL_NATS_MONITOR_PORT" };
-  const ports =
-    options.ports ??
-    (await Promise.all(
-      Array.from({ length: options.nodes }, async () => ({ client: await freePort(), cluster: await freePort(), monitor: await freePort() })),
-    ));
   if (ports.length !== options.nodes) throw new Error(`startNatsCluster: ${options.nodes} nodes but ${ports.length} port sets`);
   const routePorts = ports.map((port) => port.cluster);
   const started = await Promise.allSettled(

@@ -12,6 +12,7 @@
  * copy of the code (see bench/delivery-status/bounded-send.ts). Bounded:
  * OPENS (10,000) and SECONDS (110). A private FerretDB unless MONGODB_URI.
  */
+import { defaultBulkSenderLimits } from "../../services/campaign-stats/deliverability/bulk-sender-limits.ts";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { create } from "@bufbuild/protobuf";
@@ -45,6 +46,8 @@ const deps = {
   rules: { scannerWindowMs: 10_000 },
   alerts: defaultAlertSettings,
   publishAlert: async () => {},
+  limits: defaultBulkSenderLimits,
+  publishLimitAlert: async () => {},
   notifyChanged: () => {},
   crashPoint: () => {},
   done: new ingest.DoneRefs(),

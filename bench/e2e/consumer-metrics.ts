@@ -1,22 +1,23 @@
 /**
  * The shared consumer loop's counters of a service instance, read from its
- * /metrics (services/shared/consumer.ts): how its messages ended (acked,
+ * /metrics (services/shared/consumer-metrics.ts): how its messages ended (acked,
  * retried, dead-lettered) and how its batches did (applied; failed: handled
  * again one by one). Beside CPU per event they say where a second instance's
  * time goes — retries and failed batches are work done twice.
  */
 
 export interface ConsumerCounts {
+  /** Acked: applied, or skipped (nothing to do). */
   acked: number;
   retried: number;
   deadLettered: number;
   batchesApplied: number;
   batchesFailed: number;
-  /** Messages acked by applied batches, over applied batches. */
+  /** Messages given to handleBatch calls, over those calls (failed ones included). */
   meanBatch: number;
 }
 
-const line = /^ngsreach_consumer_(messages|batches|batched_messages)_total_\w+?(?:\{outcome="(\w+)"\})? (\S+)$/;
+const line = /^(ngsreach_consumer_(?:messages_total|failed_batches_total|batch_messages_sum|batch_messages_count))\{([^}]*)\} (\S+)$/;
 
 /** Sums every consumer of the instance (delivery-status and campaign-stats each have one on the events stream). */
 export async function consumerCounts(port: number): Promise<ConsumerCounts | undefined> {
@@ -25,23 +26,25 @@ export async function consumerCounts(port: number): Promise<ConsumerCounts | und
     () => undefined,
   );
   if (text === undefined) return undefined;
-  const sums = { acked: 0, retried: 0, dead_lettered: 0, batchesApplied: 0, batchesFailed: 0, batched: 0 };
+  const sums = { applied: 0, skipped: 0, retried: 0, dead_lettered: 0, failedBatches: 0, batched: 0, batches: 0 };
   for (const row of text.split("\n")) {
     const match = line.exec(row);
     if (!match) continue;
-    const [, kind, outcome, raw] = match;
+    const [, name, labels, raw] = match;
     const value = Number(raw);
-    if (kind === "messages" && (outcome === "acked" || outcome === "retried" || outcome === "dead_lettered")) sums[outcome] += value;
-    else if (kind === "batches" && outcome === "applied") sums.batchesApplied += value;
-    else if (kind === "batches" && outcome === "failed") sums.batchesFailed += value;
-    else if (kind === "batched_messages") sums.batched += value;
+    const outcome = /outcome="(\w+)"/.exec(labels!)?.[1];
+    if (name === "ngsreach_consumer_messages_total" && (outcome === "applied" || outcome === "skipped" || outcome === "retried" || outcome === "dead_lettered")) {
+      sums[outcome] += value;
+    } else if (name === "ngsreach_consumer_failed_batches_total") sums.failedBatches += value;
+    else if (name === "ngsreach_consumer_batch_messages_sum") sums.batched += value;
+    else if (name === "ngsreach_consumer_batch_messages_count") sums.batches += value;
   }
   return {
-    acked: sums.acked,
+    acked: sums.applied + sums.skipped,
     retried: sums.retried,
     deadLettered: sums.dead_lettered,
-    batchesApplied: sums.batchesApplied,
-    batchesFailed: sums.batchesFailed,
-    meanBatch: sums.batchesApplied > 0 ? sums.batched / sums.batchesApplied : Number.NaN,
+    batchesApplied: sums.batches - sums.failedBatches,
+    batchesFailed: sums.failedBatches,
+    meanBatch: sums.batches > 0 ? sums.batched / sums.batches : Number.NaN,
   };
 }

@@ -6,9 +6,11 @@
  * Node fallback) replays once each.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { closeSync, openSync, writeSync } from "node:fs";
 import { sampleEmailEvent, type EmailEventType } from "../../cli/resend-samples.ts";
 import { SigningKey } from "../../services/webhook-gateway/webhook/signature.ts";
+import { writeRequests, type RequestFileInfo } from "./request-file.ts";
+
+export type { RequestFileInfo } from "./request-file.ts";
 
 /** A campaign's event mix: most events are sends, deliveries and opens. */
 export const eventMix: EmailEventType[] = [
@@ -27,7 +29,7 @@ const subjects = [
 ];
 
 /** Cheap distinct-looking hex (xorshift of n): random ids would cost more than the rest of the event. */
-function hex(n: number, length: number): string {
+export function hex(n: number, length: number): string {
   let x = (n ^ 0x9e3779b9) >>> 0 || 1;
   let out = "";
   while (out.length < length) {
@@ -39,39 +41,53 @@ function hex(n: number, length: number): string {
   return out.slice(0, length);
 }
 
+/** What a campaign sender attaches to event number `n` (Resend tags; the other providers' custom data). */
+export function campaignTags(n: number): Record<string, string> {
+  const campaign = campaignOf(n);
+  return {
+    campaign_id: campaign,
+    subscriber_id: `sub_${hex(n * 7 + 1, 18)}`,
+    list_id: `lst_${(n % 12).toString().padStart(3, "0")}`,
+    workspace_plan: "business",
+    ab_variant: n % 2 === 0 ? "subject_a" : "subject_b",
+    locale: "en-GB",
+    utm_source: "ngsreach",
+    utm_medium: "email",
+    utm_campaign: campaign,
+    sent_by: "ngsreach-campaign-sender-v3",
+    send_batch_id: `batch_${randomUUID()}`,
+    template_version: "newsletter-2026-11-v14",
+    tracking_id: randomUUID(),
+    audience_segment: "engaged_last_90_days_excluding_recent_purchasers",
+    content_hash: `sha256_${hex(n * 13 + 5, 32)}`,
+  };
+}
+
+const campaignOf = (n: number) => `cmp_${(n % 40).toString().padStart(4, "0")}_2026_11_newsletter`;
+
+/** The recipient of event number `n`. */
+export const recipientOf = (n: number) => `subscriber.${n}@customer-domain-${n % 997}.example.com`;
+
+/** The link a click of event number `n` followed. */
+export const linkOf = (n: number) =>
+  `https://www.acme-example.com/blog/november-update?utm_source=ngsreach&utm_medium=email&utm_campaign=${campaignOf(n)}&ref=${n}`;
+
+/** A bounce of event number `n` is transient one time in three. */
+export const isSoftBounce = (n: number) => n % 3 === 0;
+
 /** One realistic body for event number `n`. */
 export function eventBody(n: number, now: Date): string {
   const type = eventMix[n % eventMix.length]!;
-  const campaign = `cmp_${(n % 40).toString().padStart(4, "0")}_2026_11_newsletter`;
   return JSON.stringify(
     sampleEmailEvent(type, {
       emailId: randomUUID(),
       createdAt: now,
       from: "Acme Product Team <newsletter@mail.acme-example.com>",
-      to: [`subscriber.${n}@customer-domain-${n % 997}.example.com`],
+      to: [recipientOf(n)],
       subject: subjects[n % subjects.length]!,
-      tags: {
-        campaign_id: campaign,
-        subscriber_id: `sub_${hex(n * 7 + 1, 18)}`,
-        list_id: `lst_${(n % 12).toString().padStart(3, "0")}`,
-        workspace_plan: "business",
-        ab_variant: n % 2 === 0 ? "subject_a" : "subject_b",
-        locale: "en-GB",
-        utm_source: "ngsreach",
-        utm_medium: "email",
-        utm_campaign: campaign,
-        sent_by: "ngsreach-campaign-sender-v3",
-        send_batch_id: `batch_${randomUUID()}`,
-        template_version: "newsletter-2026-11-v14",
-        tracking_id: randomUUID(),
-        audience_segment: "engaged_last_90_days_excluding_recent_purchasers",
-        content_hash: `sha256_${hex(n * 13 + 5, 32)}`,
-      },
-      click:
-        type === "email.clicked"
-          ? { link: `https://www.acme-example.com/blog/november-update?utm_source=ngsreach&utm_medium=email&utm_campaign=${campaign}&ref=${n}` }
-          : undefined,
-      bounce: type === "email.bounced" ? { type: n % 3 === 0 ? "Transient" : "Permanent", subType: n % 3 === 0 ? "MailboxFull" : "General" } : undefined,
+      tags: campaignTags(n),
+      click: type === "email.clicked" ? { link: linkOf(n) } : undefined,
+      bounce: type === "email.bounced" ? (isSoftBounce(n) ? { type: "Transient", subType: "MailboxFull" } : { type: "Permanent", subType: "General" }) : undefined,
     }),
   );
 }
@@ -85,49 +101,26 @@ export interface RequestFileOptions {
   idPrefix: string;
 }
 
-export interface RequestFileInfo {
-  file: string;
-  count: number;
-  createdAtMs: number;
-  meanBodyBytes: number;
-  minBodyBytes: number;
-  maxBodyBytes: number;
-}
-
 /** Writes `count` distinct signed webhook requests (records "<length>\n<raw request>"). */
 export async function writeRequestFile(options: RequestFileOptions): Promise<RequestFileInfo> {
   const key = new SigningKey(options.secret);
-  const out = openSync(options.file, "w");
   const run = randomBytes(4).toString("hex");
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const flush = () => {
-    writeSync(out, Buffer.concat(pending, pendingBytes));
-    pending = [];
-    pendingBytes = 0;
-  };
-  const createdAtMs = Date.now();
-  const now = new Date(createdAtMs);
-  const timestamp = Math.floor(createdAtMs / 1000);
-  let total = 0, min = Infinity, max = 0;
-  for (let n = 0; n < options.count; n++) {
+  const now = new Date();
+  const timestamp = Math.floor(now.getTime() / 1000);
+  return writeRequests(options.file, options.count, (n) => {
     const body = Buffer.from(eventBody(n, now));
     const id = `msg_${options.idPrefix}${run}_${n.toString(36)}`;
-    const signature = `v1,${key.sign(id, timestamp, body)}`;
-    const head =
-      `POST /webhooks/resend?workspaceId=${options.workspaceId} HTTP/1.1\r\n` +
-      `Host: 127.0.0.1\r\nUser-Agent: Svix-Webhooks/1.76.1 (sender-bench)\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${body.length}\r\nsvix-id: ${id}\r\nsvix-timestamp: ${timestamp}\r\nsvix-signature: ${signature}\r\n\r\n`;
-    const request = Buffer.concat([Buffer.from(head, "latin1"), body]);
-    total += body.length;
-    min = Math.min(min, body.length);
-    max = Math.max(max, body.length);
-    const length = Buffer.from(`${request.length}\n`, "latin1");
-    pending.push(length, request);
-    pendingBytes += length.length + request.length;
-    if (pendingBytes > 4 << 20) flush();
-  }
-  flush();
-  closeSync(out);
-  return { file: options.file, count: options.count, createdAtMs, meanBodyBytes: total / options.count, minBodyBytes: min, maxBodyBytes: max };
+    return {
+      path: `/webhooks/resend?workspaceId=${options.workspaceId}`,
+      headers: {
+        "User-Agent": "Svix-Webhooks/1.76.1 (sender-bench)",
+        "Content-Type": "application/json",
+        "svix-id": id,
+        "svix-timestamp": String(timestamp),
+        "svix-signature": `v1,${key.sign(id, timestamp, body)}`,
+      },
+      body,
+      events: 1,
+    };
+  });
 }

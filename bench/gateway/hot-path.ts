@@ -4,7 +4,9 @@
  * alternating batches in one process (so machine load hits every step alike).
  * Steps: the baseline's `svix` verify (HMAC in JS) + JSON.parse, the gateway's
  * verify (pre-keyed node:crypto), its parse into the typed envelope, and the
- * envelope's encoding with protobuf-es `toBinary`.
+ * envelope's encoding with protobuf-es `toBinary`; and, with tracing off (as
+ * in this process), the span helpers one webhook passes through, against the
+ * same work called directly.
  *
  *   node bench/gateway/hot-path.ts
  */
@@ -16,6 +18,10 @@ import { SigningKey, verifyWebhook } from "../../services/webhook-gateway/webhoo
 import { newWebhookSecret } from "../../cli/sign.ts";
 import { table } from "../lib/report.ts";
 import { eventBody } from "./events.ts";
+import { withSendSpan } from "../../services/shared/tracing/nats-spans.ts";
+import { withSpanSync } from "../../services/shared/tracing/spans.ts";
+import { recordWebhookAnswer, traceWebhookRequest } from "../../services/webhook-gateway/webhook/request-span.ts";
+import type { HttpRequest } from "../../services/shared/rpc/server.ts";
 
 export interface StepCost {
   step: string;
@@ -23,7 +29,7 @@ export interface StepCost {
 }
 
 /** Median µs per event of each step over `rounds` alternating batches of `batch` distinct events. */
-export function measureHotPath(batch = 2000, rounds = 15): StepCost[] {
+export async function measureHotPath(batch = 2000, rounds = 15): Promise<StepCost[]> {
   const secret = newWebhookSecret();
   const key = new SigningKey(secret);
   const svix = new Webhook(secret);
@@ -36,7 +42,10 @@ export function measureHotPath(batch = 2000, rounds = 15): StepCost[] {
   });
   const parsed = events.map((event, n) => parseResendEvent({ workspaceId: "bench", svixId: `msg_hot_${n}`, receivedAtMs: Date.now(), rawBody: event.body }));
   let sink = 0;
-  const steps: Record<string, () => void> = {
+  // The webhook's calls with nothing inside: what tracing off adds is the helpers' branch and closures.
+  const request = { method: "POST", headers: {}, httpVersion: "1.1" } as unknown as HttpRequest;
+  const work = async () => void (sink += 1);
+  const steps: Record<string, () => void | Promise<void>> = {
     "baseline: svix verify + JSON.parse": () => {
       for (const event of events) {
         svix.verify(event.text, event.headers);
@@ -52,12 +61,29 @@ export function measureHotPath(batch = 2000, rounds = 15): StepCost[] {
     "gateway: encode envelope (protobuf-es toBinary)": () => {
       for (const event of parsed) sink += toBinary(ResendEventSchema, event).length;
     },
+    "tracing off: a webhook's work called directly": async () => {
+      for (let n = 0; n < batch; n++) {
+        await (async () => {
+          sink += 1;
+          await work();
+        })();
+      }
+    },
+    "tracing off: the same through its span helpers": async () => {
+      for (let n = 0; n < batch; n++) {
+        await traceWebhookRequest(request, "resend", async () => {
+          sink += withSpanSync("verify resend", {}, () => 1);
+          await withSendSpan("resend.events", "s", "m", work);
+          recordWebhookAnswer(200, "accepted", "bench", undefined);
+        });
+      }
+    },
   };
   const samples = new Map<string, number[]>(Object.keys(steps).map((name) => [name, []]));
   for (let round = 0; round < rounds + 3; round++) {
     for (const [name, run] of Object.entries(steps)) {
       const started = performance.now();
-      run();
+      await run();
       if (round >= 3) samples.get(name)!.push(((performance.now() - started) * 1000) / batch);
     }
   }
@@ -71,4 +97,4 @@ export function printHotPath(costs: StepCost[]): void {
   console.log(table(costs.map((cost) => ({ step: cost.step, "µs/event": cost.microsPerEvent, "× svix verify": cost.microsPerEvent / baseline }))));
 }
 
-if (import.meta.main) printHotPath(measureHotPath());
+if (import.meta.main) printHotPath(await measureHotPath());

@@ -37,6 +37,11 @@ export interface LoadOptions {
   start: number;
   connections: number;
   seconds: number;
+  /**
+   * At most this many requests are taken from the file (0 or absent: only the time bounds the run, and the
+   * file wraps). The run ends when the first of the two bounds is reached; its duration is the time it ran.
+   */
+  limit?: number;
   /** Receives the generator's pid once it runs (to sample its CPU). */
   onStart?: (pid: number) => void;
 }
@@ -74,14 +79,15 @@ export function loadGenerator(log: (line: string) => void = console.log): string
   return generator.kind;
 }
 
-/** Runs one bounded load (time-bounded; the file bounds the distinct requests). */
+/** Runs one bounded load (bounded in time, and in count when `limit` is set). */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   loadGenerator();
+  const limit = options.limit ?? 0;
   const args =
     generator!.kind === "wrk"
       ? ["-t1", `-c${options.connections}`, `-d${options.seconds}s`, "--timeout", "5s", "-s", join(here, "requests.lua"),
-         `http://127.0.0.1:${options.port}/`, "--", options.file, String(options.start)]
-      : [join(here, "node-load.ts"), String(options.port), options.file, String(options.start), String(options.connections), String(options.seconds)];
+         `http://127.0.0.1:${options.port}/`, "--", options.file, String(options.start), String(limit)]
+      : [join(here, "node-load.ts"), String(options.port), options.file, String(options.start), String(options.connections), String(options.seconds), String(limit)];
   const bin = generator!.kind === "wrk" ? generator!.bin : process.execPath;
   const child = spawn(bin, args, { stdio: ["ignore", "pipe", "inherit"] });
   if (child.pid) options.onStart?.(child.pid);
@@ -94,7 +100,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     }
   }, 250);
   let out = "";
-  child.stdout.on("data", (chunk) => (out += chunk));
+  let interrupted = false;
+  child.stdout.on("data", (chunk) => {
+    out += chunk;
+    // wrk sleeps out its whole -d even once its thread stopped at the limit: interrupting it ends the run there.
+    if (!interrupted && generator!.kind === "wrk" && out.includes("BENCH_LIMIT")) interrupted = child.kill("SIGINT");
+  });
   const killer = setTimeout(() => child.kill("SIGKILL"), (options.seconds + 60) * 1000);
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
   clearTimeout(killer);

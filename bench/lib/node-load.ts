@@ -4,12 +4,15 @@
  * the same raw request file, over raw TCP sockets to keep the client cheap.
  * Runs as its own process and prints the same BENCH_JSON line as requests.lua.
  *
- *   node bench/lib/node-load.ts <port> <file> <start> <connections> <seconds>
+ *   node bench/lib/node-load.ts <port> <file> <start> <connections> <seconds> [limit]
+ *
+ * With a limit (as requests.lua), no more than that many requests are taken.
  */
 import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 
-const [port, file, start, connections, seconds] = process.argv.slice(2);
+const [port, file, start, connections, seconds, limitArg] = process.argv.slice(2);
+const limit = Number(limitArg ?? 0);
 const data = readFileSync(file!);
 const requests: Buffer[] = [];
 for (let pos = 0; pos < data.length; ) {
@@ -36,7 +39,7 @@ function drive(socket: Socket): Promise<void> {
     let buffer: Buffer = Buffer.alloc(0);
     let sentAt = 0;
     const send = () => {
-      if (performance.now() >= endAt) return void (socket.end(), resolve());
+      if (performance.now() >= endAt || (limit > 0 && sent >= limit)) return void (socket.end(), resolve());
       sentAt = performance.now();
       socket.write(next());
     };

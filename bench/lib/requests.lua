@@ -1,9 +1,13 @@
 -- wrk script: replays pre-built raw HTTP/1.1 requests from a file, each once
 -- (records are "<byte length>\n<request bytes>"), starting at a given index,
--- and prints one JSON line of results when done.
--- usage: wrk -t1 -c32 -d10s -s requests.lua URL -- <file> <start index (0-based)>
+-- and prints one JSON line of results when done. With a limit, the thread stops
+-- once it has taken that many requests and prints BENCH_LIMIT, on which
+-- load.ts interrupts wrk (SIGINT) so that the reported duration ends there too:
+-- wrk itself would sleep out the whole -d.
+-- usage: wrk -t1 -c32 -d10s -s requests.lua URL -- <file> <start index (0-based)> [limit]
 local requests = {}
 local index = 0
+local limit = 0
 -- globals, not locals: done() reads them from each thread with thread:get()
 sent = 0
 wrapped = 0
@@ -21,6 +25,7 @@ function init(args)
   end
   data = nil
   index = tonumber(args[2] or "0") % #requests
+  limit = tonumber(args[3] or "0")
 end
 
 function request()
@@ -30,6 +35,12 @@ function request()
     wrapped = wrapped + 1
   end
   sent = sent + 1
+  if sent == limit then
+    -- Other connections may still take a request in this loop turn: they count in sent, and are distinct.
+    io.write("\nBENCH_LIMIT\n")
+    io.flush()
+    wrk.thread:stop()
+  end
   return requests[index]
 end
 

@@ -11,10 +11,12 @@
  * in flight, default 3), BENCH_BASELINE_SIZE (measure the same RPC and a raw
  * findOne({_id}) loop once this many are loaded, as a baseline in the same run;
  * default 1000, 0 skips), BENCH_BASELINE_CALLS (default 30),
- * BENCH_CALLS (default 50), BENCH_IN_CALLS (calls with the `$in` strategy,
+ * BENCH_CALLS (default 50), BENCH_ERASURE_CALLS (calls with SECRETS_KEY set, so the half never stored is also
+ * looked up under its erased pseudonym; default 20), BENCH_IN_CALLS (calls with the `$in` strategy,
  * default 3; 0 skips it), BENCH_CONCURRENCY (find-one lookups in flight, comma-separated
  * list to compare, default 16), BENCH_MEASURE_SECONDS (time bound per variant, default 240). Prints a table and writes JSON under bench-results/.
  */
+import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +27,7 @@ import { SuppressionService } from "../../gen/ngsreach/suppression/v1/suppressio
 import { loadBaseConfig } from "../../services/shared/config.ts";
 import { createLogger } from "../../services/shared/log.ts";
 import { startService } from "../../services/shared/service-host.ts";
+import { parseSecretKeys } from "../../services/shared/secret-box.ts";
 import { suppressionService } from "../../services/suppression/service.ts";
 import { SubscriberRepository, type LookupStrategy } from "../../services/suppression/subscriber-repository.ts";
 import { addLasting, emptyFacts } from "../../services/suppression/address-facts.ts";
@@ -38,6 +41,9 @@ const calls = env("BENCH_CALLS", 50);
 const inCalls = env("BENCH_IN_CALLS", 3);
 const measureSeconds = env("BENCH_MEASURE_SECONDS", 240);
 const concurrencies = (process.env.BENCH_CONCURRENCY ?? "16").split(",").map(Number);
+const erasureCalls = env("BENCH_ERASURE_CALLS", 20);
+/** Lookup strategy, calls, find-one concurrency, and whether SECRETS_KEY is set (erased addresses recognised). */
+type Variant = [LookupStrategy, number, number, boolean?];
 const workspaceId = "bench";
 const batchSize = env("BENCH_BATCH", 2000);
 const parallel = env("BENCH_PARALLEL", 3);
@@ -122,11 +128,13 @@ try {
   }
 
   /** Each lookup strategy through the real RPC, against what is loaded now. */
-  async function measureRpc(variants: [LookupStrategy, number, number][]) {
+  async function measureRpc(variants: Variant[]) {
     const results: Record<string, unknown>[] = [];
-    for (const [lookup, count, checkConcurrency] of variants) {
+    for (const [lookup, count, checkConcurrency, erasureKeys] of variants) {
       if (count <= 0) continue;
-      const service = await startService(suppressionService({ port: 0, lookup, checkConcurrency }), config, createLogger({ service: "bench" }, (process.env.BENCH_LOG as "info") ?? "error"));
+      // With SECRETS_KEY the service can erase, and looks every address with no document up once more under its pseudonym.
+      const secretKeys = erasureKeys ? parseSecretKeys(`bench:${randomBytes(32).toString("base64")}`) : undefined;
+      const service = await startService(suppressionService({ port: 0, lookup, checkConcurrency, ...(secretKeys ? { secretKeys } : {}) }), config, createLogger({ service: "bench" }, (process.env.BENCH_LOG as "info") ?? "error"));
       const rpc = createClient(SuppressionService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.port}` }));
       const request = (call: number) => ({
         workspaceId,
@@ -153,6 +161,7 @@ try {
       results.push({
         stored: loaded,
         lookup,
+        erasureKeys: erasureKeys === true,
         concurrency: lookup === "find-one" ? checkConcurrency : "-",
         calls: times.length,
         suppressedFoundInWarmup: present,
@@ -168,7 +177,7 @@ try {
     return results;
   }
 
-  const findOneVariants = (count: number) => concurrencies.map((concurrency): [LookupStrategy, number, number] => ["find-one", count, concurrency]);
+  const findOneVariants = (count: number) => concurrencies.map((concurrency): Variant => ["find-one", count, concurrency]);
 
   // Baseline in the same run: the same RPC and the raw lookup at a small size.
   let baseline: { rpc: Record<string, unknown>[]; rawFindOne: Awaited<ReturnType<typeof rawFindOne>> } | undefined;
@@ -184,7 +193,7 @@ try {
   await loadUpTo(target);
   console.log(`loaded ${loaded} suppressions in ${(loadMs / 1000).toFixed(1)} s (${Math.round(loaded / (loadMs / 1000))}/s, load average ${load1()})`);
 
-  const results = await measureRpc([...findOneVariants(calls), ["in", inCalls, 1]]);
+  const results = await measureRpc([...findOneVariants(calls), ["find-one", erasureCalls, concurrencies[0] ?? 16, true], ["in", inCalls, 1]]);
   const rawAtSize = await rawFindOne(1000);
   await client.close();
   const first = results[0] as { p50Ms: number; p99Ms: number } | undefined;

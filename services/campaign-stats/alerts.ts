@@ -58,14 +58,25 @@ export function evaluateAlerts(
   for (const kind of alertKinds) {
     const threshold = settings[kind];
     const { rate, count } = alertRate(kind, counts);
-    const current = next[kind];
-    if (current.armed && counts.delivered >= settings.minDelivered && rate >= threshold) {
-      current.armed = false;
-      current.crossings += 1;
-      fired.push({ kind, crossing: current.crossings, rate, threshold, delivered: counts.delivered, count, sent: counts.sent, at: now });
-    } else if (!current.armed && rate < threshold * rearmFraction) {
-      current.armed = true;
+    if (stepThreshold(next[kind], rate, threshold, counts.delivered >= settings.minDelivered)) {
+      fired.push({ kind, crossing: next[kind].crossings, rate, threshold, delivered: counts.delivered, count, sent: counts.sent, at: now });
     }
   }
   return { state: next, fired };
+}
+
+/**
+ * One threshold's hysteresis, shared by campaign alerts and the bulk-sender limits
+ * (deliverability/bulk-sender-limits.ts): when armed and `eligible`, a rate at or above the threshold
+ * fires (disarms, counts a crossing; returns true); when disarmed, a rate below `rearmFraction` of it
+ * re-arms. Changes `current` in place.
+ */
+export function stepThreshold(current: { armed: boolean; crossings: number }, rate: number, threshold: number, eligible: boolean): boolean {
+  if (current.armed && eligible && rate >= threshold) {
+    current.armed = false;
+    current.crossings += 1;
+    return true;
+  }
+  if (!current.armed && rate < threshold * rearmFraction) current.armed = true;
+  return false;
 }

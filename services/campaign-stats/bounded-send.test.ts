@@ -85,11 +85,11 @@ describe("a send with hundreds of events, through the campaign-stats consumers",
   it("read a send stored with every open and cause on it, and count a retry of one of its old events once", { timeout: 60_000 }, async () => {
     const ws = uniqueName("ws");
     const opens = Array.from({ length: 250 }, (_, i) => workloadBase + 2 * minute + i * minute);
-    // The shape before: every open time in the state, every cause in `applied`, the contribution it added.
+    // The shape before: every open time in the state (and no unsubscribe time), every cause in `applied`, the contribution it added.
     let state = applyFact(applyRecord(emptySendState(), "autumn", workloadBase), { kind: "delivered", t: workloadBase + minute });
     for (const t of opens) state = applyFact(state, { kind: "opened", t });
     const contrib = contributionOf(state, { scannerWindowMs: 10_000 });
-    const { openHours: _h, firstOpenAt: _f, clickHours: _c, clickLinks: _l, firstClickAt: _k, ...oldState } = state;
+    const { openHours: _h, undecidedOpens: _o, firstOpenAt: _f, clickHours: _c, clickLinks: _l, firstClickAt: _k, unsubscribedAt: _u, ...oldState } = state;
     await db.collection("stats_sends").insertOne({
       _id: `${ws}:old`,
       workspaceId: ws,
@@ -120,7 +120,7 @@ describe("a send with hundreds of events, through the campaign-stats consumers",
     await publishMessage(service.context.nats.js, ws, open("svix_new_2", workloadBase + 601 * minute));
     await waitFor(async () => (await drained()) && Number((await statsOf(ws, "autumn")).opens) >= 252, { timeoutMs: 30_000, what: "the second new open" });
     const stats = await statsOf(ws, "autumn");
-    expect([stats.opens, stats.uniqueOpens, stats.delivered, stats.sent].map(Number)).toEqual([252, 1, 1, 1]);
+    expect([stats.opens, stats.uniqueOpens, stats.delivered, stats.sent, stats.unsubscribed].map(Number)).toEqual([252, 1, 1, 1, 0]);
     const send = (await db.collection("stats_sends").findOne({ _id: `${ws}:old` as never }))!;
     expect((send.applied as string[]).length).toBeLessThan(10);
     expect(send.state.opens).toBeUndefined();

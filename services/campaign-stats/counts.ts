@@ -19,6 +19,9 @@ export const countFields = [
   "clicks",
   "uniqueClicks",
   "scannerClicks",
+  "unsubscribed",
+  "humanUniqueClicks",
+  "machineOpens",
 ] as const;
 
 export type CountField = (typeof countFields)[number];
@@ -48,6 +51,8 @@ export interface RateValues {
   bounceRate: number;
   softBounceRate: number;
   complaintRate: number;
+  unsubscribeRate: number;
+  humanClickRate: number;
 }
 
 const ratio = (numerator: number, denominator: number) => (denominator > 0 ? numerator / denominator : 0);
@@ -55,7 +60,9 @@ const ratio = (numerator: number, denominator: number) => (denominator > 0 ? num
 /**
  * The rates of DESIGN.md: delivery = delivered/sent, open = unique opens/delivered,
  * click = unique clicks/delivered, click-to-open = unique clicks/unique opens,
- * bounce = hard-bounced/sent (soft apart), complaint = complained/delivered.
+ * bounce = hard-bounced/sent (soft apart), complaint = complained/delivered, and
+ * unsubscribe = unsubscribed/delivered (campaign_stats.proto; like complaints, per email that reached an inbox),
+ * and human click = human unique clicks/delivered.
  */
 export function ratesOf(counts: Counts): RateValues {
   return {
@@ -66,5 +73,7 @@ export function ratesOf(counts: Counts): RateValues {
     bounceRate: ratio(counts.hardBounced, counts.sent),
     softBounceRate: ratio(counts.softBounced, counts.sent),
     complaintRate: ratio(counts.complained, counts.delivered),
+    unsubscribeRate: ratio(counts.unsubscribed, counts.delivered),
+    humanClickRate: ratio(counts.humanUniqueClicks, counts.delivered),
   };
 }

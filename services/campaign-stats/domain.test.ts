@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { evaluateAlerts, initialAlertState } from "./alerts.ts";
 import { ratesOf, zeroCounts } from "./counts.ts";
 import { isScannerClick, isScannerUserAgent } from "./scanner.ts";
-import { applyFact, applyRecord, contributionDelta, contributionOf, emptySendState, sumContributions, type SendFact } from "./send-state.ts";
+import { applyFact, applyRecord, atProviders, contributionDelta, contributionOf, emptySendState, sumContributions, type SendFact, type SendState } from "./send-state.ts";
 import { campaignOfLiveSubject, liveSubject, liveSubjectsOf } from "./watch.ts";
 
 const rules = { scannerWindowMs: 10_000 };
@@ -32,10 +32,13 @@ describe("a send's contribution", () => {
     { kind: "opened", t: 3_700_000 },
     { kind: "clicked", t: 65_000, link: "https://a.test/x.y", uaScanner: false },
     { kind: "clicked", t: 7_300_000, link: "https://a.test/x.y", uaScanner: false },
+    // Reported twice (SendGrid's unsubscribe and group_unsubscribe): one unsubscribed send, in the hour of the first.
+    { kind: "unsubscribed", t: 7_400_000 },
+    { kind: "unsubscribed", t: 3_650_000 },
   ];
 
   it("is the same whatever the order of events, and the deltas add up to it", () => {
-    const permutations = [facts, [...facts].reverse(), [facts[4]!, facts[2]!, facts[0]!, facts[5]!, facts[1]!, facts[3]!]];
+    const permutations = [facts, [...facts].reverse(), [facts[4]!, facts[6]!, facts[2]!, facts[0]!, facts[5]!, facts[7]!, facts[1]!, facts[3]!]];
     const results = permutations.map((order) => {
       let state = emptySendState();
       const deltas = [];
@@ -53,7 +56,13 @@ describe("a send's contribution", () => {
     }
     const campaign = results[0]!.final.find((part) => part.kind === "campaign")!;
     // The first click (5 s after delivery) is a scanner click even when the delivery arrived after it.
-    expect(campaign.inc).toEqual({ sent: 1, delivered: 1, opens: 2, uniqueOpens: 1, clicks: 2, uniqueClicks: 1, scannerClicks: 1 });
+    // The later click is human: the send counts in human unique clicks too.
+    const totals = { sent: 1, delivered: 1, opens: 2, uniqueOpens: 1, clicks: 2, uniqueClicks: 1, scannerClicks: 1, unsubscribed: 1, humanUniqueClicks: 1 };
+    // The same again at the recipient's provider ("other": no event named the recipient).
+    expect(campaign).toMatchObject({ provider: "other", inc: totals });
+    expect(atProviders(campaign).inc).toEqual({ ...totals, ...Object.fromEntries(Object.entries(totals).map(([field, n]) => [`other:${field}`, n])) });
+    const unsubscribedHours = results[0]!.final.filter((part) => part.kind === "hour" && part.inc.unsubscribed).map((part) => part.kind === "hour" && part.hour);
+    expect(unsubscribedHours).toEqual([3_600_000]);
   });
 
   it("moves from a tag's campaign to the registered one", () => {
@@ -61,7 +70,22 @@ describe("a send's contribution", () => {
     const recorded = applyRecord(tagged, "registered", 0);
     const delta = contributionDelta(contributionOf(tagged, rules), contributionOf(recorded, rules));
     const campaigns = delta.filter((part) => part.kind === "campaign").map((part) => [part.campaignId, part.inc]);
-    expect(campaigns).toEqual(expect.arrayContaining([["from-tag", { delivered: -1 }], ["registered", { sent: 1, delivered: 1 }]]));
+    expect(campaigns).toEqual(
+      expect.arrayContaining([
+        ["from-tag", { delivered: -1, "other:delivered": -1 }],
+        ["registered", { sent: 1, delivered: 1, "other:sent": 1, "other:delivered": 1 }],
+      ]),
+    );
+  });
+
+  it("counts a send in human unique clicks until a late delivery shows its only click was a scanner's", () => {
+    const clicked = applyFact(applyRecord(emptySendState(), "camp", 0), { kind: "clicked", t: 65_000, link: "https://a.test/", uaScanner: false });
+    const human = (state: SendState) => contributionOf(state, rules).find((part) => part.kind === "campaign")!.inc.humanUniqueClicks ?? 0;
+    expect(human(clicked)).toBe(1); // no delivery known: nothing says a scanner clicked
+    expect(human(applyFact(clicked, { kind: "delivered", t: 60_000 }))).toBe(0); // 5 s after delivery: a scanner's
+    expect(human(applyFact(clicked, { kind: "delivered", t: 50_000 }))).toBe(1); // 15 s after: a person's
+    const scannerAgent = applyFact(applyRecord(emptySendState(), "camp", 0), { kind: "clicked", t: 9_000_000, link: "https://a.test/", uaScanner: true });
+    expect(human(scannerAgent)).toBe(0);
   });
 
   it("is nothing while the send is not attributed", () => {
@@ -107,9 +131,10 @@ describe("campaign alerts", () => {
 
 describe("rates", () => {
   it("divide as DESIGN.md says, 0 when the denominator is 0", () => {
-    const rates = ratesOf({ ...zeroCounts(), sent: 10, delivered: 8, uniqueOpens: 4, uniqueClicks: 2, hardBounced: 1, softBounced: 2, complained: 1 });
-    expect(rates).toEqual({ deliveryRate: 0.8, openRate: 0.5, clickRate: 0.25, clickToOpenRate: 0.5, bounceRate: 0.1, softBounceRate: 0.2, complaintRate: 0.125 });
+    const rates = ratesOf({ ...zeroCounts(), sent: 10, delivered: 8, uniqueOpens: 4, uniqueClicks: 2, humanUniqueClicks: 1, hardBounced: 1, softBounced: 2, complained: 1, unsubscribed: 2 });
+    expect(rates).toEqual({ deliveryRate: 0.8, openRate: 0.5, clickRate: 0.25, clickToOpenRate: 0.5, bounceRate: 0.1, softBounceRate: 0.2, complaintRate: 0.125, unsubscribeRate: 0.25, humanClickRate: 0.125 });
     expect(ratesOf(zeroCounts()).deliveryRate).toBe(0);
+    expect(ratesOf({ ...zeroCounts(), sent: 1, unsubscribed: 1 }).unsubscribeRate).toBe(0);
   });
 });
 

@@ -4,6 +4,7 @@
  * locks. Interleavings a real pair of processes only hits by chance are forced
  * here with the crash-point hook, which can hold an instance between writes.
  */
+import { defaultBulkSenderLimits, type BulkSenderLimits, type PendingLimitAlert } from "./deliverability/bulk-sender-limits.ts";
 import { MongoClient } from "mongodb";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -25,21 +26,25 @@ afterAll(async () => client?.close());
 interface Instance {
   deps: IngestDeps;
   alerts: PendingAlert[];
+  limitAlerts: PendingLimitAlert[];
   /** Label → a promise the instance waits on when it reaches that crash point (once). */
   holds: Map<string, Promise<void>>;
 }
 
-async function instance(dbName: string, alerts: AlertSettings = defaultAlertSettings): Promise<Instance> {
+async function instance(dbName: string, alerts: AlertSettings = defaultAlertSettings, limits: BulkSenderLimits = defaultBulkSenderLimits): Promise<Instance> {
   const db = client.db(dbName);
   const repo = new StatsRepository(db);
   await repo.init();
   const published: PendingAlert[] = [];
+  const limitAlerts: PendingLimitAlert[] = [];
   const holds = new Map<string, Promise<void>>();
   const deps: IngestDeps = {
     repo,
     rules: { scannerWindowMs: 10_000 },
     alerts,
     publishAlert: async (_workspaceId, _campaignId, alert) => void published.push(alert),
+    limits,
+    publishLimitAlert: async (_workspaceId, alert) => void limitAlerts.push(alert),
     notifyChanged: () => {},
     crashPoint: async (label) => {
       const hold = holds.get(label);
@@ -50,7 +55,7 @@ async function instance(dbName: string, alerts: AlertSettings = defaultAlertSett
     flowLocks: new KeyedLock(),
     now: () => Date.now(),
   };
-  return { deps, alerts: published, holds };
+  return { deps, alerts: published, limitAlerts, holds };
 }
 
 const at = Date.UTC(2026, 11, 1, 10);
@@ -131,5 +136,25 @@ describe("two campaign-stats instances on one database", () => {
     expect(campaign?.counts).toMatchObject({ sent: 52, delivered: 40, hardBounced: 12 });
     const crossings = new Set([...a.alerts, ...b.alerts].map((alert) => `${alert.kind}:${alert.crossing}`));
     expect([...crossings]).toEqual(["hardBounceRate:1"]);
+  });
+
+  it("publish one bulk-sender crossing of a workspace-day that both instances' writes take part in", async () => {
+    const dbName = uniqueName("instances");
+    const limits: BulkSenderLimits = { warning: 0.05, critical: 0.5, minDelivered: 20 };
+    const [a, b] = [await instance(dbName, defaultAlertSettings, limits), await instance(dbName, defaultAlertSettings, limits)];
+    const ws = uniqueName("ws");
+    const onBoth = async (events: ResendEvent[]) => {
+      const batches: ResendEvent[][] = [[], [], [], [], [], []];
+      for (const item of events) batches[Math.floor(Math.random() * batches.length)]!.push(item);
+      await Promise.all(batches.map((batch, index) => applyResendEvents((index % 2 === 0 ? a : b).deps, batch)));
+    };
+    // 40 delivered over three campaigns (one day, recipients at example.com: "other"), then 4 complaints: the
+    // day's rate only rises, to 10 %: one crossing of the 5 % warning, by whichever instance gets there.
+    await onBoth(Array.from({ length: 40 }, (_, i) => event(ws, `d${i}`, "email.delivered", `c${i % 3}`)));
+    await onBoth(Array.from({ length: 4 }, (_, i) => event(ws, `d${i}`, "email.complained", `c${i % 3}`)));
+    const crossings = [...a.limitAlerts, ...b.limitAlerts].map((alert) => `${alert.provider}:${alert.level}:${alert.crossing}`);
+    expect(new Set(crossings)).toEqual(new Set(["other:warning:1"]));
+    const days = await a.deps.repo.getDays(ws, [Date.UTC(2026, 11, 1)]);
+    expect(days.get(Date.UTC(2026, 11, 1))?.other).toMatchObject({ delivered: 40, complained: 4 });
   });
 });

@@ -1,10 +1,12 @@
 /**
- * What a campaign, hour or link document becomes when delta parts reach it — pure, no I/O. The repository
+ * What a campaign, hour, link or workspace-day document becomes when delta parts reach it — pure, no I/O. The repository
  * reads the document, calls this, and writes the result (stats-repository.ts, mutateMany).
  */
 import type { Document } from "mongodb";
 import { evaluateAlerts, initialAlertState, type AlertSettings, type AlertState, type PendingAlert } from "./alerts.ts";
 import { countFields, countsOf, type Counts } from "./counts.ts";
+import { defaultBulkSenderLimits, evaluateLimits, type BulkSenderLimits, type LimitState, type PendingLimitAlert } from "./deliverability/bulk-sender-limits.ts";
+import { addProviderFields, providerCountsOf, storedProviderCounts } from "./deliverability/provider-counts.ts";
 import type { ContributionPart } from "./send-state.ts";
 
 /** One part of a send's delta, on its way to its campaign, hour or link document. */
@@ -26,12 +28,25 @@ export function fieldsAfterParts(
   isDone: (ref: string) => boolean,
   alertSettings: AlertSettings,
   now: number,
+  limits: BulkSenderLimits = defaultBulkSenderLimits,
 ): Document | null {
   const recent = ((doc?.recent as string[] | undefined) ?? []).filter((entry) => !isDone(entry));
   const fresh = parts.filter((entry, index) => !recent.includes(entry.ref) && parts.findIndex((other) => other.ref === entry.ref) === index);
   if (fresh.length === 0) return null;
   const first = fresh[0]!.part;
-  const set: Document = { workspaceId, campaignId: first.campaignId, recent: [...recent, ...fresh.map((entry) => entry.ref)], updatedAt: now };
+  const set: Document = { workspaceId, recent: [...recent, ...fresh.map((entry) => entry.ref)], updatedAt: now };
+  if (first.kind === "day") {
+    // A workspace's day: its counts per provider only (the sends of every campaign), and the bulk-sender
+    // limits evaluated on them, their crossings in the outbox of the same write.
+    set.day = first.day;
+    const byProvider = fresh.reduce((counts, { part }) => addProviderFields(counts, part.inc as Record<string, number | undefined>), providerCountsOf(doc?.byProvider));
+    set.byProvider = storedProviderCounts(byProvider);
+    const evaluated = evaluateLimits((doc?.limits as LimitState | undefined) ?? {}, byProvider, limits, first.day, now);
+    set.limits = evaluated.state;
+    set.outbox = [...((doc?.outbox as PendingLimitAlert[] | undefined) ?? []), ...evaluated.fired];
+    return set;
+  }
+  set.campaignId = first.campaignId;
   if (first.kind === "link") {
     set.link = first.link;
     for (const field of ["clicks", "uniqueClicks", "scannerClicks"] as const) {
@@ -55,6 +70,9 @@ export function fieldsAfterParts(
     set.hour = first.hour;
     return set;
   }
+  let byProvider = providerCountsOf(doc?.byProvider);
+  for (const { part } of fresh) byProvider = addProviderFields(byProvider, part.inc as Record<string, number | undefined>);
+  set.byProvider = storedProviderCounts(byProvider);
   const evaluated = evaluateAlerts((doc?.alerts as AlertState | undefined) ?? initialAlertState(), counts, alertSettings, now);
   set.alerts = evaluated.state;
   set.outbox = [...((doc?.outbox as PendingAlert[] | undefined) ?? []), ...evaluated.fired];

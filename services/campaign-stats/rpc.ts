@@ -8,14 +8,20 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import {
   CampaignStatsSchema,
   CampaignStatsService,
+  DeliverabilityDaySchema,
   LinkClicksSchema,
+  MailboxProviderOverrideSchema,
+  ProviderDeliverabilitySchema,
+  ProviderStatsSchema,
   TimeSeriesPointSchema,
   type CampaignStats,
 } from "../../gen/ngsreach/stats/v1/campaign_stats_pb.ts";
 import { InvalidArgumentError } from "../shared/errors.ts";
 import { decodePageToken, encodePageToken, pageSize } from "../shared/paging.ts";
 import { requireText, requireWorkspaceId } from "../shared/validation.ts";
-import { countFields, type Counts } from "./counts.ts";
+import { countFields, type CountField, type Counts } from "./counts.ts";
+import { protoMailboxProvider } from "./deliverability/limit-alert-event.ts";
+import type { ProviderOverride, ProviderOverrides } from "./deliverability/provider-overrides.ts";
 import type { StatsRepository } from "./stats-repository.ts";
 import {
   batchGetCampaignStats,
@@ -24,22 +30,34 @@ import {
   listLinkClicks,
   type CampaignStatsView,
 } from "./use-cases/queries.ts";
+import { getWorkspaceDeliverability } from "./use-cases/deliverability.ts";
 import { watchCampaigns, watchInterval } from "./watch.ts";
 
 const maxCampaignIds = 100;
 
-const big = (counts: Partial<Counts>) =>
-  Object.fromEntries(countFields.map((field) => [field, BigInt(counts[field] ?? 0)])) as Record<keyof Counts, bigint>;
+const big = <Field extends CountField>(counts: Partial<Counts>, fields: readonly Field[]) =>
+  Object.fromEntries(fields.map((field) => [field, BigInt(counts[field] ?? 0)])) as Record<Field, bigint>;
 
 /** Proto form of a campaign's statistics. */
 export function toProtoStats(view: CampaignStatsView): CampaignStats {
   return create(CampaignStatsSchema, {
     workspaceId: view.workspaceId,
     campaignId: view.campaignId,
-    ...big(view.counts),
+    ...big(view.counts, countFields),
     rates: view.rates,
     updatedTime: view.updatedAt === null ? undefined : timestampFromMs(view.updatedAt),
+    byProvider: view.byProvider.map(({ provider, counts, rates }) =>
+      create(ProviderStatsSchema, { provider: protoMailboxProvider[provider], ...big(counts, countFields), rates }),
+    ),
   });
+}
+
+
+const toProtoOverride = (entry: ProviderOverride) => create(MailboxProviderOverrideSchema, { domain: entry.domain, provider: protoMailboxProvider[entry.provider] });
+
+/** The provider's name of a proto value; "unspecified" (refused by the override checks) for UNSPECIFIED or unknown. */
+function mailboxProviderOfProto(value: number): string {
+  return (Object.entries(protoMailboxProvider).find(([, proto]) => proto === value)?.[0]) ?? "unspecified";
 }
 
 function campaignIdList(ids: string[]): string[] {
@@ -53,7 +71,7 @@ function campaignIdList(ids: string[]): string[] {
 }
 
 /** Registers CampaignStatsService on the router. */
-export function registerCampaignStatsRoutes(router: ConnectRouter, repo: StatsRepository, nc: NatsConnection): void {
+export function registerCampaignStatsRoutes(router: ConnectRouter, repo: StatsRepository, nc: NatsConnection, overrides: ProviderOverrides): void {
   router.service(CampaignStatsService, {
     async getCampaignStats(req) {
       const workspaceId = requireWorkspaceId(req.workspaceId);
@@ -97,8 +115,41 @@ export function registerCampaignStatsRoutes(router: ConnectRouter, repo: StatsRe
       if (!req.endTime) throw new InvalidArgumentError("end_time", "required");
       const points = await getCampaignTimeSeries(repo, workspaceId, campaignId, timestampMs(req.startTime), timestampMs(req.endTime));
       return {
-        points: points.map((point) => create(TimeSeriesPointSchema, { bucketStartTime: timestampFromMs(point.hour), ...big(point.counts) })),
+        points: points.map((point) => create(TimeSeriesPointSchema, { bucketStartTime: timestampFromMs(point.hour), ...big(point.counts, countFields) })),
       };
+    },
+
+    async getWorkspaceDeliverability(req) {
+      const workspaceId = requireWorkspaceId(req.workspaceId);
+      if (!req.startTime) throw new InvalidArgumentError("start_time", "required");
+      if (!req.endTime) throw new InvalidArgumentError("end_time", "required");
+      const days = await getWorkspaceDeliverability(repo, workspaceId, timestampMs(req.startTime), timestampMs(req.endTime));
+      return {
+        days: days.map(({ day, providers }) =>
+          create(DeliverabilityDaySchema, {
+            dayStartTime: timestampFromMs(day),
+            providers: providers.map(({ provider, counts, complaintRate, bounceRate }) =>
+              create(ProviderDeliverabilitySchema, {
+                provider: protoMailboxProvider[provider],
+                ...big(counts, ["sent", "delivered", "hardBounced", "softBounced", "complained"]),
+                complaintRate,
+                bounceRate,
+              }),
+            ),
+          }),
+        ),
+      };
+    },
+
+    async setMailboxProviderOverrides(req) {
+      const workspaceId = requireWorkspaceId(req.workspaceId);
+      const entries = req.overrides.map((entry) => ({ domain: entry.domain, provider: mailboxProviderOfProto(entry.provider) }));
+      return { overrides: (await overrides.set(workspaceId, entries)).map(toProtoOverride) };
+    },
+
+    async getMailboxProviderOverrides(req) {
+      const workspaceId = requireWorkspaceId(req.workspaceId);
+      return { overrides: (await overrides.get(workspaceId)).map(toProtoOverride) };
     },
 
     async *watchCampaignStats(req, context) {

@@ -27,8 +27,9 @@ function everyEvent(facts: readonly SendFact[], campaignId: string): SendState {
   const clicks: ClickRecord[] = facts.flatMap((fact) => (fact.kind === "clicked" ? [{ t: fact.t, link: fact.link, uaScanner: fact.uaScanner }] : []));
   let state = applyRecord(emptySendState(), campaignId, base);
   for (const fact of facts) if (fact.kind !== "opened" && fact.kind !== "clicked") state = applyFact(state, fact);
-  const { openHours: _o, firstOpenAt: _f, clickHours: _h, clickLinks: _l, firstClickAt: _c, clicks: _k, ...old } = state;
-  return upgradeSendState({ ...old, opens, clicks });
+  const { openHours: _o, undecidedOpens: _u, firstOpenAt: _f, clickHours: _h, clickLinks: _l, firstClickAt: _c, clicks: _k, ...old } = state;
+  // Every open kept one by one too, each judged by the machine-open rule (the old shape tallied them).
+  return { ...upgradeSendState({ ...old, opens: [], clicks }), undecidedOpens: [...opens].sort((a, b) => a - b), firstOpenAt: opens.length > 0 ? Math.min(...opens) : null };
 }
 
 /** Folds the facts one at a time as the service does (apply, then settle), summing the deltas on the way. */
@@ -54,6 +55,8 @@ describe("a send's statistics state", () => {
       const facts: SendFact[] = [{ kind: "sent", t: base }];
       for (let i = 0; i < 1 + Math.floor(random() * 3); i++) facts.push({ kind: "delivered", t: deliveredAt + i * Math.floor(random() * 20_000) });
       for (let i = 0; i < Math.floor(random() * 40); i++) facts.push({ kind: "opened", t: deliveredAt + Math.floor(random() * 5 * hourMs) });
+      // Prefetches within seconds of a delivery (machine opens by rule), before or after it arrives.
+      for (let i = 0; i < Math.floor(random() * 3); i++) facts.push({ kind: "opened", t: deliveredAt - 1_000 + Math.floor(random() * 8_000) });
       const clicks = trial % 10 === 0 ? undecidedClickCap + 20 : Math.floor(random() * 30);
       for (let i = 0; i < clicks; i++) {
         // Many within seconds of a delivery (scanner by rule 2), some by a scanner's user agent, some hours later.
@@ -66,6 +69,8 @@ describe("a send's statistics state", () => {
       expect(contributionOf(state, rules), `trial ${trial}`).toEqual(reference);
       expect(withoutZeros(summed), `trial ${trial}`).toEqual(withoutZeros(sumContributions([reference])));
       expect(state.clicks.length).toBeLessThanOrEqual(undecidedClickCap);
+      // Once every delivery is in, only opens the rule calls machine opens wait one by one.
+      expect(state.undecidedOpens.every((t) => t < state.deliveredAt! + 5_000)).toBe(true);
     }
   });
 
@@ -85,6 +90,23 @@ describe("a send's statistics state", () => {
     const spread = sizeAfter(facts(11_000, Math.floor((72 * hourMs) / 11_000)));
     expect(spread).toBeLessThanOrEqual(sizeAfter(facts(720, Math.floor((72 * hourMs) / 720))) * 1.02);
     expect(spread).toBeLessThan(20_000);
+  });
+
+  it("reads a state stored before unsubscribes were counted as one with none, and counts its first unsubscribe", () => {
+    let current = applyFact(applyRecord(emptySendState(), "camp", base), { kind: "delivered", t: base + 60_000 });
+    current = applyFact(current, { kind: "opened", t: base + 2 * hourMs });
+    const { unsubscribedAt: _u, recipientProvider: _p, ...stored } = current;
+    const read = upgradeSendState(stored);
+    expect(read.unsubscribedAt).toBeNull();
+    expect(read.recipientProvider).toBeNull(); // stored before the provider was kept, too
+    expect(contributionOf(read, rules)).toEqual(contributionOf(current, rules));
+    const after = applyFact(read, { kind: "unsubscribed", t: base + 3 * hourMs });
+    const delta = contributionDelta(contributionOf(read, rules), contributionOf(after, rules));
+    expect(delta.map((part) => [part.kind, part.kind === "hour" ? part.hour : null, part.inc])).toEqual([
+      ["campaign", null, { unsubscribed: 1, "other:unsubscribed": 1 }],
+      ["day", null, { "other:unsubscribed": 1 }],
+      ["hour", base + 3 * hourMs, { unsubscribed: 1 }],
+    ]);
   });
 
   it("reads a state stored with every open and click to the same contribution, and settles it", () => {

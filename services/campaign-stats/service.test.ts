@@ -3,20 +3,20 @@
  * per crossing (across a crash and a restart), the live watch, and the RPC
  * contract (validation, workspace isolation, unknown campaigns).
  */
-import { fromBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { DeliverPolicy } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CampaignAlertKind, CampaignAlertSchema, type CampaignAlert } from "../../gen/ngsreach/events/v1/domain_events_pb.ts";
 import { CampaignStatsService } from "../../gen/ngsreach/stats/v1/campaign_stats_pb.ts";
 import { privateNats, testBaseConfig, uniqueName, waitFor } from "../../test/harness.ts";
 import type { BaseConfig } from "../shared/config.ts";
 import { DOMAIN_EVENTS_STREAM } from "../shared/nats.ts";
+import { eventIdOf, providerOfEmailId } from "../shared/providers.ts";
 import { startService, type RunningService } from "../shared/service-host.ts";
 import { campaignStatsService, loadCampaignStatsSettings, type CampaignStatsSettings } from "./service.ts";
 import { publishMessage, workloadBase, type WorkloadMessage } from "../../test/support/campaign-stats-workload.ts";
+import { messagesOn } from "../../test/support/stream-messages.ts";
 
 let config: BaseConfig;
 beforeAll(async () => {
@@ -34,9 +34,10 @@ const clientOf = (service: RunningService): Client<typeof CampaignStatsService> 
   createClient(CampaignStatsService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.port}` }));
 
 let svix = 0;
+/** An event of the send's provider (the email id says which: "sendgrid:a" is SendGrid's, "a" Resend's). */
 const event = (emailId: string, type: string, extra: Partial<WorkloadMessage & { kind: "event" }> = {}): WorkloadMessage => ({
   kind: "event",
-  svixId: `msg_svc_${svix++}_${emailId}`,
+  svixId: eventIdOf(providerOfEmailId(emailId), `msg_svc_${svix++}_${emailId.replace(":", "_")}`),
   type,
   emailId,
   at: workloadBase + svix * 1000,
@@ -45,21 +46,8 @@ const event = (emailId: string, type: string, extra: Partial<WorkloadMessage & {
 });
 const record = (emailId: string, campaignId: string): WorkloadMessage => ({ kind: "record", emailId, campaignId, sentAt: workloadBase });
 
-async function alertsOf(service: RunningService, workspaceId: string): Promise<CampaignAlert[]> {
-  const consumer = await service.context.nats.js.consumers.get(DOMAIN_EVENTS_STREAM, {
-    filter_subjects: [`campaign.${workspaceId}.alert`],
-    deliver_policy: DeliverPolicy.All,
-  });
-  const alerts: CampaignAlert[] = [];
-  const pending = (await consumer.info()).num_pending;
-  if (pending === 0) return alerts;
-  const messages = await consumer.fetch({ max_messages: pending, expires: 2000 });
-  for await (const message of messages) {
-    alerts.push(fromBinary(CampaignAlertSchema, message.data));
-    if (alerts.length === pending) break;
-  }
-  return alerts;
-}
+const alertsOf = (service: RunningService, workspaceId: string): Promise<CampaignAlert[]> =>
+  messagesOn(service.context.nats.js, DOMAIN_EVENTS_STREAM, `campaign.${workspaceId}.alert`, CampaignAlertSchema);
 
 describe("campaign health alerts", () => {
   it("publish one alert per threshold crossing, re-arm below 80 % of it, and survive a crash and a restart", async () => {
@@ -180,20 +168,24 @@ describe("the CampaignStatsService API", () => {
   it("reports rates from the counts on a hand-computed example, and nothing to another workspace", async () => {
     const workspaceId = uniqueName("ws");
     const js = service.context.nats.js;
-    // 4 sends: a delivered+opened+clicked, b delivered+opened twice, c delivered+complained, d hard bounce, e soft bounce (tag only, no sent).
+    // 4 sends: a (SendGrid) delivered+opened+clicked+unsubscribed, reported twice; b (SES) delivered+opened twice+unsubscribed;
+    // c delivered+complained, d hard bounce, e soft bounce (tag only, no sent).
+    const [a, b] = ["sendgrid:a", "ses:b"];
     const messages: WorkloadMessage[] = [
-      record("a", "hand"), record("b", "hand"), record("c", "hand"), record("d", "hand"),
-      event("a", "email.delivered"), event("a", "email.opened"),
-      event("a", "email.clicked", { click: { link: "https://x.test/1", ua: "Mozilla/5.0", at: workloadBase + 3_600_000 } }),
-      event("b", "email.delivered"), event("b", "email.opened"), event("b", "email.opened"),
+      record(a, "hand"), record(b, "hand"), record("c", "hand"), record("d", "hand"),
+      event(a, "email.unsubscribed"), event(a, "email.delivered"), event(a, "email.opened"),
+      event(a, "email.clicked", { click: { link: "https://x.test/1", ua: "Mozilla/5.0", at: workloadBase + 3_600_000 } }),
+      event(b, "email.delivered"), event(b, "email.opened"), event(b, "email.unsubscribed"), event(b, "email.opened"),
       event("c", "email.delivered"), event("c", "email.complained"),
       event("d", "email.bounced", { bounce: { type: "Permanent", subType: "General" } }),
       event("e", "email.bounced", { bounce: { type: "Transient", subType: "MailboxFull" }, tags: { campaign_id: "hand" } }),
+      event(a, "email.unsubscribed"),
     ];
     for (const message of messages) await publishMessage(js, workspaceId, message);
     const stats = await waitFor(async () => {
       const { stats } = await client.getCampaignStats({ workspaceId, campaignId: "hand" });
-      return Number(stats!.softBounced) === 1 && Number(stats!.clicks) === 1 && Number(stats!.complained) === 1 && Number(stats!.opens) === 3 ? stats! : undefined;
+      const applied = [stats!.softBounced, stats!.clicks, stats!.complained, stats!.opens, stats!.unsubscribed].map(Number);
+      return applied.join() === [1, 1, 1, 3, 2].join() ? stats! : undefined;
     }, { what: "hand example applied" });
     expect([stats.sent, stats.delivered, stats.uniqueOpens, stats.opens, stats.uniqueClicks, stats.hardBounced].map(Number)).toEqual([4, 3, 2, 3, 1, 1]);
     expect(stats.rates!.deliveryRate).toBeCloseTo(3 / 4, 12);
@@ -203,6 +195,7 @@ describe("the CampaignStatsService API", () => {
     expect(stats.rates!.bounceRate).toBeCloseTo(1 / 4, 12);
     expect(stats.rates!.softBounceRate).toBeCloseTo(1 / 4, 12);
     expect(stats.rates!.complaintRate).toBeCloseTo(1 / 3, 12);
+    expect(stats.rates!.unsubscribeRate).toBeCloseTo(2 / 3, 12);
 
     const other = await client.getCampaignStats({ workspaceId: uniqueName("ws"), campaignId: "hand" });
     expect(Number(other.stats!.sent)).toBe(0);
@@ -230,6 +223,15 @@ describe("the CampaignStatsService API", () => {
     expect(await code(client.getCampaignTimeSeries({ workspaceId: "ws", campaignId: "c", endTime: start }))).toEqual([Code.InvalidArgument, "start_time"]);
     expect(await code(client.getCampaignTimeSeries({ workspaceId: "ws", campaignId: "c", startTime: start, endTime: start }))).toEqual([Code.InvalidArgument, "end_time"]);
     expect(await code(client.getCampaignTimeSeries({ workspaceId: "ws", campaignId: "c", startTime: start, endTime: timestampFromMs(workloadBase + 32 * 86_400_000) }))).toEqual([Code.InvalidArgument, "end_time"]);
+    expect(await code(client.getWorkspaceDeliverability({ workspaceId: "bad id!", startTime: start, endTime: start }))).toEqual([Code.InvalidArgument, "workspace_id"]);
+    expect(await code(client.getWorkspaceDeliverability({ workspaceId: "ws", endTime: start }))).toEqual([Code.InvalidArgument, "start_time"]);
+    expect(await code(client.getWorkspaceDeliverability({ workspaceId: "ws", startTime: start }))).toEqual([Code.InvalidArgument, "end_time"]);
+    expect(await code(client.getWorkspaceDeliverability({ workspaceId: "ws", startTime: start, endTime: start }))).toEqual([Code.InvalidArgument, "end_time"]);
+    expect(await code(client.getWorkspaceDeliverability({ workspaceId: "ws", startTime: start, endTime: timestampFromMs(workloadBase + 91 * 86_400_000) }))).toEqual([Code.InvalidArgument, "end_time"]);
+    // 90 whole days is the most; a never-seen workspace has every day, each with no provider.
+    const dayStart = Math.floor(workloadBase / 86_400_000) * 86_400_000;
+    const quiet = await client.getWorkspaceDeliverability({ workspaceId: "ws_quiet", startTime: timestampFromMs(dayStart), endTime: timestampFromMs(dayStart + 90 * 86_400_000) });
+    expect([quiet.days.length, quiet.days.every((day) => day.providers.length === 0)]).toEqual([90, true]);
     const series = await client.getCampaignTimeSeries({ workspaceId: "ws", campaignId: "c", startTime: timestampFromMs(workloadBase + 1), endTime: timestampFromMs(workloadBase + 2 * 3_600_000 - 1) });
     expect(series.points).toHaveLength(2);
   });

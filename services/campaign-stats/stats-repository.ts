@@ -11,9 +11,12 @@
  * - `stats_applied`    `ws:svix:<id>` — a cause a send applied that its
  *   document no longer lists (`emailId` says which send), so a redelivery of
  *   the 57th of 10,000 opens is still recognised while the send stays small.
- * - `stats_campaigns`  `ws:enc(campaign)` — totals, alert state and alert outbox.
+ * - `stats_campaigns`  `ws:enc(campaign)` — totals, the same per mailbox provider
+ *   (`byProvider`), alert state and alert outbox.
  * - `stats_hours`      `ws:enc(campaign):<hour ms>` — one UTC hour's counts.
  * - `stats_links`      `ws:enc(campaign):<sha256(link)>` — per-link clicks.
+ * - `stats_days`       `ws:day:<day ms>` — one UTC day of the workspace, counts per
+ *   mailbox provider (`byProvider`; GetWorkspaceDeliverability).
  *
  * Each write is one single-document update; a batch of them goes in one
  * `bulkWrite` per collection (see mutateMany). Campaign, hour and link documents
@@ -23,15 +26,22 @@
  * under an in-process lock per document (see services/shared/keyed-lock.ts), and on a real
  * MongoDB also under a version guard (`v`), so concurrent writers of other
  * instances cannot interleave.
+ *
+ * A send document (and what it moved to `stats_applied`) lives SENDS_RETENTION_DAYS
+ * after its last write (`updatedAtMs`); campaign, hour and link documents hold
+ * sums and stay (sweepExpiredSends).
  */
 import { createHash } from "node:crypto";
 import type { AnyBulkWriteOperation, Collection, Db, Document } from "mongodb";
 import { UnavailableError } from "../shared/errors.ts";
 import { initialAlertState, type AlertSettings, type AlertState, type PendingAlert } from "./alerts.ts";
 import { countsOf, type Counts } from "./counts.ts";
+import { limitAlertMessageId, type BulkSenderLimits, type PendingLimitAlert } from "./deliverability/bulk-sender-limits.ts";
+import { providerCountsOf, type ProviderCounts } from "./deliverability/provider-counts.ts";
 import { KeyedLock } from "../shared/keyed-lock.ts";
 import { mapLimited } from "../shared/map-limited.ts";
 import { ensureIndexes, isDuplicateKeyError } from "../shared/mongo.ts";
+import { deleteEach, pagesOf, type SweepLimits, type SweepResult } from "../shared/retention.ts";
 import { fieldsAfterParts, type PartToApply } from "./part-fields.ts";
 import { upgradeSendState, type ContributionPart, type SendState, type StoredSendState } from "./send-state.ts";
 
@@ -69,6 +79,8 @@ export interface CampaignRecord {
   workspaceId: string;
   campaignId: string;
   counts: Counts;
+  /** The same counts per mailbox provider (deliverability/provider-counts.ts). */
+  byProvider: ProviderCounts;
   updatedAt: number | null;
   alerts: AlertState;
   outbox: PendingAlert[];
@@ -96,6 +108,13 @@ export interface TouchedCampaign {
   campaignId: string;
   /** Alerts waiting to be published (new or left over). */
   outbox: PendingAlert[];
+}
+
+/** A workspace-day document an applyParts call wrote, with the bulk-sender crossings it holds unpublished. */
+export interface TouchedDay {
+  workspaceId: string;
+  day: number;
+  outbox: PendingLimitAlert[];
 }
 
 /** How one send changes: `decide` sees the current document and returns the fields to set, or null for none. */
@@ -132,6 +151,8 @@ export interface ApplyPartsOptions {
    */
   stillPending(refs: readonly DeltaRef[]): Promise<ReadonlySet<string>>;
   alertSettings: AlertSettings;
+  /** The bulk-sender limits evaluated on workspace-day documents (default: defaultBulkSenderLimits). */
+  limits?: BulkSenderLimits;
   now: number;
   /** Called after each collection's bulk write (the crash tests' hook). */
   afterWrite?(kind: ContributionPart["kind"]): Promise<void> | void;
@@ -154,8 +175,14 @@ const encodeId = (value: string) => encodeURIComponent(value);
 /** Document id of a campaign (campaign ids may hold any character; ':' is encoded). */
 export const campaignDocId = (workspaceId: string, campaignId: string) => `${workspaceId}:${encodeId(campaignId)}`;
 const hourDocId = (workspaceId: string, campaignId: string, hour: number) => `${campaignDocId(workspaceId, campaignId)}:${hour}`;
+/** `ws:day:<day ms>` in its own collection. */
+const dayDocId = (workspaceId: string, day: number) => `${workspaceId}:day:${day}`;
 const linkDocId = (workspaceId: string, campaignId: string, link: string) =>
   `${campaignDocId(workspaceId, campaignId)}:${createHash("sha256").update(link).digest("base64url").slice(0, 24)}`;
+/** The kinds of document a send's contribution goes to, in the order a delta is applied. */
+export type PartKind = ContributionPart["kind"];
+const partKinds: readonly PartKind[] = ["campaign", "hour", "link", "day"];
+
 const sendDocId = (workspaceId: string, emailId: string) => `${workspaceId}:${emailId}`;
 
 export class StatsRepository {
@@ -163,6 +190,7 @@ export class StatsRepository {
   private readonly campaigns: Collection<Stored>;
   private readonly hours: Collection<Stored>;
   private readonly links: Collection<Stored>;
+  private readonly days: Collection<Stored>;
   private readonly applied: Collection<{ _id: string; emailId: string }>;
   private readonly locks = new KeyedLock();
   /** The last known state of recently written documents (see mutate). */
@@ -175,6 +203,7 @@ export class StatsRepository {
     this.campaigns = db.collection<Stored>("stats_campaigns");
     this.hours = db.collection<Stored>("stats_hours");
     this.links = db.collection<Stored>("stats_links");
+    this.days = db.collection<Stored>("stats_days");
     this.applied = db.collection("stats_applied");
   }
 
@@ -186,10 +215,12 @@ export class StatsRepository {
    */
   async init(options: { versionGuard?: boolean } = {}): Promise<void> {
     this.versionGuard = options.versionGuard ?? true;
-    await ensureIndexes(this.sends, [{ key: { workspaceId: 1, campaignId: 1 } }]);
+    await ensureIndexes(this.sends, [{ key: { workspaceId: 1, campaignId: 1 } }, { key: { updatedAtMs: 1 } }]);
+    await ensureIndexes(this.applied, [{ key: { emailId: 1 } }]);
     await ensureIndexes(this.campaigns, [{ key: { workspaceId: 1, campaignId: 1 } }]);
     await ensureIndexes(this.hours, [{ key: { workspaceId: 1, campaignId: 1, hour: 1 } }]);
     await ensureIndexes(this.links, [{ key: { workspaceId: 1, campaignId: 1, link: 1 } }]);
+    await ensureIndexes(this.days, [{ key: { workspaceId: 1, day: 1 } }]);
   }
 
   // ---- sends ----
@@ -245,7 +276,7 @@ export class StatsRepository {
             applied = [...(stored?.applied ?? []).filter((cause) => cause === "record"), ...added];
             appliedMoved = true;
           }
-          return { workspaceId, emailId, campaignId: write.state.campaignId, ...write, applied, ...(appliedMoved ? { appliedMoved } : {}) };
+          return { workspaceId, emailId, campaignId: write.state.campaignId, ...write, applied, ...(appliedMoved ? { appliedMoved } : {}), updatedAtMs: Date.now() };
         },
       })),
     );
@@ -279,6 +310,56 @@ export class StatsRepository {
     return docs.map(toSend);
   }
 
+  /**
+   * One retention run: deletes the state of sends last written before `cutoffMs`, with the causes they
+   * moved to `stats_applied` (those first: a run stopped half-way leaves the send, found again next time).
+   * Never a send with a pending delta (not yet in its campaign documents: deleting it would lose the delta),
+   * nor one `keep` names, and each only if its version is still the one read. Campaign, hour and link
+   * documents are never written here: they hold sums, which the state of the sends under them is not part
+   * of. A send written before documents had `updatedAtMs` gets `nowMs` instead, and so its full lifetime.
+   */
+  async sweepExpiredSends(cutoffMs: number, limits: SweepLimits, nowMs: number, keep: (workspaceId: string, emailId: string) => boolean): Promise<SweepResult> {
+    const limit = limits.pageSize * limits.pages;
+    const withoutPending = { "pending.0": { $exists: false } };
+    // One read for both (on FerretDB each read decodes the collection up to its last match).
+    const found = this.sends.find(
+      { $or: [{ updatedAtMs: { $lt: cutoffMs }, ...withoutPending }, { updatedAtMs: { $exists: false } }] },
+      { projection: { _id: 1, workspaceId: 1, emailId: 1, v: 1, appliedMoved: 1, updatedAtMs: 1 }, limit, batchSize: limits.pageSize },
+    );
+    let read = 0;
+    let changed = 0;
+    let deleted = 0;
+    for await (const page of pagesOf(found, limits.pageSize)) {
+      read += page.length;
+      const unstamped = page.filter((doc) => typeof doc.updatedAtMs !== "number");
+      const going = page.filter((doc) => typeof doc.updatedAtMs === "number" && !keep(doc.workspaceId as string, doc.emailId as string));
+      if (unstamped.length > 0) {
+        const stamped = await this.sends.bulkWrite(
+          unstamped.map((doc) => ({ updateOne: { filter: { _id: doc._id, updatedAtMs: { $exists: false } }, update: { $set: { updatedAtMs: nowMs } } } })),
+          { ordered: false },
+        );
+        changed += stamped.modifiedCount;
+      }
+      await this.deleteMovedCauses(going.filter((doc) => doc.appliedMoved === true));
+      const gone = await deleteEach(this.sends, going.map((doc) => ({ _id: doc._id, v: doc.v, ...withoutPending })));
+      for (const doc of going) this.recentDocs.delete(`${this.sends.collectionName}:${doc._id}`);
+      deleted += gone;
+      changed += gone;
+    }
+    return { deleted, more: read === limit && changed > 0 };
+  }
+
+  /** Deletes what these sends moved to `stats_applied` (a scan there on FerretDB; by index on MongoDB). */
+  private async deleteMovedCauses(sends: readonly Stored[]): Promise<void> {
+    if (sends.length === 0) return;
+    const going = new Set(sends.map((doc) => sendDocId(doc.workspaceId as string, doc.emailId as string)));
+    const emailIds = [...new Set(sends.map((doc) => doc.emailId as string))];
+    const entries = await this.applied.find({ emailId: { $in: emailIds } }, { projection: { _id: 1, emailId: 1 } }).toArray();
+    // `_id` is `<workspace>:svix:<id>`: the workspace is before its first ":".
+    const ofGoing = entries.filter((entry) => going.has(`${entry._id.slice(0, entry._id.indexOf(":"))}:${entry.emailId}`));
+    await deleteEach(this.applied, ofGoing.map(({ _id, emailId }) => ({ _id, emailId })));
+  }
+
   // ---- campaign, hour and link documents ----
 
   /**
@@ -294,7 +375,7 @@ export class StatsRepository {
    * then it was not finished (so not forgotten) when the document was read, and the version guard
    * proves the document did not change since.
    */
-  async applyParts(parts: readonly PartToApply[], options: ApplyPartsOptions): Promise<TouchedCampaign[]> {
+  async applyParts(parts: readonly PartToApply[], options: ApplyPartsOptions): Promise<{ campaigns: TouchedCampaign[]; days: TouchedDay[] }> {
     const byDocument = new Map<string, PartsOfDocument>();
     for (const entry of parts) {
       const { collection, id } = this.target(entry.workspaceId, entry.part);
@@ -305,10 +386,11 @@ export class StatsRepository {
     }
     const groups = [...byDocument.values()];
     const touched: TouchedCampaign[] = [];
+    const touchedDays: TouchedDay[] = [];
     await this.locks.runAll(byDocument.keys(), async () => {
       const docs = await this.readMany(groups, true);
       const pending = await this.confirmPending(groups, docs, options);
-      for (const kind of ["campaign", "hour", "link"] as const) {
+      for (const kind of partKinds) {
         const ofKind = groups.flatMap((group, index) => (group.kind === kind ? [{ group, doc: docs[index]! }] : []));
         if (ofKind.length === 0) continue;
         const decide = (group: PartsOfDocument, doc: Stored | null, confirmed: ReadonlySet<string>) =>
@@ -319,6 +401,7 @@ export class StatsRepository {
             (ref) => options.isDone(group.workspaceId, ref),
             options.alertSettings,
             options.now,
+            options.limits,
           );
         const collection = ofKind[0]!.group.collection;
         let results: { doc: Stored | null; written: boolean }[] | undefined;
@@ -339,13 +422,14 @@ export class StatsRepository {
         }
         ofKind.forEach(({ group }, index) => {
           const first = group.parts[0]!.part;
-          if (first.kind !== "campaign") return;
-          touched.push({ workspaceId: group.workspaceId, campaignId: first.campaignId, outbox: (results![index]!.doc?.outbox as PendingAlert[] | undefined) ?? [] });
+          const outbox = results![index]!.doc?.outbox;
+          if (first.kind === "campaign") touched.push({ workspaceId: group.workspaceId, campaignId: first.campaignId, outbox: (outbox as PendingAlert[] | undefined) ?? [] });
+          if (first.kind === "day") touchedDays.push({ workspaceId: group.workspaceId, day: first.day, outbox: (outbox as PendingLimitAlert[] | undefined) ?? [] });
         });
         await options.afterWrite?.(kind);
       }
     });
-    return touched;
+    return { campaigns: touched, days: touchedDays };
   }
 
   /** The refs (`ws:ref`) that `stillPending` confirms among those the documents have not applied. */
@@ -373,6 +457,25 @@ export class StatsRepository {
     });
   }
 
+  /** Removes published bulk-sender crossings from a workspace-day's outbox. */
+  async removeFromDayOutbox(workspaceId: string, day: number, published: readonly PendingLimitAlert[]): Promise<void> {
+    const done = new Set(published.map((alert) => limitAlertMessageId(workspaceId, alert)));
+    await this.mutate(this.days, {
+      id: dayDocId(workspaceId, day),
+      decide: (doc) => {
+        const outbox = (doc?.outbox as PendingLimitAlert[] | undefined) ?? [];
+        const remaining = outbox.filter((alert) => !done.has(limitAlertMessageId(workspaceId, alert)));
+        return doc && remaining.length !== outbox.length ? { outbox: remaining } : null;
+      },
+    });
+  }
+
+  /** Workspace-days with bulk-sender crossings not yet published (a scan; run by the sweeper only). */
+  async daysWithOutbox(): Promise<TouchedDay[]> {
+    const docs = await this.days.find({ "outbox.0": { $exists: true } }, { projection: { workspaceId: 1, day: 1, outbox: 1 } }).toArray();
+    return docs.map((doc) => ({ workspaceId: doc.workspaceId as string, day: doc.day as number, outbox: doc.outbox as PendingLimitAlert[] }));
+  }
+
   /** Campaigns with alerts not yet published (a scan; run by the sweeper only). */
   async campaignsWithOutbox(): Promise<CampaignRecord[]> {
     const docs = await this.campaigns.find({ "outbox.0": { $exists: true } }).toArray();
@@ -380,9 +483,10 @@ export class StatsRepository {
   }
 
   /** Documents holding `recent` refs (a scan; run by the sweeper only). */
-  async documentsWithRecent(): Promise<{ kind: "campaign" | "hour" | "link"; id: string; workspaceId: string; recent: string[] }[]> {
-    const found: { kind: "campaign" | "hour" | "link"; id: string; workspaceId: string; recent: string[] }[] = [];
-    for (const [kind, collection] of [["campaign", this.campaigns], ["hour", this.hours], ["link", this.links]] as const) {
+  async documentsWithRecent(): Promise<{ kind: PartKind; id: string; workspaceId: string; recent: string[] }[]> {
+    const found: { kind: PartKind; id: string; workspaceId: string; recent: string[] }[] = [];
+    for (const kind of partKinds) {
+      const collection = this.collectionOf(kind);
       const docs = await collection.find({ "recent.0": { $exists: true } }, { projection: { recent: 1, workspaceId: 1 } }).toArray();
       for (const doc of docs) found.push({ kind, id: doc._id, workspaceId: doc.workspaceId as string, recent: doc.recent as string[] });
     }
@@ -390,8 +494,8 @@ export class StatsRepository {
   }
 
   /** Drops the `recent` refs `isDone` confirms from one document. */
-  async pruneRecent(kind: "campaign" | "hour" | "link", id: string, isDone: (ref: string) => boolean): Promise<void> {
-    const collection = kind === "campaign" ? this.campaigns : kind === "hour" ? this.hours : this.links;
+  async pruneRecent(kind: PartKind, id: string, isDone: (ref: string) => boolean): Promise<void> {
+    const collection = this.collectionOf(kind);
     await this.mutate(collection, {
       id,
       decide: (doc) => {
@@ -422,6 +526,14 @@ export class StatsRepository {
     return found;
   }
 
+  /** The workspace-day documents that exist among the given days, as counts per provider; one `{_id: {$in}}` query. */
+  async getDays(workspaceId: string, days: readonly number[]): Promise<Map<number, ProviderCounts>> {
+    const found = new Map<number, ProviderCounts>();
+    const docs = await this.days.find({ _id: { $in: days.map((day) => dayDocId(workspaceId, day)) } }, { projection: { day: 1, byProvider: 1 } }).toArray();
+    for (const doc of docs) found.set(doc.day as number, providerCountsOf(doc.byProvider));
+    return found;
+  }
+
   /** Links with at least one click, ascending by link, after `afterLink`. Scans on FerretDB; indexed on MongoDB. */
   async listLinks(workspaceId: string, campaignId: string, afterLink: string | undefined, limit: number): Promise<LinkRecord[]> {
     const filter: Document = { workspaceId, campaignId, clicks: { $gt: 0 } };
@@ -439,9 +551,14 @@ export class StatsRepository {
 
   // ---- internals ----
 
+  private collectionOf(kind: PartKind): Collection<Stored> {
+    return { campaign: this.campaigns, hour: this.hours, link: this.links, day: this.days }[kind];
+  }
+
   private target(workspaceId: string, part: ContributionPart): { collection: Collection<Stored>; id: string } {
     if (part.kind === "campaign") return { collection: this.campaigns, id: campaignDocId(workspaceId, part.campaignId) };
     if (part.kind === "hour") return { collection: this.hours, id: hourDocId(workspaceId, part.campaignId, part.hour) };
+    if (part.kind === "day") return { collection: this.days, id: dayDocId(workspaceId, part.day) };
     return { collection: this.links, id: linkDocId(workspaceId, part.campaignId, part.link) };
   }
 
@@ -607,6 +724,7 @@ function toCampaign(doc: Stored): CampaignRecord {
     workspaceId: doc.workspaceId as string,
     campaignId: doc.campaignId as string,
     counts: countsOf(doc),
+    byProvider: providerCountsOf(doc.byProvider),
     updatedAt: (doc.updatedAt as number | undefined) ?? null,
     alerts: (doc.alerts as AlertState | undefined) ?? initialAlertState(),
     outbox: (doc.outbox as PendingAlert[] | undefined) ?? [],

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { DeliveryStatusService } from "../../gen/ngsreach/delivery/v1/delivery_status_pb.ts";
 import { sampleEmailEvent } from "../../cli/resend-samples.ts";
 import { privateFerretDb, privateNats, testBaseConfig, uniqueName, waitFor } from "../../test/harness.ts";
+import { pick } from "../../test/faults/params.ts";
 import { publishResendEvent } from "../../test/publish-events.ts";
 import { DEAD_LETTERS_STREAM } from "../shared/nats.ts";
 import { startService, type RunningService } from "../shared/service-host.ts";
@@ -13,11 +14,16 @@ describe("the delivery status service when the database stops mid-stream", () =>
   let service: RunningService | undefined;
   afterAll(async () => service?.stop());
 
-  // 60 s: long enough for every kind of failure an outage brings (refused connections, server selection
-  // timing out, the watchdog restarting a wedged client) to reach the consumer loop.
-  const outageMs = 60_000;
+  // Long enough for every kind of failure an outage brings to reach the consumer loop, each at least once:
+  // refused connections (at once), server selection timing out (serverSelectionTimeoutMS, 5 s), the watchdog
+  // restarting a client whose heartbeat wedged (stuck after connectTimeoutMS 5 s + heartbeatFrequencyMS 2 s
+  // + 8 s = 15 s, looked at every second) and the operations that then meet the restarted client failing
+  // server selection again (5 s) — services/shared/mongo.ts and mongo-watchdog.ts. 25 s is past all of
+  // them with room to spare; FAULTS_LONG=1 holds it for a minute, long enough for the consumer's retry
+  // backoff (services/shared/consumer.ts) to reach its 30 s cap.
+  const outageMs = pick(25_000, 60_000);
 
-  it("does not ack while the database is down for a minute, dead-letters nothing, and applies every event exactly once after it returns", { timeout: outageMs + 120_000 }, async () => {
+  it("does not ack while the database is down, dead-letters nothing, and applies every event exactly once after it returns", { timeout: outageMs + 120_000 }, async () => {
     const [nats, ferret] = await Promise.all([privateNats(), privateFerretDb()]);
     // One attempt: a failure the loop took for a bug instead of an outage would dead-letter at once.
     const config = testBaseConfig({ natsUrl: nats.url, mongoUri: ferret.url, consumerMaxAttempts: 1 });

@@ -12,6 +12,8 @@ import { WatchSendsResponseSchema, type WatchSendsResponse } from "../../gen/ngs
 import { SendRecordedSchema } from "../../gen/ngsreach/events/v1/domain_events_pb.ts";
 import { publishAuditEntry } from "../shared/audit.ts";
 import { publishLive } from "../shared/live.ts";
+import { publishTraced } from "../shared/tracing/nats-spans.ts";
+import { providerOfEmailId, providerToApi } from "../shared/providers.ts";
 import { timestampFromUs, toSendEventMessage, toSendMessage } from "./send-mapping.ts";
 import type { NotifyChange } from "./use-cases/apply-event.ts";
 import { registrationAuditEntry, type SendRecordedPublisher } from "./use-cases/send-recorded-outbox.ts";
@@ -32,8 +34,10 @@ export function jetStreamSendRecordedPublisher(js: JetStreamClient): SendRecorde
         recipient: registration.recipient,
         sentTime: timestampFromUs(registration.sentAtUs),
         recordedTime: timestampFromUs(registration.recordedAtUs),
+        // Set for Resend too: the email id already says it, the field saves consumers parsing it.
+        provider: providerToApi(providerOfEmailId(send.emailId)),
       });
-      await js.publish(`sends.${send.workspaceId}.recorded`, toBinary(SendRecordedSchema, event), {
+      await publishTraced(js, `sends.${send.workspaceId}.recorded`, toBinary(SendRecordedSchema, event), {
         msgID: `${send.workspaceId}:${send.emailId}`,
       });
       await publishAuditEntry(js, registrationAuditEntry({ ...send, registration }));

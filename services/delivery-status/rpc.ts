@@ -11,18 +11,26 @@ import {
   GetSendResponseSchema,
   ListSendEventsResponseSchema,
   ListSendsResponseSchema,
+  ListSubscriberSendsResponseSchema,
   RecordSendResponseSchema,
   SendStatus,
+  type ListSubscriberSendsRequest,
+  type ListSubscriberSendsResponse,
   type WatchSendsResponse,
 } from "../../gen/ngsreach/delivery/v1/delivery_status_pb.ts";
+import type { Provider as ApiProvider } from "../../gen/ngsreach/events/v1/provider_pb.ts";
 import { InvalidArgumentError } from "../shared/errors.ts";
+import { emailIdFromRequest, emailIdOf, providerFromApi } from "../shared/providers.ts";
 import { callerOf } from "../shared/rpc/auth.ts";
 import { subscribeLive } from "../shared/live.ts";
 import { pageSize } from "../shared/paging.ts";
 import { optionalText, requireText, requireWorkspaceId } from "../shared/validation.ts";
 import { decodeLiveChange, liveSubject } from "./outbound.ts";
+import { listSubscriberSends } from "./erasure/subscriber-sends.ts";
 import { statusName, toSendEventMessage, toSendMessage, usFromTimestamp } from "./send-mapping.ts";
-import type { SendsRepository } from "./sends-repository.ts";
+import { normaliseAddress } from "./send-projection.ts";
+import type { SendsRepository, SubscriberMatch } from "./sends-repository.ts";
+import { getReconciliation, reconcileSends, type ReconcileRpcDeps } from "./reconcile/reconcile-rpc.ts";
 import { getSend, listSendEvents, listSends } from "./use-cases/queries.ts";
 import { recordSend, type RecordSendDeps } from "./use-cases/record-send.ts";
 
@@ -31,6 +39,8 @@ export interface RpcDeps extends RecordSendDeps {
   nc: NatsConnection;
   /** Aborted when the service stops, so open watch streams end. */
   shutdown: AbortSignal;
+  /** Undefined without SECRETS_KEY (the reconciliation RPCs then say so). */
+  reconcile?: ReconcileRpcDeps;
 }
 
 const requireRecipient = (value: string) => {
@@ -39,6 +49,30 @@ const requireRecipient = (value: string) => {
   return recipient;
 };
 
+/** Whose sends ListSubscriberSends streams: exactly one of recipient (normalised) and subscriber_id. */
+function requireSubscriber(subscriber: ListSubscriberSendsRequest["subscriber"]): SubscriberMatch {
+  switch (subscriber.case) {
+    case "recipient":
+      return { emails: [normaliseAddress(requireRecipient(subscriber.value))] };
+    case "subscriberId":
+      return { emails: [], subscriberId: requireText(subscriber.value, "subscriber_id") };
+    default:
+      throw new InvalidArgumentError("recipient or subscriber_id", "exactly one must be set");
+  }
+}
+
+/**
+ * The email id a send is known by, from a provider's message id (RecordSend, GetSend): the provider is
+ * checked first (an unknown number names `provider`), then the id as given, then the id made of it —
+ * Mailgun's "<>" alone names no message, and a prefix may take it past what the consumer accepts.
+ */
+function requireEmailId(apiProvider: ApiProvider, messageId: string): string {
+  const provider = providerFromApi(apiProvider);
+  const emailId = emailIdFromRequest(provider, requireText(messageId, "email_id"));
+  if (emailId === emailIdOf(provider, "")) throw new InvalidArgumentError("email_id", "required");
+  return requireText(emailId, "email_id");
+}
+
 /** Registers the RPCs on the router. */
 export function deliveryStatusRoutes(deps: RpcDeps) {
   return (router: ConnectRouter) =>
@@ -46,7 +80,7 @@ export function deliveryStatusRoutes(deps: RpcDeps) {
       async recordSend(req, context) {
         const input = {
           workspaceId: requireWorkspaceId(req.workspaceId),
-          emailId: requireText(req.emailId, "email_id"),
+          emailId: requireEmailId(req.provider, req.emailId),
           campaignId: requireText(req.campaignId, "campaign_id"),
           subscriberId: requireText(req.subscriberId, "subscriber_id"),
           recipient: requireRecipient(req.recipient),
@@ -58,7 +92,7 @@ export function deliveryStatusRoutes(deps: RpcDeps) {
       },
 
       async getSend(req) {
-        const send = await getSend(deps.repo, requireWorkspaceId(req.workspaceId), requireText(req.emailId, "email_id"));
+        const send = await getSend(deps.repo, requireWorkspaceId(req.workspaceId), requireEmailId(req.provider, req.emailId));
         return create(GetSendResponseSchema, { send: toSendMessage(send) });
       },
 
@@ -97,5 +131,16 @@ export function deliveryStatusRoutes(deps: RpcDeps) {
           yield change;
         }
       },
+
+      async *listSubscriberSends(req): AsyncGenerator<ListSubscriberSendsResponse> {
+        const workspaceId = requireWorkspaceId(req.workspaceId);
+        const subscriber = requireSubscriber(req.subscriber);
+        for await (const { send, events } of listSubscriberSends(deps.repo, workspaceId, subscriber)) {
+          yield create(ListSubscriberSendsResponseSchema, { send: { send: toSendMessage(send), events: events.map(toSendEventMessage) } });
+        }
+      },
+
+      reconcileSends: (req) => reconcileSends(deps.reconcile, req),
+      getReconciliation: (req) => getReconciliation(deps.reconcile, req),
     });
 }

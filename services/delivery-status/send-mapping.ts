@@ -10,6 +10,8 @@ import {
   type Send,
   type SendEvent,
 } from "../../gen/ngsreach/delivery/v1/delivery_status_pb.ts";
+import { BounceSchema } from "../../gen/ngsreach/events/v1/resend_event_pb.ts";
+import { providerOfEmailId, providerToApi } from "../shared/providers.ts";
 import type { StatusName } from "./send-projection.ts";
 import type { StoredSend, TimelineEntry } from "./sends-repository.ts";
 
@@ -73,6 +75,9 @@ export function toSendMessage(send: StoredSend): Send {
     lastEventTime: timestampFromUs(s.lastEventAtUs),
     recordedTime: timestampFromUs(s.recordedAtUs),
     updatedTime: timestampFromUs(send.updatedAtMs * 1000),
+    // The email id says whose send it is (a Resend id has no prefix), so every stored send has one.
+    provider: providerToApi(providerOfEmailId(send.emailId)),
+    unsubscribedTime: timestampFromUs(s.unsubscribedAtUs),
   });
 }
 
@@ -83,8 +88,11 @@ export function toSendEventMessage(entry: TimelineEntry): SendEvent {
     type: entry.type,
     eventTime: timestampFromUs(entry.eventAtUs),
     receivedTime: timestampFromUs(entry.receivedAtUs),
+    providerType: entry.providerType ?? "",
+    reconstructed: entry.reconstructed ?? false,
   });
-  if (entry.bounce) event.detail = { case: "bounce", value: { $typeName: "ngsreach.events.v1.Bounce", ...entry.bounce } };
+  // create() fills what an entry stored before providers lacks (provider_type, smtp_status) with "".
+  if (entry.bounce) event.detail = { case: "bounce", value: create(BounceSchema, entry.bounce) };
   else if (entry.click) {
     const { timestampUs, ...click } = entry.click;
     event.detail = { case: "click", value: { $typeName: "ngsreach.events.v1.Click", ...click, timestamp: timestampFromUs(timestampUs) } };

@@ -107,6 +107,14 @@ describe("the send projection", () => {
     expect(projectSend(registration, [b, a]).status).toBe("suppressed");
   });
 
+  it("keeps the first unsubscribe's time without changing the status", () => {
+    const facts = [fact("d", "delivered", 5), fact("u2", "unsubscribed", 40), fact("o", "opened", 20), fact("u1", "unsubscribed", 30)];
+    const state = projectSend(registration, facts);
+    expect(state).toMatchObject({ status: "opened", unsubscribedAtUs: us(30), lastEventAtUs: us(40) });
+    expect(projectSend(registration, [fact("b", "bounced", 10, { bounce: hard }), fact("u", "unsubscribed", 20)]).status).toBe("bounced");
+    expect(projectSend(registration, [fact("d", "delivered", 5)]).unsubscribedAtUs).toBeUndefined();
+  });
+
   it("is sent with no events", () => {
     expect(projectSend(registration, [])).toMatchObject({ status: "sent", openCount: 0 });
     expect(projectSend(registration, []).lastEventAtUs).toBeUndefined();
@@ -114,7 +122,7 @@ describe("the send projection", () => {
 });
 
 describe("the facts that decide a send", () => {
-  const kinds: EventFact["kind"][] = ["sent", "delivery_delayed", "delivered", "opened", "clicked", "bounced", "complained", "failed", "suppressed"];
+  const kinds: EventFact["kind"][] = ["sent", "delivery_delayed", "delivered", "opened", "clicked", "bounced", "complained", "failed", "suppressed", "unsubscribed"];
   const randomFact = (random: () => number, i: number): EventFact => {
     const kind = kinds[Math.floor(random() * kinds.length)]!;
     const extra: Partial<EventFact> =
@@ -123,8 +131,13 @@ describe("the facts that decide a send", () => {
       : kind === "suppressed" ? { suppression: { type: "t", message: `m${i}` } }
       : {};
     if (random() < 0.2) Object.assign(extra, { campaignTag: `c${i}`, subscriberTag: `s${i}`, soleRecipient: `r${i}@x.io` });
+    // Reconstructed facts (issue 16) among the real ones, mostly at the send time as a reconciliation publishes them.
+    if (random() < 0.25) return fact(`e${String(i).padStart(3, "0")}`, kind, random() < 0.7 ? 0 : Math.floor(random() * 40), { ...extra, reconstructed: true });
     return fact(`e${String(i).padStart(3, "0")}`, kind, Math.floor(random() * 40), extra);
   };
+  const realCount = (facts: readonly EventFact[], counted: (fact: EventFact) => boolean) => facts.filter((fact) => !fact.reconstructed && counted(fact)).length;
+  const isSoftBounce = (fact: EventFact) => fact.kind === "bounced" && fact.bounce?.type !== "Permanent";
+  const categoryOf = (fact: EventFact) => (fact.kind === "bounced" ? (isSoftBounce(fact) ? "soft" : "hard") : fact.kind);
 
   it("fold to the same state as every fact when the others are replaced by their counts, whatever else is kept", () => {
     const random = seededRandom(13);
@@ -139,6 +152,32 @@ describe("the facts that decide a send", () => {
         const everyFact = foldFacts(reg, [...facts].sort(compareFacts), addRetired(noneRetired, facts));
         expect(projectSend(reg, shuffle(kept, random), retired), `trial ${trial}`).toEqual(everyFact);
         expect(projectSend(reg, facts), `trial ${trial}`).toEqual(everyFact);
+        // Counted from the input: real facts only, however many were retired.
+        expect(everyFact, `trial ${trial}`).toMatchObject({
+          openCount: realCount(facts, (candidate) => candidate.kind === "opened"),
+          clickCount: realCount(facts, (candidate) => candidate.kind === "clicked"),
+          softBounceCount: realCount(facts, isSoftBounce),
+        });
+      }
+    }
+  });
+
+  it("fold as if a reconstructed fact were absent once a real fact of its kind exists, and as if it were real before (counts aside)", () => {
+    const random = seededRandom(16);
+    for (let trial = 0; trial < 300; trial++) {
+      const facts = Array.from({ length: 1 + Math.floor(random() * 40) }, (_, i) => randomFact(random, i));
+      const realCategories = new Set(facts.filter((candidate) => !candidate.reconstructed).map(categoryOf));
+      const standing = facts.filter((candidate) => !candidate.reconstructed || !realCategories.has(categoryOf(candidate)));
+      const asReal = standing.map(({ reconstructed: _reconstructed, ...candidate }) => candidate);
+      const counts = { opened: 0, clicked: 0, softBounced: 0 };
+      for (const candidate of facts.filter((candidate) => !candidate.reconstructed)) {
+        if (candidate.kind === "opened") counts.opened++;
+        else if (candidate.kind === "clicked") counts.clicked++;
+        else if (isSoftBounce(candidate)) counts.softBounced++;
+      }
+      for (const reg of [registration, undefined]) {
+        const expected = foldFacts(reg, asReal.sort(compareFacts), counts);
+        expect(projectSend(reg, shuffle(facts, random)), `trial ${trial}`).toEqual(expected);
       }
     }
   });

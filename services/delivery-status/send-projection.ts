@@ -11,6 +11,13 @@
  * the counts of those it no longer keeps (send-retirement.ts). The result is the
  * same whichever superset of the deciding facts a document holds.
  *
+ * A reconstructed fact (issue 16: a reconciliation read it from Resend's API
+ * because the webhook never came) stands in for the real facts of its category
+ * only while the send has none (`standingFacts`): its time is the send time, a
+ * lower bound of the real event's, so once a real one exists it decides
+ * nothing, neither time nor detail. It never counts (opens, clicks, soft
+ * bounces): how many real events it stands for is unknown.
+ *
  * Times are microseconds since the epoch (Resend sends up to 6 fractional
  * digits; a JS number holds microseconds exactly until the year 2255).
  */
@@ -26,6 +33,9 @@ export const appliedEventTypes = {
   "email.complained": "complained",
   "email.failed": "failed",
   "email.suppressed": "suppressed",
+  // Another provider's unsubscribe (SES subscription change, SendGrid unsubscribe...): kept with its time,
+  // no status of its own: the email did reach the recipient (the suppression service acts on the unsubscribe).
+  "email.unsubscribed": "unsubscribed",
 } as const;
 
 export type EventKind = (typeof appliedEventTypes)[keyof typeof appliedEventTypes];
@@ -38,6 +48,10 @@ export interface BounceDetail {
   subType: string;
   message: string;
   diagnosticCode: string;
+  /** Another provider's own classification ("HardBounce", "blocked"); absent for Resend and on facts stored before providers. */
+  providerType?: string;
+  /** The SMTP enhanced status code ("5.1.1") when the provider reports one; absent otherwise. */
+  smtpStatus?: string;
 }
 
 export interface SuppressionDetail {
@@ -59,6 +73,8 @@ export interface EventFact {
   subscriberTag?: string;
   /** The event's `to` when it has exactly one entry. */
   soleRecipient?: string;
+  /** A reconciliation reconstructed it (its time is the send time); absent for every real event. */
+  reconstructed?: true;
 }
 
 /** What RecordSend registered. */
@@ -94,10 +110,19 @@ export interface SendState {
   failureReason: string;
   suppressedAtUs?: number;
   suppression?: SuppressionDetail;
+  /** First email.unsubscribed event time. */
+  unsubscribedAtUs?: number;
   openCount: number;
   clickCount: number;
   lastEventAtUs?: number;
   recordedAtUs?: number;
+}
+
+/** Trimmed, domain lower-cased: how recipients are compared (stored as given). */
+export function normaliseAddress(address: string): string {
+  const trimmed = address.trim();
+  const at = trimmed.lastIndexOf("@");
+  return at < 0 ? trimmed : trimmed.slice(0, at) + trimmed.slice(at).toLowerCase();
 }
 
 const progressRank: Record<string, number> = { sent: 1, delivery_delayed: 2, delivered: 3, opened: 4, clicked: 5 };
@@ -135,14 +160,27 @@ const isTerminalFact = (fact: EventFact) => fact.kind === "complained" || fact.k
 const categoryOf = (fact: EventFact) => (fact.kind === "bounced" ? (isHardBounceFact(fact) ? "hard_bounce" : "soft_bounce") : fact.kind);
 
 /**
+ * The facts the fold reads, in the order given: every real fact, and a reconstructed one only while no real
+ * fact of its category exists. A function of the set (it asks only which categories have a real fact), so
+ * the state stays independent of the order facts arrived in. Hard and soft bounces are different
+ * categories: a real soft bounce arriving first must not undo the hard bounce Resend reported.
+ */
+function standingFacts(facts: readonly EventFact[]): EventFact[] {
+  const realCategories = new Set(facts.filter((fact) => !fact.reconstructed).map(categoryOf));
+  return facts.filter((fact) => !fact.reconstructed || !realCategories.has(categoryOf(fact)));
+}
+
+/**
  * The facts that decide a send's state beyond its counts, in fold order: the first and the last of each
  * kind (first times; latest soft bounce and latest event; the latest terminal of each kind for the
  * status), the first carrying each attribution tag, and the first `decidingTerminalFacts` terminal facts
- * (the bounce time depends on how bounces and complaints interleave). A function of the set: the same
- * for any superset of its result within the same facts.
+ * (the bounce time depends on how bounces and complaints interleave), all among the standing facts (a
+ * superseded reconstructed fact decides nothing). A function of the set: the same for any superset of its
+ * result within the same facts (the first real fact of each category is kept, so a subset still knows
+ * which reconstructed facts are superseded).
  */
 export function decidingFacts(facts: readonly EventFact[]): EventFact[] {
-  const ordered = [...facts].sort(compareFacts);
+  const ordered = standingFacts(facts).sort(compareFacts);
   const keep = new Set<EventFact>();
   const last = new Map<string, EventFact>();
   const tagged = { campaignTag: false, subscriberTag: false, soleRecipient: false };
@@ -166,10 +204,11 @@ export function decidingFacts(facts: readonly EventFact[]): EventFact[] {
   return ordered.filter((fact) => keep.has(fact));
 }
 
-/** The counts retiring `facts` adds to `counts`. */
+/** The counts retiring `facts` adds to `counts`: a reconstructed fact never counts (how many real events it stands for is unknown). */
 export function addRetired(counts: RetiredCounts, facts: readonly EventFact[]): RetiredCounts {
   const next = { ...counts };
   for (const fact of facts) {
+    if (fact.reconstructed) continue;
     if (fact.kind === "opened") next.opened++;
     else if (fact.kind === "clicked") next.clicked++;
     else if (fact.kind === "bounced" && !isHardBounceFact(fact)) next.softBounced++;
@@ -206,7 +245,7 @@ export function foldFacts(registration: Registration | undefined, ordered: reado
   let progress: StatusName = "sent";
   let terminal: StatusName | undefined;
 
-  for (const fact of ordered) {
+  for (const fact of standingFacts(ordered)) {
     state.lastEventAtUs = fact.atUs; // ordered ascending, so the last one is the latest
     if (!registration) {
       // Tags are a fallback only: the earliest event carrying them wins, whatever the arrival order.
@@ -265,6 +304,9 @@ export function foldFacts(registration: Registration | undefined, ordered: reado
           state.suppressedAtUs = fact.atUs;
           state.suppression = fact.suppression ?? { type: "", message: "" };
         }
+        break;
+      case "unsubscribed":
+        state.unsubscribedAtUs = min(state.unsubscribedAtUs, fact.atUs);
         break;
     }
   }

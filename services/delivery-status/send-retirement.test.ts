@@ -45,6 +45,18 @@ describe("retiring a send's facts", () => {
     expect(retirement.counts.opened).toBe(retirement.retired.length);
   });
 
+  it("keeps the first unsubscribe time however many facts the send retires around it", () => {
+    const unsubscribe = (i: number, second: number): EventFact => ({ svixId: `unsub_${i}`, kind: "unsubscribed", atUs: us(second) });
+    // Unsubscribes among 300 opens, the earliest arriving last, so every earlier one may be retired by then.
+    const history = [...Array.from({ length: 300 }, (_, i) => open(i)), unsubscribe(1, 250), unsubscribe(2, 150), unsubscribe(3, 300), unsubscribe(4, 90)];
+    const arrivals = [...history.slice(0, 150), history[301]!, ...history.slice(150, 300), history[300]!, history[302]!, history[303]!];
+    let send = write({ facts: [], retired: noneRetired }, []);
+    for (const fact of arrivals) send = write(send, [fact]);
+    expect(send.facts.length).toBeLessThanOrEqual(keptFactsLimit + 1);
+    expect(send.state).toEqual(projectSend(registration, history));
+    expect(send.state).toMatchObject({ unsubscribedAtUs: us(90), openCount: 300, status: "opened" });
+  });
+
   it("keeps everything up to the limit", () => {
     const facts = Array.from({ length: keptFactsLimit }, (_, i) => open(i));
     expect(planRetirement(facts.slice(0, -1), facts, noneRetired)).toBeUndefined();

@@ -16,11 +16,18 @@
  * - `delivery_timeline_pages`, `_id: "<workspace>:<email id>:<n>"`: the svix
  *   ids and event times of the facts a send retired (page n written by its
  *   n+1-th retirement), so its timeline is still read by `_id` only.
+ *
+ * A send and its timeline live SENDS_RETENTION_DAYS after the send's last
+ * change (`updatedAtMs`) and then go together (sweepExpired).
+ *
+ * An erased send (erasure/) keeps its `erased` mark for good (no write unsets
+ * it) and no longer matches the subscriber queries (`listBySubscriber`).
  */
 import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
 import { mapLimited } from "../shared/map-limited.ts";
 import { ensureIndexes, isDuplicateKeyError } from "../shared/mongo.ts";
-import { appliedEventTypes, noneRetired, type EventFact, type RetiredCounts, type Registration, type SendState, type StatusName } from "./send-projection.ts";
+import { deleteEach, pagesOf, type SweepLimits, type SweepResult } from "../shared/retention.ts";
+import { appliedEventTypes, normaliseAddress, noneRetired, type BounceDetail, type EventFact, type RetiredCounts, type Registration, type SendState, type StatusName } from "./send-projection.ts";
 
 /** A send document as the use cases see it. */
 export interface StoredSend {
@@ -38,7 +45,24 @@ export interface StoredSend {
   updatedAtMs: number;
   /** Outbox: SendRecorded not yet published. */
   pendingSendRecorded: boolean;
+  /** The subscriber's personal data was erased from it (erasure/): which erasure, when. */
+  erased?: ErasureMark;
 }
+
+/** Which erasure erased a send, and when (server clock). */
+export interface ErasureMark {
+  erasureId: string;
+  atMs: number;
+}
+
+/** Whose sends: any of the normalised addresses, or the subscriber id. */
+export interface SubscriberMatch {
+  emails: readonly string[];
+  subscriberId?: string;
+}
+
+/** The detail fields of a timeline entry that can hold personal data. */
+export type TimelineDetail = Pick<TimelineEntry, "click" | "bounce" | "failed" | "suppressed">;
 
 /** One entry of a send's timeline. */
 export interface TimelineEntry {
@@ -48,10 +72,15 @@ export interface TimelineEntry {
   type: string;
   eventAtUs: number;
   receivedAtUs: number;
-  bounce?: { type: string; subType: string; message: string; diagnosticCode: string };
+  /** The provider's own event type ("dropped", "Bounce"); absent for Resend and on entries stored before providers. */
+  providerType?: string;
+  /** Bounce detail; `providerType`/`smtpStatus` absent for Resend and on entries stored before providers. */
+  bounce?: BounceDetail;
   click?: { link: string; ipAddress: string; userAgent: string; timestampUs?: number };
   failed?: { reason: string };
   suppressed?: { type: string; message: string };
+  /** A reconciliation reconstructed the event (its time is the send time, its received time the run's observation). */
+  reconstructed?: true;
 }
 
 /** Position after the last timeline entry of a page. */
@@ -71,8 +100,14 @@ interface SendDocument {
   campaignId: string;
   subscriberId: string;
   status: StatusName;
+  /**
+   * The recipient normalised (trimmed, domain lower-cased), "" when none: what a query by address
+   * matches. Absent on documents last written before it existed (`listBySubscriber` reads those too).
+   */
+  recipientKey?: string;
   updatedAtMs: number;
   pendingSendRecorded?: boolean;
+  erased?: ErasureMark;
 }
 
 interface TimelineDocument extends TimelineEntry {
@@ -81,8 +116,8 @@ interface TimelineDocument extends TimelineEntry {
   folded?: boolean;
 }
 
-/** A retired fact as a timeline page lists it. */
-interface TimelineRef {
+/** An event of a send as its document or a timeline page lists it. */
+export interface TimelineRef {
   svixId: string;
   atUs: number;
 }
@@ -138,6 +173,10 @@ export class SendsRepository {
       { key: { workspaceId: 1, campaignId: 1, status: 1, emailId: 1 }, name: "list_by_campaign_status" },
       { key: { workspaceId: 1, campaignId: 1, subscriberId: 1, emailId: 1 }, name: "list_by_campaign_subscriber" },
       { key: { pendingSendRecorded: 1 }, name: "outbox_pending", sparse: true },
+      { key: { workspaceId: 1, emailId: 1 }, name: "reconcile_by_workspace" },
+      { key: { updatedAtMs: 1 }, name: "retention_by_update" },
+      { key: { workspaceId: 1, recipientKey: 1, emailId: 1 }, name: "by_recipient" },
+      { key: { workspaceId: 1, subscriberId: 1, emailId: 1 }, name: "by_subscriber" },
     ]);
     await ensureIndexes(this.#timeline, [
       { key: { workspaceId: 1, emailId: 1, eventAtUs: 1, receivedAtUs: 1, svixId: 1 }, name: "timeline_by_send" },
@@ -245,7 +284,7 @@ export class SendsRepository {
       const found = new Set((await this.#timeline.find({ _id: { $in: ids } }, { projection: { _id: 1 } }).toArray()).map((doc) => doc._id));
       const missing = chunk.filter((fact) => !found.has(timelineKey(workspaceId, fact.svixId)));
       await this.putTimelineEntries(
-        missing.map((fact) => ({ workspaceId, emailId, svixId: fact.svixId, type: typeOfKind[fact.kind], eventAtUs: fact.atUs, receivedAtUs: 0 })),
+        missing.map((fact) => ({ workspaceId, emailId, svixId: fact.svixId, type: typeOfKind[fact.kind], eventAtUs: fact.atUs, receivedAtUs: 0, ...(fact.reconstructed ? { reconstructed: true as const } : {}) })),
       );
       await this.#timeline.updateMany({ _id: { $in: missing.map((fact) => timelineKey(workspaceId, fact.svixId)) } }, { $set: { folded: true } });
     }
@@ -273,7 +312,7 @@ export class SendsRepository {
    * entries the page can hold are fetched.
    */
   async listTimeline(send: StoredSend, after: TimelineCursor | undefined, limit: number): Promise<TimelineEntry[]> {
-    const refs = await this.#timelineRefs(send);
+    const refs = await this.timelineRefs(send);
     // Refs carry the event time but not the received time that breaks ties, so: every ref at the cursor's
     // event time (some are past the cursor, some not), and the first `limit` later ones with all their ties.
     const atCursor = after ? refs.filter((ref) => ref.atUs === after[0]) : [];
@@ -290,7 +329,7 @@ export class SendsRepository {
   }
 
   /** Every event of the send once: the facts on its document and those its timeline pages list. */
-  async #timelineRefs(send: StoredSend): Promise<TimelineRef[]> {
+  async timelineRefs(send: StoredSend): Promise<TimelineRef[]> {
     const refs = new Map(send.facts.map((fact) => [fact.svixId, fact.atUs]));
     const ids = Array.from({ length: send.timelinePages }, (_, page) => pageKey(send.workspaceId, send.emailId, page));
     for (let i = 0; i < ids.length; i += inChunk) {
@@ -316,6 +355,152 @@ export class SendsRepository {
     const docs = await this.#sends.find(filter).sort({ emailId: 1 }).limit(limit).toArray();
     return docs.map(toStored);
   }
+
+  /**
+   * A page of the sends of an address or a subscriber id that are not erased, in email id order after
+   * `afterEmailId`; `next` (the last email id read) when there may be more. Addresses are matched
+   * normalised: by `recipientKey`, and on documents written before it by a case-insensitive pattern
+   * the page then narrows to the exact normalised address.
+   */
+  async listBySubscriber(workspaceId: string, match: SubscriberMatch, afterEmailId: string | undefined, limit: number): Promise<{ sends: StoredSend[]; next?: string }> {
+    const emails = new Set(match.emails);
+    const anyOf: Record<string, unknown>[] = [];
+    if (emails.size > 0) {
+      anyOf.push({ recipientKey: { $in: [...emails] } });
+      anyOf.push({ recipientKey: { $exists: false }, "state.recipient": { $regex: legacyRecipientPattern([...emails]), $options: "i" } });
+    }
+    if (match.subscriberId) anyOf.push({ subscriberId: match.subscriberId });
+    if (anyOf.length === 0) return { sends: [] };
+    const filter = { workspaceId, erased: { $exists: false }, ...(afterEmailId !== undefined ? { emailId: { $gt: afterEmailId } } : {}), $or: anyOf };
+    const docs = await this.#sends.find(filter).sort({ emailId: 1 }).limit(limit).toArray();
+    const sends = docs
+      .map(toStored)
+      .filter((send) => emails.has(normaliseAddress(send.state.recipient)) || (match.subscriberId !== undefined && send.state.subscriberId === match.subscriberId));
+    return { sends, next: docs.length === limit ? docs.at(-1)!.emailId : undefined };
+  }
+
+  /** The timeline entries of the send's events among `svixIds` (those stored). */
+  async timelineEntries(workspaceId: string, emailId: string, svixIds: readonly string[]): Promise<TimelineEntry[]> {
+    const entries: TimelineEntry[] = [];
+    for (let i = 0; i < svixIds.length; i += inChunk) {
+      const ids = svixIds.slice(i, i + inChunk).map((svixId) => timelineKey(workspaceId, svixId));
+      for (const { _id, folded: _folded, ...entry } of await this.#timeline.find({ _id: { $in: ids }, emailId }).toArray()) entries.push(entry);
+    }
+    return entries;
+  }
+
+  /**
+   * Replaces detail fields of timeline entries of the send (only those given: the `folded` flag a
+   * retirement sets meanwhile stays), one statement per entry `_id`. Returns how many entries it wrote.
+   */
+  async setTimelineDetails(workspaceId: string, emailId: string, updates: readonly { svixId: string; detail: TimelineDetail }[]): Promise<number> {
+    if (updates.length === 0) return 0;
+    const operations = updates.map(({ svixId, detail }): AnyBulkWriteOperation<TimelineDocument> => ({
+      updateOne: { filter: { _id: timelineKey(workspaceId, svixId), emailId }, update: { $set: detail } },
+    }));
+    for (let i = 0; i < operations.length; i += inChunk) await this.#timeline.bulkWrite(operations.slice(i, i + inChunk), { ordered: false, ...writeOptions });
+    return updates.length;
+  }
+
+  /** A page of the Resend sends a reconciliation selects, in email id order after `afterEmailId`. */
+  async listForReconciliation(workspaceId: string, selection: ReconcileSelection, afterEmailId: string | undefined, limit: number): Promise<StoredSend[]> {
+    const docs = await this.#sends.find(reconcileFilter(workspaceId, selection, afterEmailId)).sort({ emailId: 1 }).limit(limit).toArray();
+    return docs.map(toStored);
+  }
+
+  /** How many sends the reconciliation selects. */
+  async countForReconciliation(workspaceId: string, selection: ReconcileSelection): Promise<number> {
+    return await this.#sends.countDocuments(reconcileFilter(workspaceId, selection, undefined));
+  }
+
+  /**
+   * One retention run: deletes sends last changed before `cutoffMs` (never one whose SendRecorded is still
+   * to be published) with their timeline entries and pages. A send's entries and pages go before the send
+   * itself, each send deleted only if its version is still the one read: a run that stops half-way leaves
+   * the send, which the next run finds again, so nothing of it is left behind unreachable. A send that
+   * changes during its own deletion (an event after SENDS_RETENTION_DAYS of silence, in that instant) stays
+   * with the entries of its older events gone. On FerretDB the read decodes the sends in their insertion
+   * order until it has its page (the oldest sends come first); deletes are by `_id`.
+   */
+  async sweepExpired(cutoffMs: number, limits: SweepLimits): Promise<SweepResult> {
+    const limit = limits.pageSize * limits.pages;
+    const cursor = this.#sends.find(
+      { updatedAtMs: { $lt: cutoffMs }, pendingSendRecorded: { $ne: true } },
+      { projection: { _id: 1, workspaceId: 1, emailId: 1, version: 1, facts: 1, timelinePages: 1 }, limit, batchSize: limits.pageSize },
+    );
+    let deleted = 0;
+    let read = 0;
+    for await (const page of pagesOf(cursor, limits.pageSize)) {
+      read += page.length;
+      deleted += await this.#deleteSends(page, cutoffMs);
+    }
+    return { deleted, more: read === limit && deleted > 0 };
+  }
+
+  async #deleteSends(sends: readonly Pick<SendDocument, "_id" | "workspaceId" | "emailId" | "version" | "facts" | "timelinePages">[], cutoffMs: number): Promise<number> {
+    const entries: { _id: string; emailId: string }[] = [];
+    const pageIds: string[] = [];
+    for (const send of sends) {
+      for (const fact of send.facts ?? []) entries.push({ _id: timelineKey(send.workspaceId, fact.svixId), emailId: send.emailId });
+      for (let page = 0; page < (send.timelinePages ?? 0); page++) pageIds.push(pageKey(send.workspaceId, send.emailId, page));
+    }
+    for (let i = 0; i < pageIds.length; i += inChunk) {
+      for (const page of await this.#pages.find({ _id: { $in: pageIds.slice(i, i + inChunk) } }).toArray()) {
+        for (const ref of page.refs ?? []) entries.push({ _id: timelineKey(page.workspaceId, ref.svixId), emailId: page.emailId });
+      }
+    }
+    // With the send's email id in each filter: an entry of another email under the same svix id stays.
+    await deleteEach(this.#timeline, entries);
+    await deleteEach(this.#pages, pageIds.map((_id) => ({ _id })));
+    return await deleteEach(
+      this.#sends,
+      sends.map(({ _id, version }) => ({ _id, version, updatedAtMs: { $lt: cutoffMs }, pendingSendRecorded: { $ne: true } })),
+    );
+  }
+}
+
+/** Which sends a reconciliation run checks. Times in µs; since inclusive, until exclusive. */
+export interface ReconcileSelection {
+  campaignId?: string;
+  /** Sent (the send's sent time). */
+  sinceUs?: number;
+  untilUs?: number;
+  /** Registered by RecordSend: the windows of the sweep and of a silence. */
+  recordedSinceUs?: number;
+  recordedUntilUs?: number;
+  /** Only sends without a final status (sent, delivery_delayed). */
+  unsettledOnly: boolean;
+}
+
+/** Every other provider's email id starts with its name and a colon (shared/providers.ts emailIdOf). */
+const notResend = /^(ses|sendgrid|postmark|mailgun):/;
+
+function reconcileFilter(workspaceId: string, selection: ReconcileSelection, afterEmailId: string | undefined): Record<string, unknown> {
+  const filter: Record<string, unknown> = { workspaceId, emailId: { ...(afterEmailId !== undefined ? { $gt: afterEmailId } : {}), $not: notResend } };
+  if (selection.campaignId) filter.campaignId = selection.campaignId;
+  if (selection.sinceUs !== undefined || selection.untilUs !== undefined) {
+    filter["state.sentAtUs"] = {
+      ...(selection.sinceUs !== undefined ? { $gte: selection.sinceUs } : {}),
+      ...(selection.untilUs !== undefined ? { $lt: selection.untilUs } : {}),
+    };
+  }
+  if (selection.recordedSinceUs !== undefined || selection.recordedUntilUs !== undefined) {
+    filter["registration.recordedAtUs"] = {
+      ...(selection.recordedSinceUs !== undefined ? { $gte: selection.recordedSinceUs } : {}),
+      ...(selection.recordedUntilUs !== undefined ? { $lt: selection.recordedUntilUs } : {}),
+    };
+  }
+  if (selection.unsettledOnly) filter.status = { $in: ["sent", "delivery_delayed"] };
+  return filter;
+}
+
+/**
+ * Addresses as documents written before `recipientKey` may hold them (as given: any case, padded), for
+ * `$regex` on MongoDB and FerretDB (Go RE2) alike; the caller narrows to the exact normalised address.
+ */
+function legacyRecipientPattern(emails: readonly string[]): string {
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return `^\\s*(?:${emails.map(escape).join("|")})\\s*$`;
 }
 
 function compareTimeline(a: Pick<TimelineEntry, "eventAtUs" | "receivedAtUs" | "svixId">, b: Pick<TimelineEntry, "eventAtUs" | "receivedAtUs" | "svixId">): number {
@@ -336,8 +521,11 @@ function toDocument(send: StoredSend): SendDocument {
     campaignId: send.state.campaignId,
     subscriberId: send.state.subscriberId,
     status: send.state.status,
+    // Always a string, so a write that takes the address away also replaces the stored copy.
+    recipientKey: normaliseAddress(send.state.recipient),
     updatedAtMs: send.updatedAtMs,
     pendingSendRecorded: send.pendingSendRecorded || undefined,
+    erased: send.erased,
   };
 }
 
@@ -353,5 +541,6 @@ function toStored(doc: SendDocument): StoredSend {
     state: doc.state,
     updatedAtMs: doc.updatedAtMs,
     pendingSendRecorded: doc.pendingSendRecorded === true,
+    ...(doc.erased ? { erased: doc.erased } : {}),
   };
 }

@@ -10,6 +10,7 @@ import { timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { AuditAction, AuditEntrySchema, type AuditEntry } from "../../gen/ngsreach/events/v1/audit_pb.ts";
 import { isWorkspaceId } from "./validation.ts";
+import { publishTraced } from "./tracing/nats-spans.ts";
 
 /** The stored form of AuditAction. */
 export type AuditActionName =
@@ -19,7 +20,10 @@ export type AuditActionName =
   | "record_send"
   | "add_suppression"
   | "remove_suppression"
-  | "reencrypt_webhook_secrets";
+  | "reencrypt_webhook_secrets"
+  | "set_provider_api_key"
+  | "remove_provider_api_key"
+  | "erase_subscriber";
 
 const actions: Record<AuditActionName, AuditAction> = {
   set_webhook_secret: AuditAction.SET_WEBHOOK_SECRET,
@@ -29,6 +33,9 @@ const actions: Record<AuditActionName, AuditAction> = {
   add_suppression: AuditAction.ADD_SUPPRESSION,
   remove_suppression: AuditAction.REMOVE_SUPPRESSION,
   reencrypt_webhook_secrets: AuditAction.REENCRYPT_WEBHOOK_SECRETS,
+  set_provider_api_key: AuditAction.SET_PROVIDER_API_KEY,
+  remove_provider_api_key: AuditAction.REMOVE_PROVIDER_API_KEY,
+  erase_subscriber: AuditAction.ERASE_SUBSCRIBER,
 };
 
 /** One stored change made through an RPC. */
@@ -86,5 +93,5 @@ export function decodeAuditEntry(data: Uint8Array, subject: string): AuditRecord
 
 /** Publishes one entry; resolves once JetStream stored it (a repeat inside the duplicate window is dropped). */
 export async function publishAuditEntry(js: JetStreamClient, record: AuditRecord): Promise<void> {
-  await js.publish(auditSubject(record), encodeAuditEntry(record), { msgID: record.id });
+  await publishTraced(js, auditSubject(record), encodeAuditEntry(record), { msgID: record.id });
 }

@@ -3,6 +3,7 @@
  * objects. A missing or malformed value stops start-up with a message that
  * names the variable.
  */
+import { loadTracingConfig, type TracingConfig } from "./tracing/config.ts";
 
 /** Thrown at start-up when an environment variable is malformed. */
 export class ConfigError extends Error {
@@ -45,6 +46,15 @@ export function envReader(env: Env = process.env) {
       const value = raw(name);
       if (value === undefined) return fallback;
       if (!/^-?\d+$/.test(value)) throw new ConfigError(name, `expected a whole number, got "${value}"`);
+      const parsed = Number(value);
+      if (parsed < min || parsed > max) throw new ConfigError(name, `expected ${min}..${max}, got ${parsed}`);
+      return parsed;
+    },
+    /** A decimal number ("30", "0.05"): durations in minutes that tests shorten to seconds. */
+    number(name: string, fallback: number, min: number, max: number): number {
+      const value = raw(name);
+      if (value === undefined) return fallback;
+      if (!/^\d+(\.\d+)?$/.test(value)) throw new ConfigError(name, `expected a number such as 30 or 0.5, got "${value}"`);
       const parsed = Number(value);
       if (parsed < min || parsed > max) throw new ConfigError(name, `expected ${min}..${max}, got ${parsed}`);
       return parsed;
@@ -99,6 +109,10 @@ export interface BaseConfig {
   readonly pageTokenKey: string | undefined;
   /** After SIGTERM, the time to answer in-flight requests, finish pulled messages and close; then exit by force. */
   readonly shutdownDrainMs: number;
+  /** Start-up (connections, streams, indexes, consumers, the server) must end within this, else it fails naming its step. */
+  readonly startupTimeoutMs: number;
+  /** OpenTelemetry tracing (OTEL_* variables); absent or without an endpoint: off. */
+  readonly tracing?: TracingConfig;
 }
 
 export const defaultPorts = Object.freeze({
@@ -174,5 +188,7 @@ export function loadBaseConfig(env: Env = process.env): BaseConfig {
     consumerMaxAttempts: read.integer("CONSUMER_MAX_ATTEMPTS", 10, 1, 1000),
     pageTokenKey,
     shutdownDrainMs: read.integer("SHUTDOWN_DRAIN_SECONDS", 15, 5, 600) * 1000,
+    startupTimeoutMs: read.integer("STARTUP_TIMEOUT_SECONDS", 120, 5, 3600) * 1000,
+    tracing: loadTracingConfig(env),
   });
 }

@@ -71,6 +71,28 @@ describe("the shared JetStream consumer loop", () => {
     }, { what: "every message acked" });
   });
 
+  it("keeps a message it is still working on from being redelivered after the ack wait", async () => {
+    const workspace = uniqueName("ws");
+    await nats.js.publish(`resend.events.${workspace}.email.sent`, bytes("slow"), { msgID: `${workspace}:slow` });
+    const deliveries: number[] = [];
+    const name = uniqueName("durable");
+    // A handler held up three ack waits (a frozen database): without "in progress" reports the server would
+    // redeliver the message twice meanwhile.
+    await start(
+      name,
+      workspace,
+      async () => {
+        deliveries.push(Date.now());
+        await new Promise((resolve) => setTimeout(resolve, 4500));
+      },
+      { ackWaitMs: 1500 },
+    );
+    await waitFor(async () => (await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name)).ack_floor.stream_seq > 0, { what: "the ack", timeoutMs: 15_000 });
+    const info = await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name);
+    expect(deliveries).toHaveLength(1);
+    expect(info.delivered.consumer_seq).toBe(1);
+  });
+
   it("gives the messages that waited for a slot to one handleBatch call, and acks them only after it resolved", async () => {
     const workspace = uniqueName("ws");
     const bodies = Array.from({ length: 30 }, (_, i) => `m${i}`);
@@ -176,6 +198,33 @@ describe("the shared JetStream consumer loop", () => {
       return now.num_ack_pending === 0 && now;
     }, { timeoutMs: 5_000, what: "the last acks" });
     expect([info.num_pending, info.num_redelivered]).toEqual([0, 0]);
+  });
+
+  it("stopped while the server is still sending, leaves no message delivered that it never saw", async () => {
+    // Closing a pull's subscription while the server answers it drops what is on the wire: delivered,
+    // never handled, back only after the ack wait (nats.js consume() + close() did that at a stop).
+    const workspace = uniqueName("ws");
+    const name = uniqueName("durable");
+    const seen = new Set<string>();
+    const consumer = await start(name, workspace, async (body) => void seen.add(body), { ackWaitMs: 60_000 });
+    let publishing = true;
+    const published = (async () => {
+      let i = 0;
+      for (; publishing && i < 20_000; i += 20) {
+        await Promise.all(Array.from({ length: 20 }, (_, k) => nats.js.publish(`resend.events.${workspace}.email.sent`, bytes(`p${i + k}`))));
+      }
+      return i;
+    })();
+    await waitFor(() => seen.size >= 300, { timeoutMs: 20_000, what: "messages flowing" });
+    await consumer.stop(10_000);
+    publishing = false;
+    await published;
+    await nats.nc.flush();
+    // Acks are fire-and-forget: what the server still counts as delivered after a moment was never seen.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const info = await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name);
+    expect({ unacked: info.num_ack_pending, redelivered: info.num_redelivered }).toEqual({ unacked: 0, redelivered: 0 });
+    expect(info.delivered.stream_seq - info.ack_floor.stream_seq).toBe(0);
   });
 
   it("delivers a published message to a durable consumer and acks it after the handler", async () => {

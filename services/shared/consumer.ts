@@ -33,7 +33,6 @@ import { headers as natsHeaders } from "@nats-io/nats-core";
 import {
   AckPolicy,
   DeliverPolicy,
-  type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
@@ -44,7 +43,10 @@ import { isTransientFailure } from "./failures.ts";
 import { mapLimited } from "./map-limited.ts";
 import type { Logger } from "./log.ts";
 import type { MetricsRegistry } from "./metrics.ts";
+import { consumerMetrics } from "./consumer-metrics.ts";
 import { ensureConsumer } from "./nats.ts";
+import { traceBatch, traceMessage } from "./tracing/nats-spans.ts";
+import { failActiveSpan } from "./tracing/spans.ts";
 
 /** Delivery details a handler may use (e.g. for idempotency or logging). */
 export interface MessageMeta {
@@ -60,8 +62,8 @@ export interface ConsumerSpec<T> {
   filterSubjects: string[];
   /** Turns bytes into a message; throwing makes it poison. */
   decode(data: Uint8Array, subject: string): T;
-  /** Applies the message; must be idempotent (redelivery happens). */
-  handle(message: T, meta: MessageMeta): Promise<void>;
+  /** Applies the message; must be idempotent (redelivery happens). Resolving "skipped" says it had nothing to do (metrics). */
+  handle(message: T, meta: MessageMeta): Promise<void | "skipped">;
   /** How many messages to keep buffered (default 256). */
   maxMessages?: number;
   /** How long the server waits for an ack before redelivering (default 30 s). */
@@ -70,9 +72,9 @@ export interface ConsumerSpec<T> {
   concurrency?: number;
   /**
    * Applies several messages in one go (bulk writes); resolving acks them all. Must leave every message
-   * in a state `handle` finishes correctly when it throws.
+   * in a state `handle` finishes correctly when it throws. `skipped`: how many had nothing to do (metrics).
    */
-  handleBatch?(messages: readonly T[]): Promise<void>;
+  handleBatch?(messages: readonly T[]): Promise<void | { skipped: number }>;
   /** Most messages in one `handleBatch` call (default 64). */
   batchSize?: number;
   /** Failures other than transient ones after which a message is dead-lettered (default 10). */
@@ -92,8 +94,8 @@ export const deadLetterHeaders = Object.freeze({
 
 export interface RunningConsumer {
   /**
-   * Stops pulling and finishes every message already pulled (handled and acked, so it is not redelivered
-   * after a restart); what has not started within `deadlineMs` is nak'ed for another instance or the
+   * Stops pulling (the pull under way ends within `pullExpiresMs`) and finishes every message it brought
+   * (handled and acked, so it is not redelivered after a restart); what has not started within `deadlineMs` is nak'ed for another instance or the
    * next start, and counted in the "consumer stopped" log line.
    */
   stop(deadlineMs?: number): Promise<void>;
@@ -105,6 +107,9 @@ export interface ConsumerDeps {
   log: Logger;
   metrics: MetricsRegistry;
 }
+
+/** How long one pull request waits for messages; a stop waits for the current one to end. */
+export const pullExpiresMs = 1_000;
 
 /** Retry delay for the n-th delivery: 250 ms doubling, at most 30 s. */
 export function retryDelayMs(deliveryCount: number): number {
@@ -119,56 +124,57 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     filter_subjects: spec.filterSubjects,
-    ack_wait: nanos(spec.ackWaitMs ?? 30_000),
+    ack_wait: nanos(spec.ackWaitMs ?? 30_000), // kept in step with ackWaitMs below
     max_deliver: -1,
     max_ack_pending: 10_000,
   };
   const info = await ensureConsumer(jsm, spec.stream, config);
 
-  const metricName = spec.name.replace(/[^a-zA-Z0-9_]/g, "_");
-  const processed = deps.metrics.counter(
-    `ngsreach_consumer_messages_total_${metricName}`,
-    `Messages handled by consumer ${spec.name}, by outcome (acked, retried, dead_lettered).`,
-  );
-  const batches = deps.metrics.counter(
-    `ngsreach_consumer_batches_total_${metricName}`,
-    `handleBatch calls of consumer ${spec.name}, by outcome (applied; failed: handled one by one).`,
-  );
-  const batchMessages = deps.metrics.counter(
-    `ngsreach_consumer_batched_messages_total_${metricName}`,
-    `Messages acked by an applied batch of consumer ${spec.name} (divided by applied batches: the mean batch size).`,
-  );
-  const redelivered = deps.metrics.counter(
-    `ngsreach_consumer_redelivered_total_${metricName}`,
-    `Messages consumer ${spec.name} received again (delivered before: a retry, or not acked before a stop or crash).`,
-  );
+  const metrics = consumerMetrics(deps.metrics, spec.name);
   const consumer = js.consumers.getConsumerFromInfo(info);
   let stopping = false;
   let pastDeadline = false;
   /** Messages settled (acked, nak'ed, dead-lettered) so far; the stop log reports those after the signal. */
   let settled = 0;
-  let messages: ConsumerMessages | undefined;
+  /**
+   * Messages nak'ed for a retry so far: each comes once more. The stop log reports those since the signal
+   * (a version guard lost to another instance while finishing), which otherwise die with the process's metrics.
+   */
+  let retried = 0;
+  const ended = (outcome: "applied" | "skipped" | "retried" | "dead_lettered") => {
+    if (outcome === "retried") retried++;
+    metrics.ended(outcome);
+  };
 
   const maxAttempts = Math.max(1, spec.maxAttempts ?? 10);
   const failures = new FailureCounts();
   const handleOne = async (msg: JsMsg): Promise<void> => {
+    const started = performance.now();
+    try {
+      await traceMessage(spec, msg, () => handleOneUntimed(msg));
+    } finally {
+      metrics.handled((performance.now() - started) / 1000);
+    }
+  };
+  const handleOneUntimed = async (msg: JsMsg): Promise<void> => {
     const meta = { subject: msg.subject, streamSequence: msg.seq, deliveryCount: msg.info.deliveryCount };
     try {
       const decoded = decodeOrPoison(spec, msg);
-      await spec.handle(decoded, meta);
+      const skipped = (await spec.handle(decoded, meta)) === "skipped";
       msg.ack();
       failures.forget(msg.seq);
-      processed.inc({ outcome: "acked" });
+      ended(skipped ? "skipped" : "applied");
     } catch (error) {
+      failActiveSpan(error);
       if (error instanceof PoisonMessageError) {
-        processed.inc({ outcome: (await deadLetter(js, spec, msg, error.message, 1, log)) ? "dead_lettered" : "retried" });
+        ended((await deadLetter(js, spec, msg, error.message, 1, log)) ? "dead_lettered" : "retried");
         return;
       }
       if (isTransientFailure(error)) {
         const delay = retryDelayMs(meta.deliveryCount);
         log.warn("message failed, will retry", { consumer: spec.name, ...meta, delayMs: delay, error });
         msg.nak(delay);
-        processed.inc({ outcome: "retried" });
+        ended("retried");
         return;
       }
       const attempts = failures.add(msg.seq);
@@ -176,13 +182,13 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
         const reason = `${describeError(error)} (failed ${attempts} of ${maxAttempts} attempts)`;
         const stored = await deadLetter(js, spec, msg, reason, attempts, log);
         if (stored) failures.forget(msg.seq);
-        processed.inc({ outcome: stored ? "dead_lettered" : "retried" });
+        ended(stored ? "dead_lettered" : "retried");
         return;
       }
       const delay = retryDelayMs(attempts);
       log.warn("message failed by a bug or bad input, will retry", { consumer: spec.name, ...meta, attempts, maxAttempts, delayMs: delay, error });
       msg.nak(delay);
-      processed.inc({ outcome: "retried" });
+      ended("retried");
     }
   };
 
@@ -199,18 +205,23 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
     }
     await Promise.all(alone.map(handleOne));
     if (decoded.length === 0) return;
+    const started = performance.now();
+    let skipped = 0;
     try {
-      await spec.handleBatch!(decoded.map((entry) => entry.message));
+      const applied = await traceBatch(spec, decoded.map((entry) => entry.msg), () => spec.handleBatch!(decoded.map((entry) => entry.message)));
+      skipped = Math.min(decoded.length, applied?.skipped ?? 0);
     } catch (error) {
+      metrics.batch((performance.now() - started) / 1000, decoded.length, true);
       log.warn("batch failed, handling its messages one by one", { consumer: spec.name, size: decoded.length, error });
-      batches.inc({ outcome: "failed" });
       await mapLimited(decoded, limit, (entry) => handleOne(entry.msg));
       return;
     }
     for (const { msg } of decoded) msg.ack();
-    processed.inc({ outcome: "acked" }, decoded.length);
-    batches.inc({ outcome: "applied" });
-    batchMessages.inc({}, decoded.length);
+    const seconds = (performance.now() - started) / 1000;
+    metrics.batch(seconds, decoded.length, false);
+    metrics.handled(seconds / decoded.length, decoded.length);
+    metrics.ended("applied", decoded.length - skipped);
+    if (skipped > 0) metrics.ended("skipped", skipped);
   };
 
   // Fewer slots when batching: messages that wait for a slot are what forms a batch. With 16 slots a
@@ -221,6 +232,20 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
   const waiting: JsMsg[] = [];
   const inHand = new Set<Promise<void>>();
   let startScheduled = false;
+  /**
+   * Pulled and not settled yet, with when each came. One held longer than `keepAliveMs` is reported "in
+   * progress" every `keepAliveMs`, so a message held up behind a slow or frozen database is not redelivered
+   * to another instance (to be held up there too, and applied twice over by idempotent writes) — for at most
+   * ten ack waits, after which a handler that may be hung lets the server give it to someone else. Every 2 s
+   * at most, as an operator may have shortened the consumer's ack wait on the server.
+   */
+  const held = new Map<JsMsg, number>();
+  const ackWaitMs = spec.ackWaitMs ?? 30_000;
+  const keepAliveMs = Math.min(ackWaitMs / 3, 2000);
+  const keepAlive = setInterval(() => {
+    const now = Date.now();
+    for (const [msg, since] of held) if (now - since >= keepAliveMs && now - since < 10 * ackWaitMs) msg.working();
+  }, keepAliveMs);
   /** Gives every free slot the messages waiting now: one to `handleOne`, several to `handleBatch`. */
   const startWork = () => {
     startScheduled = false;
@@ -228,6 +253,7 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
       const taken = waiting.splice(0, batchSize);
       // Neither rejects: every outcome ends in ack, nak or a dead letter.
       const task: Promise<void> = (taken.length === 1 ? handleOne(taken[0]!) : handleBatch(taken)).finally(() => {
+        for (const msg of taken) held.delete(msg);
         settled += taken.length;
         inHand.delete(task);
         startWork();
@@ -241,16 +267,22 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
   const loop = (async () => {
     while (!stopping) {
       try {
-        messages = await consumer.consume({ max_messages: Math.max(spec.maxMessages ?? 256, batchSize) });
-        // After stop() closes it, the iterator still yields the messages already pulled, then ends: they are
-        // finished too, not left to come back after the ack wait (or after the restart) as redeliveries.
+        // One pull request at a time, each ended by the server (batch full, or `pullExpiresMs` passed), never
+        // by us: closing a pull's subscription while the server still answers it (consume() does that at a
+        // stop) drops what was on its way — delivered, never seen, redelivered after the ack wait; on a
+        // cluster, where the unsubscribe reaches the consumer's leader late, 1–5 messages per SIGTERM of
+        // scenario 17. So a stop waits for the current pull to end (at most `pullExpiresMs`) and finishes
+        // all it brought. Short pulls also replace a pull lost in a cluster restart within seconds (with
+        // 30 s ones every consumer sat idle ~20 s after it; fault scenario 3).
+        const messages = await consumer.fetch({ max_messages: Math.max(spec.maxMessages ?? 256, batchSize), expires: pullExpiresMs });
         for await (const msg of messages) {
           if (pastDeadline) {
             msg.nak();
             returned++;
             continue;
           }
-          if (msg.info.deliveryCount > 1) redelivered.inc();
+          if (msg.info.deliveryCount > 1) metrics.redelivered();
+          held.set(msg, Date.now());
           waiting.push(msg);
           if (waiting.length >= batchSize) startWork();
           else if (!startScheduled) {
@@ -273,13 +305,18 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
     }
     // Not started: nak'ed, so another instance (or the next start) takes them now rather than after ack_wait.
     returned += waiting.length;
-    for (const msg of waiting.splice(0)) msg.nak();
+    for (const msg of waiting.splice(0)) {
+      held.delete(msg);
+      msg.nak();
+    }
     await Promise.all(inHand); // a handler already running is never cut off: its write may be under way
+    clearInterval(keepAlive);
   })();
 
   return {
     stop: async (deadlineMs = 10_000) => {
       const settledBefore = settled;
+      const retriedBefore = retried;
       deadline.reached = new Promise<void>((resolve) => {
         deadline.timer = setTimeout(() => {
           pastDeadline = true;
@@ -287,9 +324,9 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
         }, deadlineMs);
       });
       stopping = true;
-      await Promise.all([messages?.close(), loop]);
+      await loop;
       clearTimeout(deadline.timer);
-      log.info("consumer stopped", { consumer: spec.name, finishedAfterStop: settled - settledBefore, returned });
+      log.info("consumer stopped", { consumer: spec.name, finishedAfterStop: settled - settledBefore, returned, retriedAfterStop: retried - retriedBefore });
     },
   };
 }

@@ -30,6 +30,14 @@ export class ConflictError extends Error {
   }
 }
 
+/** The request is fine but the workspace is not set up for it (e.g. no API key); the message says what to set. */
+export class FailedPreconditionError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "FailedPreconditionError";
+  }
+}
+
 /** A dependency (NATS, database) cannot be reached now; the caller may retry. */
 export class UnavailableError extends Error {
   constructor(message: string, options?: ErrorOptions) {

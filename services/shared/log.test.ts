@@ -22,4 +22,12 @@ describe("the JSON logger", () => {
     });
     expect(maskAddresses("no address here, just a@b")).toBe("no address here, just a@b");
   });
+
+  it("masks addresses nested in objects and arrays, and in the message", () => {
+    const lines: string[] = [];
+    const log = createLogger({}, "debug", (line) => lines.push(line));
+    log.debug("applied to cy@example.net", { detail: { to: ["ann@example.com", "Bob <bob@example.org>"], n: 2 } });
+    expect(lines[0]).not.toMatch(/ann@|bob@|cy@/);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ msg: "applied to <address>", detail: { to: ["<address>", "Bob <<address>>"], n: 2 } });
+  });
 });

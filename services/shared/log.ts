@@ -21,7 +21,8 @@ export interface Logger {
 
 const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 const forbidden = /secret|token|authorization|password|body|signature/i;
-const address = /[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+\.[^\s@"'<>(),;:]+/g;
+// No backslash in it: lines are masked as JSON, where a quote inside a string is escaped.
+const address = /[^\s@"'<>(),;:\\]+@[^\s@"'<>(),;:\\]+\.[^\s@"'<>(),;:\\]+/g;
 
 /** `text` with every address-shaped part replaced. */
 export function maskAddresses(text: string): string {
@@ -39,10 +40,10 @@ export function createLogger(
     const entry: LogFields = { time: new Date().toISOString(), level: at, ...base, msg };
     for (const [key, value] of Object.entries(fields ?? {})) {
       if (forbidden.test(key)) continue;
-      if (value instanceof Error) entry[key] = { name: value.name, message: maskAddresses(value.message) };
-      else entry[key] = typeof value === "string" ? maskAddresses(value) : value;
+      entry[key] = value instanceof Error ? { name: value.name, message: value.message } : value;
     }
-    sink(JSON.stringify(entry));
+    // Masked on the whole line, so an address nested in an object or an array (or in msg) goes too.
+    sink(maskAddresses(JSON.stringify(entry)));
   };
   return {
     debug: (msg, fields) => write("debug", msg, fields),

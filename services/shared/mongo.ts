@@ -6,6 +6,8 @@
 import { MongoClient, type Collection, type Db, type IndexDescription } from "mongodb";
 import type { Logger } from "./log.ts";
 import { watchMongoMonitor } from "./mongo-watchdog.ts";
+import { traceMongoCommands } from "./tracing/mongo-spans.ts";
+import { activeTracing } from "./tracing/spans.ts";
 
 export interface MongoHandles {
   client: MongoClient;
@@ -30,7 +32,11 @@ export async function connectMongo(uri: string, database: string, appName: strin
     retryWrites: false,
     heartbeatFrequencyMS,
     connectTimeoutMS,
+    // Command events cost an event object per command: asked for only while tracing turns them into spans
+    // (not set false otherwise: a `monitorCommands=true` in MONGODB_URI still counts).
+    ...(activeTracing() ? { monitorCommands: true } : {}),
   });
+  if (activeTracing()) traceMongoCommands(client);
   if (log) logServerChanges(client, log);
   try {
     await client.connect();
@@ -59,8 +65,11 @@ export async function connectMongo(uri: string, database: string, appName: strin
   };
 }
 
-/** Server codes of an index that exists under this name or key with other options: retrying cannot help. */
-const indexConflictCodes = new Set([85, 86]);
+/**
+ * Server codes retrying cannot help: an index that exists under this name or key with other options (85,
+ * 86), or an option the server does not implement (238: FerretDB v1 and TTL indexes).
+ */
+const indexConflictCodes = new Set([85, 86, 238]);
 
 /**
  * Creates the indexes that do not exist yet, one per command, so that instances starting together on

@@ -17,7 +17,7 @@ describe("the JetStream streams of the messaging contract", () => {
     await ensureStreams(nats.jsm, loadBaseConfig({}));
     const events = (await nats.jsm.streams.info(RESEND_EVENTS_STREAM)).config;
     expect(events).toMatchObject({ subjects: ["resend.events.>"], storage: "file", max_age: nanos(7 * 86_400_000), duplicate_window: nanos(120_000) });
-    expect((await nats.jsm.streams.info(DOMAIN_EVENTS_STREAM)).config.subjects).toEqual(["sends.>", "subscriber.>", "campaign.>", "audit.>"]);
+    expect((await nats.jsm.streams.info(DOMAIN_EVENTS_STREAM)).config.subjects).toEqual(["sends.>", "subscriber.>", "campaign.>", "audit.>", "webhooks.>", "erasure.>", "workspace.>"]);
     expect((await nats.jsm.streams.info(DEAD_LETTERS_STREAM)).config).toMatchObject({ subjects: ["dead.>"], max_age: nanos(30 * 86_400_000) });
   });
 
@@ -28,6 +28,17 @@ describe("the JetStream streams of the messaging contract", () => {
     const info = await nats.jsm.streams.info(RESEND_EVENTS_STREAM);
     expect(info.config).toMatchObject({ max_age: nanos(3 * 86_400_000), duplicate_window: nanos(60_000) });
     expect(info.state.messages).toBeGreaterThanOrEqual(1);
+  });
+
+  it("gain the subjects added to the contract since they were created, keeping their messages", async () => {
+    await ensureStreams(nats.jsm, loadBaseConfig({}));
+    await nats.jsm.streams.update(DOMAIN_EVENTS_STREAM, { subjects: ["sends.>", "subscriber.>", "campaign.>", "audit.>"] });
+    await nats.js.publish("sends.ws1.recorded", new Uint8Array([1]));
+    await ensureStreams(nats.jsm, loadBaseConfig({}));
+    const info = await nats.jsm.streams.info(DOMAIN_EVENTS_STREAM);
+    expect(info.config.subjects).toEqual(expect.arrayContaining(["webhooks.>", "erasure.>"]));
+    expect(info.state.messages).toBeGreaterThanOrEqual(1);
+    expect((await nats.js.publish("webhooks.ws1.silent", new Uint8Array([1]))).stream).toBe(DOMAIN_EVENTS_STREAM);
   });
 
   it("keep a durable consumer, created or updated in place when its settings change, by instances starting together", async () => {

@@ -23,7 +23,7 @@ import type { Logger } from "./log.ts";
 
 /** Verified Resend webhooks: `resend.events.<workspaceId>.<event type>`. */
 export const RESEND_EVENTS_STREAM = "RESEND_EVENTS";
-/** Typed events the services publish: `sends.>`, `subscriber.>`, `campaign.>`, `audit.>`. */
+/** Typed events the services publish: `sends.>`, `subscriber.>`, `campaign.>`, `audit.>`, `webhooks.>`, `erasure.>`. */
 export const DOMAIN_EVENTS_STREAM = "DOMAIN_EVENTS";
 /** Messages a consumer could never process: `dead.<consumer>`. */
 export const DEAD_LETTERS_STREAM = "DEAD_LETTERS";
@@ -51,7 +51,8 @@ export function streamConfigs(settings: StreamSettings): (Partial<StreamConfig> 
     {
       ...common,
       name: DOMAIN_EVENTS_STREAM,
-      subjects: ["sends.>", "subscriber.>", "campaign.>", "audit.>"],
+      // A subject added here reaches a stream created before it through ensureStreams' update.
+      subjects: ["sends.>", "subscriber.>", "campaign.>", "audit.>", "webhooks.>", "erasure.>", "workspace.>"],
       max_age: nanos(settings.eventsMaxAgeMs),
     },
     { ...common, name: DEAD_LETTERS_STREAM, subjects: ["dead.>"], max_age: nanos(30 * day) },

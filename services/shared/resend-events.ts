@@ -106,6 +106,8 @@ function parseEmailData(type: string, data: Record<string, unknown>): EmailEvent
         subType: text(bounce.subType ?? bounce.sub_type),
         message: text(bounce.message),
         diagnosticCode: text(bounce.diagnosticCode ?? bounce.diagnostic_code),
+        providerType: "",
+        smtpStatus: "",
       },
     };
   } else if (type === "email.clicked" && isObject(click)) {

@@ -96,3 +96,15 @@ describe("a service with INTERNAL_TOKEN set", () => {
     expect(health.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
   });
 });
+
+describe("a start-up step that never ends", () => {
+  it("fails start-up by STARTUP_TIMEOUT_SECONDS, naming the step, instead of leaving the process unready", async () => {
+    let release!: (error: Error) => void;
+    const hung = new Promise<never>((_, reject) => (release = reject));
+    const definition: ServiceDefinition = { name: "hung", port: 0, build: () => hung };
+    await expect(startService(definition, testBaseConfig({ startupTimeoutMs: 1000 }))).rejects.toThrow(
+      /did not finish within STARTUP_TIMEOUT_SECONDS \(1 s\); it was building the service/,
+    );
+    release(new Error("released by the test")); // the abandoned start-up closes its connections
+  });
+});

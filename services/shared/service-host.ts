@@ -14,7 +14,12 @@ import { connectNats, ensureStreams, type NatsHandles } from "./nats.ts";
 import { internalTokenAuth } from "./rpc/auth.ts";
 import { errorMapping } from "./rpc/error-mapping.ts";
 import { registerHealth } from "./rpc/health.ts";
+import { registerReflection } from "./rpc/reflection.ts";
+import { rpcMetrics } from "./rpc/rpc-metrics.ts";
+import { registerScrapeGauges } from "./scrape-gauges.ts";
 import { startRpcServer, type HttpFallback, type HttpRequest, type HttpResponse } from "./rpc/server.ts";
+import { rpcTracing } from "./tracing/rpc-spans.ts";
+import { startTracing } from "./tracing/start.ts";
 
 /** What a service gets to build itself from. */
 export interface ServiceContext {
@@ -50,34 +55,73 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-/** Connects, builds and serves one service. */
+/** How a start-up that hit STARTUP_TIMEOUT_SECONDS begins its error (a supervisor may recognise it). */
+export const startupTimedOut = "start-up did not finish within STARTUP_TIMEOUT_SECONDS";
+
+/**
+ * Connects, builds and serves one service — within STARTUP_TIMEOUT_SECONDS. A step that never ends (a
+ * database that accepts the connection and never answers) would leave the process up and never ready,
+ * which an orchestrator may not notice; instead start-up fails naming the step, and the process exits.
+ */
 export async function startService(definition: ServiceDefinition, config: BaseConfig, log?: Logger): Promise<RunningService> {
+  const progress = { step: "starting" };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${startupTimedOut} (${config.startupTimeoutMs / 1000} s); it was ${progress.step}`)),
+      config.startupTimeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([startSteps(definition, config, progress, log), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function startSteps(definition: ServiceDefinition, config: BaseConfig, progress: { step: string }, log?: Logger): Promise<RunningService> {
   const logger = log ?? createLogger({ service: definition.name }, config.logLevel);
   const metrics = new MetricsRegistry();
   if (config.pageTokenKey) usePageTokenKey(config.pageTokenKey);
   else logger.warn("PAGE_TOKEN_KEY is unset: page tokens are signed with a development key; set it, the same on every instance");
-  const nats = await connectNats(config.natsUrl, definition.name, logger);
+  // Before the connections: the database client turns on command monitoring only when tracing is on.
+  const tracing = await startTracing(config.tracing, definition.name, logger);
+  let nats: NatsHandles;
   let mongo: MongoHandles;
+  progress.step = "connecting to NATS";
+  try {
+    nats = await connectNats(config.natsUrl, definition.name, logger);
+  } catch (error) {
+    await tracing?.stop();
+    throw error;
+  }
+  progress.step = "connecting to the database";
   try {
     mongo = await connectMongo(config.mongoUri, config.mongoDatabase, definition.name, logger);
   } catch (error) {
     await nats.nc.close();
+    await tracing?.stop();
     throw error;
   }
   const context: ServiceContext = { config, log: logger, metrics, nats, mongo };
   const closeConnections = async () => {
     await nats.nc.drain().catch(() => nats.nc.close());
     await mongo.close();
+    await tracing?.stop(); // last: exports the spans of everything above
   };
 
   let parts: ServiceParts;
   let consumers: RunningConsumer[] = [];
   try {
+    progress.step = "creating or updating the streams";
     await ensureStreams(nats.jsm, config);
+    progress.step = "building the service (its indexes and repositories)";
     parts = await definition.build(context);
     for (const spec of parts.consumers ?? []) {
+      progress.step = `starting consumer ${spec.name}`;
       consumers.push(await startConsumer({ js: nats.js, jsm: nats.jsm, log: logger, metrics }, { batchSize: config.consumerBatchSize, maxAttempts: config.consumerMaxAttempts, ...spec }));
     }
+    registerScrapeGauges({ metrics, nats, mongo, consumers: (parts.consumers ?? []).map(({ name, stream }) => ({ name, stream })) });
   } catch (error) {
     await Promise.all(consumers.map((consumer) => consumer.stop()));
     await closeConnections();
@@ -85,14 +129,17 @@ export async function startService(definition: ServiceDefinition, config: BaseCo
   }
 
   const ready = async () => nats.connected() && (await mongo.ping());
+  progress.step = "starting the RPC server";
   const server = await startRpcServer({
     host: config.listenHost,
     port: definition.port,
     requestTimeoutMs: config.requestTimeoutMs,
-    interceptors: [errorMapping(logger), internalTokenAuth(config.internalToken)],
+    // rpcTracing and rpcMetrics outermost: they record the code the client gets, after error mapping and the token check.
+    interceptors: [rpcTracing(), rpcMetrics(metrics), errorMapping(logger), internalTokenAuth(config.internalToken)],
     routes: (router) => {
       registerHealth(router, parts.rpcServiceNames, ready);
       parts.routes(router);
+      registerReflection(router);
     },
     fallback: plainHttp(parts, metrics, ready),
   }).catch(async (error) => {
@@ -123,8 +170,17 @@ function plainHttp(parts: ServiceParts, metrics: MetricsRegistry, ready: () => P
     if (parts.http?.(req, res)) return;
     const path = (req.url ?? "").split("?")[0];
     if (req.method === "GET" && path === "/metrics") {
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-      res.end(metrics.render());
+      // Never rejects in practice (the scrape-time gauges bound and catch their reads); a bug answers 500, not a hang.
+      void metrics.render().then(
+        (text) => {
+          res.writeHead(200, { "content-type": metrics.contentType });
+          res.end(text);
+        },
+        () => {
+          res.writeHead(500, { "content-type": "text/plain" });
+          res.end("metrics unavailable\n");
+        },
+      );
       return;
     }
     if (req.method === "GET" && path === "/healthz") {

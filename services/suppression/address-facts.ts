@@ -6,7 +6,7 @@
  * any order, any number of times, gives the same facts and the same result.
  *
  * The walk the fold stands for, in event time: a hard bounce, complaint,
- * email.suppressed or manual add suppresses; `limit` counted soft bounces in
+ * unsubscribe, email.suppressed or manual add suppresses; `limit` counted soft bounces in
  * one window with no delivery between them suppress (cause: the bounce that
  * completes the streak); a suppressed address stays suppressed; a manual
  * removal lifts everything before it and restarts the streak. So the result
@@ -20,6 +20,20 @@
  * a streak completed there is settled into `lasting`, and only facts a streak
  * after `settledMs` can reach (one window before it) are kept. A replay of an
  * event older than that changes nothing by construction.
+ *
+ * Reconstructed events (issue 16: a reconciliation read Resend's `last_event`) stand in for the real
+ * fact of their kind on the same email only while none is known; the facts still form a set:
+ * - a reconstructed hard bounce, complaint or email.suppressed is a stand-in: it suppresses like the
+ *   real one, but once a real suppression of the same reason and email is known (`realLastingKeys`,
+ *   before or after it) it decides nothing, so the record names the real event's time and detail;
+ * - a reconstructed soft bounce counts for its email only while no real counted soft bounce of that
+ *   email is kept: never two counted bounces for one email from a stand-in and the real bounce;
+ * - a reconstructed delivery is kept like a real one, also once the real one is known (deliveries are
+ *   kept by time alone). Its time, the send time, is a lower bound of the real delivery's: for a soft
+ *   bounce after the real delivery it cuts off only the bounces up to the send, a subset of those the
+ *   real one cuts off, so it resets a subset of the streaks the real one resets and never breaks one
+ *   the real one lets complete. The exception is a soft bounce dated between the send and the real
+ *   delivery (while this email was in flight): there the stand-in cuts a streak the real one would not.
  */
 import { compareBounces, compareText, streakCompletedBy, type SoftBouncePolicy, type StreakInput } from "./soft-bounce-policy.ts";
 import type { SuppressionRecord } from "./subscriber-state.ts";
@@ -31,12 +45,14 @@ export interface SoftBounceFact {
   subType: string;
   emailId: string;
   campaignId: string;
+  /** A reconciliation's stand-in for this email's real soft bounce (see the file comment). */
+  reconstructed?: true;
 }
 
 export interface AddressFacts {
   /**
    * The earliest suppression dated after `removedAtMs` that only an operator lifts: hard bounce,
-   * complaint, email.suppressed, manual add, or a policy suppression settled beyond the horizon.
+   * complaint, unsubscribe, email.suppressed, manual add, or a policy suppression settled beyond the horizon.
    */
   lasting: SuppressionRecord | null;
   /** The latest manual removal (0: never). Nothing dated at or before it counts any more. */
@@ -54,11 +70,18 @@ export interface AddressFacts {
    * dropped once `settledMs` passes `untilMs`, the newest event time they can carry.
    */
   legacyApplied?: { svixIds: string[]; untilMs: number };
+  /**
+   * Reconstructed lasting suppressions dated after `removedAtMs`, in `compareRecords` order; those whose
+   * key is in `realLastingKeys` are kept (so a copy of one is still known as a stand-in) but decide nothing.
+   */
+  standIns?: SuppressionRecord[];
+  /** `lastingKey` of every real event suppression dated after `removedAtMs`, sorted: what supersedes a stand-in. */
+  realLastingKeys?: string[];
 }
 
 /** What an event adds: a lasting suppression, a counted soft bounce, a delivery, or only its time. */
 export type Fact =
-  | { kind: "lasting"; record: SuppressionRecord }
+  | { kind: "lasting"; record: SuppressionRecord; reconstructed?: true }
   | { kind: "soft_bounce"; bounce: SoftBounceFact }
   | { kind: "delivery"; svixId: string; atMs: number }
   | { kind: "seen"; svixId: string; atMs: number };
@@ -73,6 +96,12 @@ export type Fact =
  */
 export const softBounceCap = 1000;
 export const deliveryCap = 10_000;
+/**
+ * A stand-in or real key arrives per suppressing email, and senders stop mailing a suppressed address.
+ * Past the cap the latest stand-ins (which decide least) and the first keys in sort order go: a stand-in
+ * may then outlive its real event, still a suppression of the same reason on the same address.
+ */
+export const lastingKeyCap = 1000;
 
 export const emptyFacts = (): AddressFacts => ({
   lasting: null,
@@ -112,10 +141,19 @@ export function streakOf(facts: AddressFacts): StreakInput<SoftBounceFact> {
   return { bounces: facts.softBounces, deliveries: facts.deliveries, floorMs: facts.removedAtMs, fromMs: facts.settledMs };
 }
 
+/** What a real suppression and the stand-in it supersedes share: reason and email. */
+const lastingKey = (record: SuppressionRecord) => `${record.reason}:${record.emailId}`;
+
+/** The earliest stand-in no real suppression supersedes (null: none). */
+function standingIn(facts: AddressFacts): SuppressionRecord | null {
+  const real = new Set(facts.realLastingKeys);
+  return facts.standIns?.find((standIn) => !real.has(lastingKey(standIn))) ?? null;
+}
+
 /** The suppression the facts imply (null: active). */
 export function deriveSuppression(facts: AddressFacts, policy: SoftBouncePolicy): SuppressionRecord | null {
   const cause = streakCompletedBy(streakOf(facts), policy);
-  return earliest(facts.lasting, cause ? policyRecord(cause) : null);
+  return earliest(earliest(facts.lasting, standingIn(facts)), cause ? policyRecord(cause) : null);
 }
 
 /** Soft bounces and deliveries dated before this are ignored. */
@@ -129,14 +167,57 @@ function fillBlanks<T extends { emailId: string; campaignId: string }>(kept: T, 
   return emailId === kept.emailId && campaignId === kept.campaignId ? kept : { ...kept, emailId, campaignId };
 }
 
-/** Adds a lasting suppression (an event's, or an operator's); returns `facts` itself when nothing changes. */
-export function addLasting(facts: AddressFacts, record: SuppressionRecord): AddressFacts {
-  const kept = facts.lasting;
-  const lasting = kept && record.svixId !== "" && kept.svixId === record.svixId ? fillBlanks(kept, record) : earliest(kept, record);
-  return lasting === kept ? facts : { ...facts, lasting };
+/** Notes a real event suppression's key (an operator's or the policy's supersedes no stand-in). */
+function addRealKey(facts: AddressFacts, record: SuppressionRecord): AddressFacts {
+  if (record.emailId === "" || (record.source !== "event" && record.source !== "resend")) return facts;
+  const key = lastingKey(record);
+  if (facts.realLastingKeys?.includes(key)) return facts;
+  const keys = [...(facts.realLastingKeys ?? []), key].sort(compareText);
+  return { ...facts, realLastingKeys: keys.length > lastingKeyCap ? keys.slice(keys.length - lastingKeyCap) : keys };
 }
 
-function addSoftBounce(facts: AddressFacts, bounce: SoftBounceFact): AddressFacts {
+/** Adds a reconciliation's stand-in for a lasting suppression; `facts` itself when nothing changes. */
+function addStandIn(facts: AddressFacts, record: SuppressionRecord): AddressFacts {
+  const standIns = facts.standIns ?? [];
+  const index = standIns.findIndex((kept) => kept.svixId === record.svixId);
+  if (index >= 0) {
+    const merged = fillBlanks(standIns[index]!, record);
+    return merged === standIns[index] ? facts : { ...facts, standIns: standIns.with(index, merged) };
+  }
+  const next = [...standIns, record].sort(compareRecords).slice(0, lastingKeyCap);
+  return next.includes(record) ? { ...facts, standIns: next } : facts;
+}
+
+/**
+ * Adds a lasting suppression (an event's, or an operator's); returns `facts` itself when nothing changes.
+ * A stand-in's svix id names the stand-in (applyEvent adds the stored suppression again, which may be one).
+ */
+export function addLasting(facts: AddressFacts, record: SuppressionRecord): AddressFacts {
+  if (record.svixId !== "" && facts.standIns?.some((standIn) => standIn.svixId === record.svixId)) return addStandIn(facts, record);
+  const kept = facts.lasting;
+  const lasting = kept && record.svixId !== "" && kept.svixId === record.svixId ? fillBlanks(kept, record) : earliest(kept, record);
+  const next = addRealKey(facts, record);
+  return lasting === kept ? next : { ...next, lasting };
+}
+
+/** A fact as a reconciliation reconstructed it (only lasting suppressions and soft bounces count differently). */
+export function reconstructedFact(fact: Fact): Fact {
+  if (fact.kind === "lasting") return { ...fact, reconstructed: true };
+  if (fact.kind === "soft_bounce") return { ...fact, bounce: { ...fact.bounce, reconstructed: true } };
+  return fact;
+}
+
+/** Either a stand-in, or a real bounce of the same email, decides: the real one, whichever came first. */
+function supersedeSoftBounce(facts: AddressFacts, bounce: SoftBounceFact): AddressFacts | undefined {
+  const ofEmail = (kept: SoftBounceFact, reconstructed: boolean) => kept.emailId === bounce.emailId && !!kept.reconstructed === reconstructed;
+  if (bounce.reconstructed) return facts.softBounces.some((kept) => ofEmail(kept, false)) ? undefined : facts;
+  if (bounce.emailId === "" || !facts.softBounces.some((kept) => ofEmail(kept, true))) return facts;
+  return { ...facts, softBounces: facts.softBounces.filter((kept) => !ofEmail(kept, true)) };
+}
+
+function addSoftBounce(current: AddressFacts, bounce: SoftBounceFact): AddressFacts {
+  const facts = supersedeSoftBounce(current, bounce);
+  if (facts === undefined) return current;
   const index = facts.softBounces.findIndex((kept) => kept.svixId === bounce.svixId);
   if (index < 0) return { ...facts, softBounces: [...facts.softBounces, bounce].sort(compareBounces) };
   const kept = facts.softBounces[index]!;
@@ -164,7 +245,9 @@ export function addFact(facts: AddressFacts, fact: Fact, policy: SoftBouncePolic
   if (fact.kind !== "lasting" && atMs < horizonOf(facts, policy)) return facts;
   let next =
     fact.kind === "lasting"
-      ? addLasting(facts, fact.record)
+      ? fact.reconstructed
+        ? addStandIn(facts, fact.record)
+        : addLasting(facts, fact.record)
       : fact.kind === "soft_bounce"
         ? addSoftBounce(facts, fact.bounce)
         : fact.kind === "delivery"
@@ -176,8 +259,10 @@ export function addFact(facts: AddressFacts, fact: Fact, policy: SoftBouncePolic
 
 /** A manual removal at `atMs`: everything dated at or before it is forgotten. */
 export function removeAll(facts: AddressFacts, atMs: number): AddressFacts {
+  // Like `lasting`: the removal is dated no earlier than any suppression known (removeManually).
+  const { standIns, realLastingKeys, ...rest } = facts;
   return {
-    ...facts,
+    ...rest,
     lasting: null,
     removedAtMs: atMs,
     softBounces: facts.softBounces.filter((bounce) => bounce.atMs > atMs),

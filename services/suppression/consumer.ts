@@ -1,6 +1,6 @@
 /**
- * The two durable consumers: Resend events (bounces, complaints, Resend
- * suppressions, deliveries) and SendRecorded (attribution). Each decodes and
+ * The two durable consumers: provider events (bounces, complaints,
+ * unsubscribes, Resend suppressions, deliveries) and SendRecorded (attribution). Each decodes and
  * hands the message to its use case; the shared loop acks after it returns.
  */
 import { fromBinary } from "@bufbuild/protobuf";

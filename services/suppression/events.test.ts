@@ -8,7 +8,9 @@ import { SubscriberStatus } from "../../gen/ngsreach/suppression/v1/suppression_
 import { sampleEmailEvent } from "../../cli/resend-samples.ts";
 import { privateNats, testBaseConfig, uniqueName, waitFor } from "../../test/harness.ts";
 import { publishResendEvent } from "../../test/publish-events.ts";
+import { emailIdOf } from "../shared/providers.ts";
 import { seededRandom, shuffle } from "../../test/support/suppression-events.ts";
+import { publishEmailEvent } from "../../test/support/provider-envelopes.ts";
 import { publishedEvents, publishSendRecorded, startSuppression, waitIdle, type Harness } from "../../test/support/suppression-service.ts";
 
 let h: Harness;
@@ -22,6 +24,7 @@ const js = () => h.service.context.nats.js;
 const hard = { type: "Permanent", subType: "General" };
 const soft = (subType = "MailboxFull") => ({ type: "Transient", subType });
 const at = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000);
+const providersCompared = ["resend", "sendgrid"] as const;
 
 async function check(workspaceId: string, emails: string[]) {
   return (await h.client.checkSuppressions({ workspaceId, emails })).results;
@@ -31,33 +34,35 @@ async function suppressedOf(workspaceId: string, emails: string[]) {
 }
 
 describe("the suppression service, fed by Resend events", () => {
-  it("suppresses on a hard bounce and publishes one event however often the bounce is redelivered", async () => {
+  // The rules are the same for every provider: these run with Resend's ids and with SendGrid's "sendgrid:" ones.
+  it.each(providersCompared)("suppresses on a hard bounce and publishes one event however often the bounce is redelivered (%s)", async (provider) => {
     const ws = uniqueName("ws");
-    const body = sampleEmailEvent("email.bounced", { emailId: "e1", to: ["Ann@Example.COM"], bounce: hard, tags: { subscriber_id: "sub_ann" } });
-    const first = await publishResendEvent(js(), ws, body);
+    const bounce = { messageId: "e1", to: ["Ann@Example.COM"], bounce: hard, tags: { subscriber_id: "sub_ann" } };
+    const first = await publishEmailEvent(js(), ws, provider, "email.bounced", bounce);
+    expect(first.emailId).toBe(emailIdOf(provider, "e1"));
     // Redeliveries outside the duplicate window carry no msgID: the service itself must dedupe.
-    await publishResendEvent(js(), ws, body, { svixId: first.svixId, useMsgId: false });
-    await publishResendEvent(js(), ws, body, { svixId: first.svixId, useMsgId: false });
+    await publishEmailEvent(js(), ws, provider, "email.bounced", bounce, { eventId: first.svixId, useMsgId: false });
+    await publishEmailEvent(js(), ws, provider, "email.bounced", bounce, { eventId: first.svixId, useMsgId: false });
     await waitIdle(h.service);
 
     const [result] = await check(ws, ["  Ann@example.com "]);
     expect(result).toMatchObject({ suppressed: true, reason: SuppressionReason.BOUNCED, status: SubscriberStatus.BOUNCED, normalizedEmail: "Ann@example.com" });
     const { subscriber } = await h.client.getSubscriber({ workspaceId: ws, subscriber: { case: "email", value: "Ann@EXAMPLE.com" } });
     expect(subscriber?.subscriberId).toBe("sub_ann");
-    expect(subscriber?.suppression).toMatchObject({ svixId: first.svixId, emailId: "e1", source: SuppressionSource.EVENT, detail: "General" });
+    expect(subscriber?.suppression).toMatchObject({ svixId: first.svixId, emailId: first.emailId, source: SuppressionSource.EVENT, detail: "General" });
     await waitFor(async () => (await publishedEvents(h.service, ws)).suppressed.length === 1, { what: "one suppressed event" });
     const events = await publishedEvents(h.service, ws);
     expect(events.suppressed).toHaveLength(1);
     expect(events.suppressed[0]).toMatchObject({ workspaceId: ws, email: "Ann@example.com", subscriberId: "sub_ann", reason: SuppressionReason.BOUNCED, svixId: first.svixId });
   });
 
-  it("does not suppress on soft bounces until the policy's third, and never on message-level subtypes", async () => {
+  it.each(providersCompared)("does not suppress on soft bounces until the policy's third, and never on message-level subtypes (%s)", async (provider) => {
     const ws = uniqueName("ws");
-    for (const subType of ["MessageTooLarge", "ContentRejected", "AttachmentRejected", "MessageTooLarge"]) {
-      await publishResendEvent(js(), ws, sampleEmailEvent("email.bounced", { emailId: uniqueName("e"), to: ["big@x.com"], bounce: soft(subType) }));
-    }
-    await publishResendEvent(js(), ws, sampleEmailEvent("email.bounced", { emailId: "s1", to: ["soft@x.com"], bounce: soft(), createdAt: at(30) }));
-    await publishResendEvent(js(), ws, sampleEmailEvent("email.bounced", { emailId: "s2", to: ["soft@x.com"], bounce: { type: "Undetermined", subType: "General" }, createdAt: at(20) }));
+    const bounced = (messageId: string, to: string, bounce: { type: string; subType: string }, createdAt?: Date) =>
+      publishEmailEvent(js(), ws, provider, "email.bounced", { messageId, to: [to], bounce, ...(createdAt ? { createdAt } : {}) });
+    for (const subType of ["MessageTooLarge", "ContentRejected", "AttachmentRejected", "MessageTooLarge"]) await bounced(uniqueName("e"), "big@x.com", soft(subType));
+    await bounced("s1", "soft@x.com", soft(), at(30));
+    await bounced("s2", "soft@x.com", { type: "Undetermined", subType: "General" }, at(20));
     await waitIdle(h.service);
     expect(await suppressedOf(ws, ["big@x.com", "soft@x.com"])).toEqual([false, false]);
     const { subscriber } = await h.client.getSubscriber({ workspaceId: ws, subscriber: { case: "email", value: "soft@x.com" } });
@@ -65,12 +70,12 @@ describe("the suppression service, fed by Resend events", () => {
     expect(subscriber?.softBounceThreshold).toBe(3);
 
     // The three soft spellings all count: Transient, Undetermined and (Resend's older word) Temporary.
-    const third = await publishResendEvent(js(), ws, sampleEmailEvent("email.bounced", { emailId: "s3", to: ["soft@x.com"], bounce: { type: "Temporary", subType: "MailboxFull" }, createdAt: at(10) }));
+    const third = await bounced("s3", "soft@x.com", { type: "Temporary", subType: "MailboxFull" }, at(10));
     await waitIdle(h.service);
     const [result] = await check(ws, ["soft@x.com"]);
     expect(result).toMatchObject({ suppressed: true, reason: SuppressionReason.SOFT_BOUNCE_POLICY, status: SubscriberStatus.BOUNCED });
     const after = await h.client.getSubscriber({ workspaceId: ws, subscriber: { case: "email", value: "soft@x.com" } });
-    expect(after.subscriber?.suppression).toMatchObject({ source: SuppressionSource.POLICY, svixId: third.svixId, emailId: "s3" });
+    expect(after.subscriber?.suppression).toMatchObject({ source: SuppressionSource.POLICY, svixId: third.svixId, emailId: emailIdOf(provider, "s3") });
     expect(await suppressedOf(ws, ["big@x.com"])).toEqual([false]);
   });
 

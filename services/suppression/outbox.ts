@@ -10,7 +10,7 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { JetStreamClient } from "@nats-io/jetstream";
+import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { auditSubject, encodeAuditEntry, type AuditRecord } from "../shared/audit.ts";
 import {
   SubscriberSuppressedSchema,
@@ -20,6 +20,8 @@ import type { Logger } from "../shared/log.ts";
 import { reasonToProto, sourceToProto } from "./proto-mapping.ts";
 import type { SubscriberState, Transition } from "./subscriber-state.ts";
 import type { SubscriberRepository } from "./subscriber-repository.ts";
+import { isPseudonym } from "./erasure/address-hash.ts";
+import { publishTraced } from "../shared/tracing/nats-spans.ts";
 
 interface OutboxEntry {
   subject: string;
@@ -30,8 +32,10 @@ interface OutboxEntry {
 
 /** Serialises the event announcing `transition` of `state` (already at its new version). */
 export function outboxEntry(state: SubscriberState, transition: Transition): string {
-  const { workspaceId, email, subscriberId } = state;
-  const msgId = `${workspaceId}:${email}:v${state.version}`;
+  const { workspaceId, subscriberId } = state;
+  // An erased address is announced without it (its pseudonym means nothing to a listener).
+  const email = isPseudonym(state.email) ? "" : state.email;
+  const msgId = `${workspaceId}:${state.email}:v${state.version}`;
   let subject: string;
   let bytes: Uint8Array;
   if (transition.kind === "suppressed") {
@@ -68,14 +72,27 @@ export function outboxEntry(state: SubscriberState, transition: Transition): str
       }),
     );
   }
+  return rawOutboxEntry(subject, msgId, bytes);
+}
+
+/** Serialises any event for an outbox (subject, message id, protobuf bytes). */
+export function rawOutboxEntry(subject: string, msgId: string, bytes: Uint8Array): string {
   const entry: OutboxEntry = { subject, msgId, payload: Buffer.from(bytes).toString("base64") };
   return JSON.stringify(entry);
 }
 
+/** The subject a serialised entry is published on. */
+export const outboxEntrySubject = (raw: string): string => (JSON.parse(raw) as OutboxEntry).subject;
+
+/** Publishes one serialised entry; resolves with JetStream's ack. */
+export async function publishOutboxEntry(js: JetStreamClient, raw: string): Promise<PubAck> {
+  const entry = JSON.parse(raw) as OutboxEntry;
+  return await publishTraced(js, entry.subject, Buffer.from(entry.payload, "base64"), { msgID: entry.msgId });
+}
+
 /** Serialises an audit entry of an operator's change (`audit.<ws>.suppression`, message id = entry id). */
 export function auditOutboxEntry(record: AuditRecord): string {
-  const entry: OutboxEntry = { subject: auditSubject(record), msgId: record.id, payload: Buffer.from(encodeAuditEntry(record)).toString("base64") };
-  return JSON.stringify(entry);
+  return rawOutboxEntry(auditSubject(record), record.id, encodeAuditEntry(record));
 }
 
 /** Publishes outbox entries and sweeps the ones left pending. */
@@ -98,8 +115,7 @@ export class OutboxPublisher {
     try {
       let after: { version: number; left: number } | undefined;
       for (const raw of entries) {
-        const entry = JSON.parse(raw) as OutboxEntry;
-        await this.#js.publish(entry.subject, Buffer.from(entry.payload, "base64"), { msgID: entry.msgId });
+        await publishOutboxEntry(this.#js, raw);
         after = await this.#subscribers.removeFromOutbox(workspaceId, email, raw);
       }
       // Entries another writer added meanwhile keep the mark: that writer (or the sweep) publishes them.

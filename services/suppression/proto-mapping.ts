@@ -11,6 +11,7 @@ import {
   SuppressionSchema,
   type Suppression,
 } from "../../gen/ngsreach/suppression/v1/suppression_pb.ts";
+import { isPseudonym } from "./erasure/address-hash.ts";
 import { statusOf, type Reason, type Source, type SuppressionRecord } from "./subscriber-state.ts";
 
 const reasons: Record<Reason, SuppressionReason> = {
@@ -19,6 +20,8 @@ const reasons: Record<Reason, SuppressionReason> = {
   suppressed_by_resend: SuppressionReason.SUPPRESSED_BY_RESEND,
   soft_bounce_policy: SuppressionReason.SOFT_BOUNCE_POLICY,
   manual: SuppressionReason.MANUAL,
+  unsubscribed: SuppressionReason.UNSUBSCRIBED,
+  erased: SuppressionReason.ERASED,
 };
 const sources: Record<Source, SuppressionSource> = {
   event: SuppressionSource.EVENT,
@@ -46,9 +49,11 @@ export function reasonFromProto(reason: SuppressionReason): Reason | undefined {
 
 /** A stored suppression as the API's Suppression message. */
 export function suppressionToProto(email: string, subscriberId: string, record: SuppressionRecord): Suppression {
+  const erased = isPseudonym(email);
   return create(SuppressionSchema, {
-    email,
+    email: erased ? "" : email,
     subscriberId,
+    erased,
     status: statusToProto(record.reason),
     reason: reasonToProto(record.reason),
     source: sourceToProto(record.source),

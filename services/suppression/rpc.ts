@@ -34,6 +34,8 @@ import type { Reason } from "./subscriber-state.ts";
 import { streakOf } from "./address-facts.ts";
 import type { SuppressionDeps } from "./use-cases/deps.ts";
 import { addSuppression, removeSuppression } from "./use-cases/manage.ts";
+import { isPseudonym } from "./erasure/address-hash.ts";
+import { erasureHandlers, type ErasureRpcDeps } from "./erasure/erasure-rpc.ts";
 import { checkSuppressions, exportSuppressions, getSubscriber, listSuppressions } from "./use-cases/queries.ts";
 
 /** The most addresses one CheckSuppressions call may carry. */
@@ -58,14 +60,19 @@ const suppressionOf = (stored: StoredSubscriber) => {
   return suppression ? suppressionToProto(email, subscriberId, suppression) : undefined;
 };
 
+/** Extra dependencies of the erasure and export RPCs; without them (tests of the core) those RPCs are absent. */
+export type ErasureRpcParts = Omit<ErasureRpcDeps, "requireEmail" | "subscriberToProto" | "suppression">;
+
 function subscriberToProto(deps: SuppressionDeps, stored: StoredSubscriber): Subscriber {
   const { state } = stored;
   const streak = currentStreak(streakOf(state.facts), deps.policy, deps.now());
   const last = streak.at(-1);
+  const erased = isPseudonym(state.email);
   return create(SubscriberSchema, {
     workspaceId: state.workspaceId,
-    email: state.email,
+    email: erased ? "" : state.email,
     subscriberId: state.subscriberId,
+    erased,
     status: statusToProto(state.suppression?.reason),
     suppression: suppressionOf(stored),
     softBounceCount: streak.length,
@@ -91,8 +98,12 @@ function subscriberToProto(deps: SuppressionDeps, stored: StoredSubscriber): Sub
 }
 
 /** Registers SuppressionService on the router. */
-export function registerSuppressionRpc(router: ConnectRouter, deps: SuppressionDeps): void {
+export function registerSuppressionRpc(router: ConnectRouter, deps: SuppressionDeps, erasure?: ErasureRpcParts): void {
+  const erasureRpc = erasure
+    ? erasureHandlers({ ...erasure, suppression: deps, requireEmail, subscriberToProto: (stored) => subscriberToProto(deps, stored) })
+    : {};
   router.service(SuppressionService, {
+    ...erasureRpc,
     async checkSuppressions(request) {
       const workspaceId = requireWorkspaceId(request.workspaceId);
       if (request.emails.length === 0) throw new InvalidArgumentError("emails", "required: 1 to 1,000 addresses");

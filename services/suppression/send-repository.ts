@@ -55,6 +55,21 @@ export class SendRepository {
     this.#sends = db.collection<SendDoc>("suppression_sends");
   }
 
+  /**
+   * Erasure: the send records of each address keep its pseudonym as recipient (so their later events
+   * still reach the erased copy), and those of the addresses or the subscriber id lose the subscriber id
+   * (the campaign stays). Returns how many records changed; idempotent.
+   */
+  async forgetRecipients(workspaceId: string, pseudonyms: ReadonlyMap<string, string>, subscriberId: string): Promise<number> {
+    let changed = 0;
+    for (const [email, pseudonym] of pseudonyms) {
+      const result = await this.#sends.updateMany({ workspaceId, recipient: email }, { $set: { recipient: pseudonym }, $unset: { subscriberId: "" } });
+      changed += result.modifiedCount;
+    }
+    if (subscriberId) changed += (await this.#sends.updateMany({ workspaceId, subscriberId }, { $unset: { subscriberId: "" } })).modifiedCount;
+    return changed;
+  }
+
   /** The attribution of an email, or undefined while no send record arrived. */
   async get(workspaceId: string, emailId: string): Promise<Attribution | undefined> {
     return attributionOf(await this.#sends.findOne({ _id: sendKey(workspaceId, emailId) }));

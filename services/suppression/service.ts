@@ -15,6 +15,16 @@ import type { SoftBouncePolicy } from "./soft-bounce-policy.ts";
 import { SubscriberRepository, type LookupStrategy } from "./subscriber-repository.ts";
 import type { SuppressionDeps } from "./use-cases/deps.ts";
 import { sweepOutbox } from "./use-cases/sweep-outbox.ts";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { DeliveryStatusService } from "../../gen/ngsreach/delivery/v1/delivery_status_pb.ts";
+import { erasureRequestConsumer } from "../shared/erasure-events.ts";
+import { parseSecretKeys, type SecretKeys } from "../shared/secret-box.ts";
+import { AddressHasher } from "./erasure/address-hash.ts";
+import { eraseAddresses } from "./erasure/erase-addresses.ts";
+import { ErasureRepository } from "./erasure/erasure-repository.ts";
+import { erasureProgressConsumer } from "./erasure/erasure-progress.ts";
+import { sweepErasureOutbox } from "./erasure/request-erasure.ts";
 
 /** Settings of this service beyond the shared ones. */
 export interface SuppressionSettings {
@@ -26,6 +36,10 @@ export interface SuppressionSettings {
   readonly lookup: LookupStrategy | "auto";
   /** Lookups in flight per CheckSuppressions call with the find-one strategy. */
   readonly checkConcurrency: number;
+  /** SECRETS_KEY: the keys erased addresses are hashed with. Without it, EraseSubscriber is refused. */
+  readonly secretKeys?: SecretKeys;
+  /** Where ExportSubscriberData reads sends (DELIVERY_STATUS_URL, else loopback on DELIVERY_STATUS_PORT). */
+  readonly deliveryStatusUrl: string;
 }
 
 /** Reads this service's variables; errors name the variable. */
@@ -42,6 +56,12 @@ export function loadSuppressionSettings(env: Env = process.env): SuppressionSett
     outboxSweepMs: read.integer("SUPPRESSION_OUTBOX_SWEEP_SECONDS", 30, 1, 86_400) * 1000,
     lookup: read.oneOf("SUPPRESSION_CHECK_LOOKUP", "auto", ["auto", "find-one", "in"] as const),
     checkConcurrency: read.integer("SUPPRESSION_CHECK_CONCURRENCY", 16, 1, 256),
+    secretKeys: read.optionalString("SECRETS_KEY") ? parseSecretKeys(read.optionalString("SECRETS_KEY")) : undefined,
+    deliveryStatusUrl: read.url(
+      "DELIVERY_STATUS_URL",
+      `http://127.0.0.1:${read.port("DELIVERY_STATUS_PORT", defaultPorts.deliveryStatus)}`,
+      ["http:", "https:"],
+    ),
   });
 }
 
@@ -72,13 +92,18 @@ export function suppressionService(settings: Partial<SuppressionSettings> & { po
         policy: full.softBouncePolicy,
         lookup,
         log,
+        ...(full.secretKeys ? { hasher: new AddressHasher(full.secretKeys) } : {}),
         now: () => Date.now(),
       };
+      const erasures = new ErasureRepository(mongo.db);
+      const erasureDeps = { suppression: deps, erasures, js: nats.js, log };
+      const deliveryStatus = createClient(DeliveryStatusService, createGrpcTransport({ baseUrl: full.deliveryStatusUrl }));
 
       let sweeping = Promise.resolve();
       const sweep = () => {
         sweeping = sweeping
           .then(() => sweepOutbox(deps))
+          .then(() => sweepErasureOutbox(erasureDeps))
           .then(
             () => {},
             (error: unknown) => log.warn("outbox sweep failed; next one retries", { error }),
@@ -89,8 +114,13 @@ export function suppressionService(settings: Partial<SuppressionSettings> & { po
 
       return {
         rpcServiceNames: [SuppressionService.typeName],
-        routes: (router) => registerSuppressionRpc(router, deps),
-        consumers: [resendEventsConsumer(deps), sendRecordedConsumer(deps)],
+        routes: (router) => registerSuppressionRpc(router, deps, { erasures, js: nats.js, log, deliveryStatus }),
+        consumers: [
+          resendEventsConsumer(deps),
+          sendRecordedConsumer(deps),
+          erasureRequestConsumer("suppression", nats.js, (request) => eraseAddresses(deps, request)),
+          erasureProgressConsumer({ erasures, jsm: nats.jsm, now: deps.now }),
+        ],
         stop: async () => {
           clearInterval(timer);
           await sweeping;

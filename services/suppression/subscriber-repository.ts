@@ -182,6 +182,11 @@ export class SubscriberRepository {
     return result.matchedCount === 1;
   }
 
+  /** Drops the pending mark of an erased address (its key holds the address). */
+  async forgetOutboxMark(workspaceId: string, email: string): Promise<void> {
+    await this.#outboxIndex.deleteOne({ _id: subscriberKey(workspaceId, email) });
+  }
+
   /** Documents that may hold unpublished events. */
   async outboxPending(limit: number): Promise<PendingOutbox[]> {
     const marks = await this.#outboxIndex.find({}).limit(limit).toArray();
@@ -191,26 +196,85 @@ export class SubscriberRepository {
     });
   }
 
-  /** Current suppressions of many normalised addresses (absent = not suppressed). */
+  /**
+   * Inserts the state as a new document unless one exists under its key; false when one did (an
+   * erasure applied twice, or by two instances: the first copy stays).
+   */
+  async insertIfAbsent(state: SubscriberState): Promise<boolean> {
+    try {
+      await this.#subscribers.insertOne(toDocument(state, []));
+      return true;
+    } catch (error) {
+      if (isDuplicateKeyError(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Deletes an address's document if it is still at `version` (an erasure); false when it changed or is gone. */
+  async deleteAt(workspaceId: string, email: string, version: number): Promise<boolean> {
+    const result = await this.#subscribers.deleteOne({ _id: subscriberKey(workspaceId, email), version });
+    return result.deletedCount === 1;
+  }
+
+  /** The first stored of several keys of one address (its own, or its erased pseudonyms), or undefined. */
+  async firstOf(workspaceId: string, emails: readonly string[]): Promise<StoredSubscriber | undefined> {
+    for (const email of emails) {
+      const found = await this.get(workspaceId, email);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /** Every address carrying a subscriber id (at most `limit`). */
+  async allBySubscriberId(workspaceId: string, subscriberId: string, limit: number): Promise<StoredSubscriber[]> {
+    const docs = await this.#subscribers.find({ workspaceId, subscriberId }).sort({ updatedAtMs: -1 }).limit(limit).toArray();
+    return docs.map(stateOf);
+  }
+
+  /**
+   * Current suppressions of many normalised addresses (absent = not suppressed). `erasedKeys` gives the
+   * pseudonyms an address may have been erased under: looked up only for addresses with no document of
+   * their own (an erasure deletes it), so a check of addresses that were never erased costs nothing more
+   * than the addresses nobody ever saw.
+   */
   async suppressionsOf(
     workspaceId: string,
     emails: string[],
     strategy: LookupStrategy,
+    erasedKeys?: (email: string) => string[],
   ): Promise<Map<string, SuppressionRecord>> {
+    const { found, seen } = await this.#suppressionsOf(workspaceId, emails, strategy);
+    const unknown = erasedKeys ? emails.filter((email) => !seen.has(email)) : [];
+    if (unknown.length === 0) return found;
+    const byPseudonym = new Map(unknown.flatMap((email) => erasedKeys!(email).map((pseudonym) => [pseudonym, email] as const)));
+    const erased = await this.#suppressionsOf(workspaceId, [...byPseudonym.keys()], strategy);
+    for (const [pseudonym, record] of erased.found) found.set(byPseudonym.get(pseudonym)!, record);
+    return found;
+  }
+
+  /** Suppressions found, and every address that has a document (suppressed or not). */
+  async #suppressionsOf(
+    workspaceId: string,
+    emails: string[],
+    strategy: LookupStrategy,
+  ): Promise<{ found: Map<string, SuppressionRecord>; seen: Set<string> }> {
     const found = new Map<string, SuppressionRecord>();
+    const seen = new Set<string>();
     const projection = { email: 1, suppression: 1 } as const;
     if (strategy === "in") {
       const ids = emails.map((email) => subscriberKey(workspaceId, email));
       for await (const doc of this.#subscribers.find({ _id: { $in: ids } }, { projection })) {
+        seen.add(doc.email);
         if (doc.suppression) found.set(doc.email, doc.suppression);
       }
-      return found;
+      return { found, seen };
     }
     await mapLimited(emails, this.#lookupConcurrency, async (email) => {
       const doc = await this.#subscribers.findOne({ _id: subscriberKey(workspaceId, email) }, { projection });
+      if (doc) seen.add(email);
       if (doc?.suppression) found.set(email, doc.suppression);
     });
-    return found;
+    return { found, seen };
   }
 
   /** A page of current suppressions ordered by address, after `afterEmail`. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { defaultSoftBouncePolicy as policy } from "./soft-bounce-policy.ts";
 import { addManually, applyEvent, removeManually, statusOf, type AddressEvent, type SubscriberState } from "./subscriber-state.ts";
-import { day, delivered, epoch, fresh, hard, run, soft } from "../../test/support/suppression-events.ts";
+import { day, delivered, epoch, fresh, hard, run, soft, unsubscribed } from "../../test/support/suppression-events.ts";
 
 const stored = (outcome: { state: SubscriberState }, from: SubscriberState) => ({ ...outcome.state, version: from.version + 1 });
 const streak = [soft("b1", 1), soft("b2", 2), soft("b3", 4)];
@@ -19,6 +19,18 @@ describe("a subscriber address", () => {
     expect(run([{ kind: "complaint", ...origin }]).state.suppression?.reason).toBe("complained");
     const resend = run([{ kind: "resend_suppressed", detail: "OnAccountSuppressionList", ...origin }]).state.suppression;
     expect(resend).toMatchObject({ reason: "suppressed_by_resend", source: "resend", detail: "OnAccountSuppressionList" });
+  });
+
+  it("is unsubscribed by email.unsubscribed, once, and never lifted by a delivery dated before or after it", () => {
+    for (const order of [[unsubscribed("u1", 2), unsubscribed("u1", 2), delivered("d0", 1), delivered("d3", 3)], [delivered("d0", 1), delivered("d3", 3), unsubscribed("u1", 2)]]) {
+      const { state, transitions } = run(order);
+      expect(state.suppression).toMatchObject({ reason: "unsubscribed", source: "event", svixId: "u1", emailId: "e_u1", detail: "" });
+      expect(transitions.map((t) => t.kind)).toEqual(["suppressed"]);
+    }
+    // Lifting a policy suppression under it leaves the unsubscribe.
+    const { state, transitions } = run([...streak, unsubscribed("u1", 5), delivered("d1", 3)]);
+    expect(state.suppression).toMatchObject({ reason: "unsubscribed", svixId: "u1" });
+    expect(transitions.map((t) => t.kind)).toEqual(["suppressed"]);
   });
 
   it("keeps the earliest-dated suppression, announced once, in either arrival order", () => {
@@ -110,11 +122,12 @@ describe("a subscriber address", () => {
   });
 
   it("derives status from reason", () => {
-    expect([undefined, "bounced", "soft_bounce_policy", "complained", "manual", "suppressed_by_resend"].map((r) => statusOf(r as never))).toEqual([
+    expect([undefined, "bounced", "soft_bounce_policy", "complained", "manual", "suppressed_by_resend", "unsubscribed"].map((r) => statusOf(r as never))).toEqual([
       "active",
       "bounced",
       "bounced",
       "complained",
+      "suppressed",
       "suppressed",
       "suppressed",
     ]);

@@ -9,11 +9,11 @@
  * whole state in one document, so the facts, the change and its outbox entry
  * are written together in one atomic update.
  */
-import { addFact, addLasting, deriveSuppression, emptyFacts, removeAll, type AddressFacts, type Fact } from "./address-facts.ts";
+import { addFact, addLasting, deriveSuppression, emptyFacts, reconstructedFact, removeAll, type AddressFacts, type Fact } from "./address-facts.ts";
 import { defaultSoftBouncePolicy, type SoftBouncePolicy } from "./soft-bounce-policy.ts";
 
 /** Why an address is suppressed (the stored form of SuppressionReason). */
-export type Reason = "bounced" | "complained" | "suppressed_by_resend" | "soft_bounce_policy" | "manual";
+export type Reason = "bounced" | "complained" | "suppressed_by_resend" | "soft_bounce_policy" | "manual" | "unsubscribed" | "erased";
 /** What caused a change (the stored form of SuppressionSource). */
 export type Source = "event" | "resend" | "policy" | "manual";
 
@@ -84,13 +84,16 @@ export interface EventOrigin {
   emailId: string;
   campaignId: string;
   subscriberId: string;
+  /** Published by a reconciliation (issue 16): it stands in for the real event (address-facts.ts). */
+  reconstructed?: boolean;
 }
 
-/** What a Resend event means for an address. */
+/** What a provider's event means for an address. */
 export type AddressEvent =
   | ({ kind: "hard_bounce"; subType: string } & EventOrigin)
   | ({ kind: "soft_bounce"; subType: string; counts: boolean } & EventOrigin)
   | ({ kind: "complaint" } & EventOrigin)
+  | ({ kind: "unsubscribed" } & EventOrigin)
   | ({ kind: "resend_suppressed"; detail: string } & EventOrigin)
   | ({ kind: "delivered" } & EventOrigin);
 
@@ -164,6 +167,9 @@ function factOf(event: AddressEvent): Fact {
       return { kind: "lasting", record: eventRecord(event, "bounced", "event", event.subType) };
     case "complaint":
       return { kind: "lasting", record: eventRecord(event, "complained", "event", "") };
+    // The recipient asked to get no more mail: lasting like a complaint, so no delivery ever lifts it.
+    case "unsubscribed":
+      return { kind: "lasting", record: eventRecord(event, "unsubscribed", "event", "") };
     case "resend_suppressed":
       return { kind: "lasting", record: eventRecord(event, "suppressed_by_resend", "resend", event.detail) };
     case "delivered":
@@ -182,7 +188,8 @@ function factOf(event: AddressEvent): Fact {
  * the delivery, dated between the soft bounces, resets the streak they formed.
  */
 export function applyEvent(current: SubscriberState, event: AddressEvent, policy: SoftBouncePolicy, nowMs: number): Outcome {
-  let facts = addFact(current.facts, factOf(event), policy);
+  const fact = event.reconstructed ? reconstructedFact(factOf(event)) : factOf(event);
+  let facts = addFact(current.facts, fact, policy);
   // Whatever the stored facts say, a suppression the policy did not make is never lifted by an event.
   const stored = current.suppression;
   if (stored && stored.source !== "policy") facts = addLasting(facts, stored);
@@ -250,7 +257,7 @@ export function statusOf(reason: Reason | undefined): "active" | "bounced" | "co
       return "bounced";
     case "complained":
       return "complained";
-    default:
+    default: // suppressed_by_resend, manual, unsubscribed, erased
       return "suppressed";
   }
 }

@@ -4,8 +4,8 @@
  */
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { Provider as ApiProvider } from "../../gen/ngsreach/events/v1/provider_pb.ts";
 import {
-  Provider as ApiProvider,
   WebhookSecretRole,
   WebhookSecretSelector,
   WebhookState,
@@ -16,8 +16,9 @@ import { InvalidArgumentError } from "../shared/errors.ts";
 import { pageSize } from "../shared/paging.ts";
 import { callerOf } from "../shared/rpc/auth.ts";
 import { requireWorkspaceId } from "../shared/validation.ts";
-import type { Provider } from "./providers/provider-adapter.ts";
+import { providerFromApi, providerToApi, type Provider } from "../shared/providers.ts";
 import { getWebhookHealth, type HealthDeps } from "./health/webhook-health.ts";
+import { removeProviderApiKey, setProviderApiKey, type ApiKeyDeps, type ApiKeyInfo } from "./workspace/api-keys.ts";
 import { listAuditEntries, type AuditLogDeps } from "./workspace/audit-log.ts";
 import { reencryptSecrets, type ReencryptDeps } from "./workspace/reencrypt.ts";
 import {
@@ -28,36 +29,21 @@ import {
   type SecretInfo,
 } from "./workspace/secrets.ts";
 
-const providerFromApi: Record<ApiProvider, Provider> = {
-  [ApiProvider.UNSPECIFIED]: "resend",
-  [ApiProvider.RESEND]: "resend",
-  [ApiProvider.SES]: "ses",
-  [ApiProvider.SENDGRID]: "sendgrid",
-  [ApiProvider.POSTMARK]: "postmark",
-  [ApiProvider.MAILGUN]: "mailgun",
-};
-
-const providerToApi: Record<Provider, ApiProvider> = {
-  resend: ApiProvider.RESEND,
-  ses: ApiProvider.SES,
-  sendgrid: ApiProvider.SENDGRID,
-  postmark: ApiProvider.POSTMARK,
-  mailgun: ApiProvider.MAILGUN,
-};
-
 /** Unset is Resend (callers from before other providers); a number outside the enum is refused. */
-function provider(req: { provider: ApiProvider }): Provider {
-  const known = Object.hasOwn(providerFromApi, req.provider) ? providerFromApi[req.provider] : undefined;
-  if (!known) throw new InvalidArgumentError("provider", "unknown provider (RESEND, SES, SENDGRID, POSTMARK or MAILGUN)");
-  return known;
-}
+const provider = (req: { provider: ApiProvider }): Provider => providerFromApi(req.provider);
 
 const toApi = (secret: SecretInfo) => ({
-  provider: providerToApi[secret.provider],
+  provider: providerToApi(secret.provider),
   fingerprint: secret.fingerprint,
   role: secret.role === "current" ? WebhookSecretRole.CURRENT : WebhookSecretRole.PREVIOUS,
   createTime: timestampFromDate(secret.createdAt),
   expireTime: secret.expiresAt ? timestampFromDate(secret.expiresAt) : undefined,
+});
+
+const apiKeyToApi = (key: ApiKeyInfo) => ({
+  provider: providerToApi(key.provider),
+  fingerprint: key.fingerprint,
+  createTime: timestampFromDate(key.createdAt),
 });
 
 const audit = (req: { actor: string; note: string }, context: HandlerContext) => {
@@ -72,7 +58,7 @@ const stateToApi = {
   secret_undecryptable: WebhookState.SECRET_UNDECRYPTABLE,
 } as const;
 
-export function workspaceSettingsRoutes(router: ConnectRouter, deps: SecretDeps & HealthDeps & AuditLogDeps & ReencryptDeps): void {
+export function workspaceSettingsRoutes(router: ConnectRouter, deps: SecretDeps & HealthDeps & AuditLogDeps & ReencryptDeps & ApiKeyDeps): void {
   router.service(WorkspaceSettingsService, {
     async setWebhookSecret(req, context) {
       const secrets = await setWebhookSecret(deps, req.workspaceId, req.secret, audit(req, context), provider(req));
@@ -116,7 +102,18 @@ export function workspaceSettingsRoutes(router: ConnectRouter, deps: SecretDeps 
         undecryptableKeyIds: health.undecryptableKeyIds,
         secretUndecryptable: BigInt(health.counts.secret_undecryptable),
         rateLimited: BigInt(health.counts.rate_limited),
+        snsSubscriptionsConfirmed: BigInt(health.counts.subscription_confirmed),
+        snsUnsubscribed: BigInt(health.counts.unsubscribe_confirmed),
+        apiKeys: health.apiKeys.map((key) => ({ ...apiKeyToApi(key), keyId: key.keyId, undecryptable: key.undecryptable })),
+        silentSinceTime: health.silentSince ? timestampFromDate(health.silentSince) : undefined,
       };
+    },
+    async setProviderApiKey(req, context) {
+      const key = await setProviderApiKey(deps, req.workspaceId, provider(req), req.apiKey, audit(req, context));
+      return { apiKey: apiKeyToApi(key) };
+    },
+    async removeProviderApiKey(req, context) {
+      return { removed: await removeProviderApiKey(deps, req.workspaceId, provider(req), audit(req, context)) };
     },
     async reencryptSecrets(req, context) {
       return await reencryptSecrets(deps, { pageSize: req.pageSize, pageToken: req.pageToken }, audit(req, context));

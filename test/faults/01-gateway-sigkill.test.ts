@@ -4,9 +4,9 @@ import { pick, scenarioTimeoutMs } from "./params.ts";
 import { startLoad } from "./scenario-helpers.ts";
 import { Stack } from "./stack.ts";
 
-describe("fault scenario 1: the gateway is SIGKILLed mid-load", () => {
+describe("fault scenario 1: the gateway is SIGKILLed mid-load (webhooks of all five providers)", () => {
   it("gives requests in flight no 2xx, and the sender's retries land exactly once", { timeout: scenarioTimeoutMs }, async () => {
-    const stack = await Stack.start();
+    const stack = await Stack.start({ providers: "mixed" });
     const kills = pick(2, 10);
     const load = startLoad(stack, pick(25, 1000), { ratePerSecond: pick(30, 60) });
     for (let k = 1; k <= kills; k++) {

@@ -17,7 +17,7 @@ describe("fault scenario 2: the same events retried after the JetStream duplicat
     await load.done;
     // Waiting out the window is the point of the scenario (a time, not an effect to poll for).
     await sleep(windowSeconds * 1000 + 500);
-    await drive(load.ledger, load.workload.events, {
+    await drive(load.ledger, load.workload.requests, {
       target: () => stack.url("webhook-gateway"),
       secret: (workspaceId) => stack.secrets.get(workspaceId)!,
     });

@@ -20,7 +20,7 @@ describe("the checker bites", () => {
     await sleep(randomBetween(0, 200));
     for (const instance of stack.instancesOf("delivery-status")) await instance.kill();
     await stack.startAll("delivery-status", join(repoRoot, "services", "delivery-status", "main.ts")); // even the correct build cannot bring them back
-    const verdict = await check(stack, load.ledger, { scenario: "11-checker-bites", timeoutMs: 10_000, stallMs: 10_000, stats: false, suppression: false });
+    const verdict = await check(stack, load.ledger, { scenario: "11-checker-bites", timeoutMs: 10_000, stallMs: 10_000, drainedStallMs: 5_000, stats: false, suppression: false });
     expect(verdict.ok).toBe(false);
     expect(verdict.lost).toBeGreaterThan(0);
   });

@@ -12,13 +12,13 @@ const drainLimitMs = 15_000;
 const ackWaitMs = 5_000;
 
 /** What each consumer of the stopped processes said at its stop ("consumer stopped" log lines). */
-function stopReports(procs: ServiceProc[]): { consumer: string; finishedAfterStop: number; returned: number }[] {
+function stopReports(procs: ServiceProc[]): { consumer: string; finishedAfterStop: number; returned: number; retriedAfterStop: number }[] {
   return procs.flatMap((proc) =>
     proc
       .output()
       .split("\n")
       .filter((line) => line.includes('"msg":"consumer stopped"'))
-      .map((line) => JSON.parse(line) as { consumer: string; finishedAfterStop: number; returned: number }),
+      .map((line) => JSON.parse(line) as { consumer: string; finishedAfterStop: number; returned: number; retriedAfterStop: number }),
   );
 }
 
@@ -30,6 +30,23 @@ function stopReports(procs: ServiceProc[]): { consumer: string; finishedAfterSto
 async function redeliveries(nats: NatsHandles, durable: string): Promise<number> {
   const { delivered } = await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, durable);
   return delivered.consumer_seq - delivered.stream_seq;
+}
+
+/**
+ * Messages the restarted processes gave back themselves (outcome "retried" in their /metrics): each comes
+ * once more, for a reason that is not the stop — with two campaign-stats instances, a version guard lost to
+ * the other instance is retried (a cluster run once counted 1 such redelivery against 0 given back).
+ */
+async function retriedByRunning(procs: ServiceProc[], durables: string[]): Promise<number> {
+  let total = 0;
+  for (const proc of procs) {
+    const text = await (await fetch(`${proc.baseUrl}/metrics`)).text();
+    for (const line of text.split("\n")) {
+      if (!line.startsWith("ngsreach_consumer_messages_total{") || !line.includes('outcome="retried"')) continue;
+      if (durables.some((durable) => line.includes(`consumer="${durable}"`))) total += Number(line.slice(line.lastIndexOf(" ") + 1));
+    }
+  }
+  return total;
 }
 
 /** Messages delivered to a consumer and not acked yet. */
@@ -73,18 +90,24 @@ describe("fault scenario 17: every service gets SIGTERM under load and starts ag
       const reports = stopReports(stopped.map(({ proc }) => proc)).filter((report) => durables.includes(report.consumer));
       const returned = reports.reduce((sum, report) => sum + report.returned, 0);
       const finished = reports.reduce((sum, report) => sum + report.finishedAfterStop, 0);
+      // Finishing what they held, the stopping instances may lose a version guard to each other and retry it.
+      const retriedWhileStopping = reports.reduce((sum, report) => sum + report.retriedAfterStop, 0);
 
       for (const name of names) await stack.startAll(name);
       await load.done;
       const verdict = await check(stack, load.ledger, { scenario: "17-sigterm-under-load" });
       const after = await Promise.all(durables.map((durable) => redeliveries(nats, durable)));
       const redelivered = after.reduce((sum, count, i) => sum + count - before[i]!, 0);
-      console.log(`[faults] 17 consumers finished ${finished} message(s) after the signal and gave back ${returned}; ${redelivered} redelivered since (${durables.join(", ")})`);
+      const restarted = (["delivery-status", "campaign-stats"] as const).flatMap((name) => stack.instancesOf(name));
+      const retried = await retriedByRunning(restarted, durables);
+      console.log(`[faults] 17 consumers finished ${finished} message(s) after the signal (retrying ${retriedWhileStopping}) and gave back ${returned}; ${redelivered} redelivered since, ${retried} of them retried by the restarted consumers (${durables.join(", ")})`);
       if (process.env.FAULTS_DEBUG) console.log(stack.proc("delivery-status").output().split("\n").filter((line) => line.includes("consumer")).join("\n"));
       expect(exits.filter((exit) => exit.code !== 0 || exit.ms > drainLimitMs)).toEqual([]);
       expect(verdict).toMatchObject({ lost: 0, doubleApplied: 0, phantom: 0, mismatches: [] });
       expect(verdict.acked).toBe(load.workload.events.length);
-      expect(redelivered).toBeLessThanOrEqual(returned);
+      // A stop that drops what it pulled redelivered 34 here; closing the pull's subscription while the
+      // server still answered it (nats.js consume() at a stop) 1–5 on the cluster (consumer.ts).
+      expect(redelivered).toBeLessThanOrEqual(returned + retriedWhileStopping + retried);
     } finally {
       await nats.nc.close();
     }

@@ -32,7 +32,7 @@ function breakConsumer(real: ConsumerSpec<ResendEvent>): ConsumerSpec<ResendEven
     };
   }
   if (mode === "ack-before-write") {
-    let writes: Promise<void> = Promise.resolve();
+    let writes: Promise<unknown> = Promise.resolve();
     return {
       ...spec,
       handle: async (event, meta) => {

@@ -6,11 +6,11 @@
  *
  * - every acknowledged event is stored and applied exactly once
  *   (delivery-status timeline: one entry per svix id; send open/click counts);
- * - nothing refused has any effect (no stored copy, no timeline entry);
- * - campaign statistics equal a recomputation from the ledger's acknowledged
- *   INPUT (DESIGN.md definitions: send counts count sends, opens/clicks count
- *   distinct events), and suppression holds exactly the addresses that got an
- *   acknowledged hard bounce, complaint or email.suppressed.
+ * - nothing refused has any effect (no stored copy, no timeline entry, no
+ *   suppression of the address it names);
+ * - each send's status, campaign statistics and suppression equal a
+ *   recomputation from the ledger's acknowledged INPUT (expected.ts), with the
+ *   same rules whichever provider an event came from.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,9 +19,13 @@ import { repoRoot } from "../../tools/local-servers.ts";
 import type { Ledger, HostileEvent } from "./ledger.ts";
 import { backlog, eventsConsumerOf } from "./scenario-helpers.ts";
 import { consumerServices, type Stack } from "./stack.ts";
-import type { NatsHandles } from "../../services/shared/nats.ts";
+import { DOMAIN_EVENTS_STREAM, RESEND_EVENTS_STREAM, type NatsHandles } from "../../services/shared/nats.ts";
 import { checkerConnection, storedCopies } from "./stream-reader.ts";
+import { SendStatus } from "../../gen/ngsreach/delivery/v1/delivery_status_pb.ts";
+import { expectedFrom, type Expected, type StatusName } from "./expected.ts";
 import type { PlannedEvent } from "./workload.ts";
+
+export { expectedFrom } from "./expected.ts";
 
 export interface Verdict {
   scenario: string;
@@ -45,7 +49,12 @@ export interface Verdict {
   phantom: number;
   /** Never-acknowledged events with an effect after a 503 / no answer (DESIGN.md allows one stored copy). */
   inDoubt: number;
-  /** Statistics and suppression differences from the recomputation. */
+  /**
+   * Stored events of the workspaces under an id the ledger does not know: a forgery stored under another
+   * id, or an adapter naming an event otherwise than its provider's id (scenario 7 stores one on purpose).
+   */
+  unplanned: number;
+  /** Status, statistics and suppression differences from the recomputation. */
   mismatches: string[];
   answers: Record<string, number>;
   ok: boolean;
@@ -59,6 +68,13 @@ export interface CheckOptions {
    * slow pipeline keeps changing. On a shared 2-core machine the same settle takes 5 s or 90 s.
    */
   stallMs?: number;
+  /**
+   * Give up sooner, after this long without change, once every durable consumer of both streams has acked all
+   * it was given (default: stallMs throughout): nothing is left in JetStream that could still change an answer,
+   * so a difference that stays this long is the run's result. For the checker-bites scenarios, whose broken
+   * builds never settle.
+   */
+  drainedStallMs?: number;
   /** Give up waiting after this long in any case (default 180 s). */
   timeoutMs?: number;
   /** Skip services not running in this scenario. */
@@ -68,64 +84,18 @@ export interface CheckOptions {
   expectedDeadLetters?: ReadonlySet<string>;
 }
 
-interface Expected {
-  byEmail: Map<string, PlannedEvent[]>;
-  campaigns: Map<string, Record<string, number>>;
-  suppressed: Set<string>;
-  addresses: Set<string>;
-}
-
-const emptyCounts = () => ({
-  sent: 0,
-  delivered: 0,
-  deliveryDelayed: 0,
-  hardBounced: 0,
-  softBounced: 0,
-  complained: 0,
-  failed: 0,
-  suppressed: 0,
-  opens: 0,
-  uniqueOpens: 0,
-  clicks: 0,
-  uniqueClicks: 0,
-});
-
-/** Recomputes statistics and suppression from the acknowledged input only. */
-export function expectedFrom(ledger: Ledger, skip: ReadonlySet<string> = new Set()): Expected {
-  const byEmail = new Map<string, PlannedEvent[]>();
-  const addresses = new Set<string>();
-  for (const entry of ledger.entries.values()) if (!entry.hostile) addresses.add((entry.event as PlannedEvent).address);
-  for (const event of ledger.acknowledgedEvents()) {
-    if (skip.has(event.svixId)) continue;
-    byEmail.set(event.emailId, [...(byEmail.get(event.emailId) ?? []), event]);
-  }
-  const campaigns = new Map<string, Record<string, number>>();
-  const suppressed = new Set<string>();
-  for (const events of byEmail.values()) {
-    const campaign = events[0]!.campaignId;
-    const counts = campaigns.get(campaign) ?? emptyCounts();
-    campaigns.set(campaign, counts);
-    const has = (type: string, bounceType?: string) =>
-      events.some((e) => e.type === type && (bounceType === undefined || e.bounceType === bounceType));
-    const count = (type: string) => events.filter((e) => e.type === type).length;
-    if (has("email.sent")) counts.sent++;
-    if (has("email.delivered")) counts.delivered++;
-    if (has("email.delivery_delayed")) counts.deliveryDelayed++;
-    if (has("email.bounced", "Permanent")) counts.hardBounced++;
-    if (events.some((e) => e.type === "email.bounced" && e.bounceType !== "Permanent")) counts.softBounced++;
-    if (has("email.complained")) counts.complained++;
-    if (has("email.failed")) counts.failed++;
-    if (has("email.suppressed")) counts.suppressed++;
-    counts.opens += count("email.opened");
-    if (has("email.opened")) counts.uniqueOpens++;
-    counts.clicks += count("email.clicked");
-    if (has("email.clicked")) counts.uniqueClicks++;
-    if (has("email.bounced", "Permanent") || has("email.complained") || has("email.suppressed")) {
-      suppressed.add(events[0]!.address);
-    }
-  }
-  return { byEmail, campaigns, suppressed, addresses };
-}
+const sendStatus: Record<StatusName, SendStatus> = {
+  sent: SendStatus.SENT,
+  delivery_delayed: SendStatus.DELIVERY_DELAYED,
+  delivered: SendStatus.DELIVERED,
+  opened: SendStatus.OPENED,
+  clicked: SendStatus.CLICKED,
+  bounced: SendStatus.BOUNCED,
+  complained: SendStatus.COMPLAINED,
+  failed: SendStatus.FAILED,
+  suppressed: SendStatus.SUPPRESSED,
+};
+const statusName = (value: SendStatus) => Object.entries(sendStatus).find(([, v]) => v === value)?.[0] ?? `status ${value}`;
 
 /** Names the RPC in its error, so a verdict says which service did not answer. */
 const labelled = <T>(what: string, call: Promise<T>): Promise<T> =>
@@ -151,12 +121,14 @@ async function cheapMismatches(stack: Stack, expected: Expected, options: CheckO
     );
     const opens = events.filter((e) => e.type === "email.opened").length;
     const clicks = events.filter((e) => e.type === "email.clicked").length;
+    const status = expected.status.get(emailId)!;
     if (!send) {
       mismatches.push(`send ${emailId}: missing`);
       continue;
     }
     if (send.openCount !== opens) mismatches.push(`send ${emailId} open_count ${send.openCount} != ${opens}`);
     if (send.clickCount !== clicks) mismatches.push(`send ${emailId} click_count ${send.clickCount} != ${clicks}`);
+    if (send.status !== sendStatus[status]) mismatches.push(`send ${emailId} status ${statusName(send.status)} != ${status}`);
     excess += Math.max(0, send.openCount - opens) + Math.max(0, send.clickCount - clicks);
   }
   if (options.stats !== false) {
@@ -177,6 +149,7 @@ async function cheapMismatches(stack: Stack, expected: Expected, options: CheckO
         bounceRate: ratio(want.hardBounced!, want.sent!),
         softBounceRate: ratio(want.softBounced!, want.sent!),
         complaintRate: ratio(want.complained!, want.delivered!),
+        unsubscribeRate: ratio(want.unsubscribed!, want.delivered!),
       };
       for (const [field, value] of Object.entries(rates)) {
         const got = (stats?.rates as unknown as Record<string, number> | undefined)?.[field] ?? 0;
@@ -253,6 +226,20 @@ async function unfinished(stack: Stack, nats: NatsHandles): Promise<string[]> {
   return waiting;
 }
 
+/** True when every durable consumer of both streams, whoever runs it, has acked all it was given. */
+async function everyDurableDrained(nats: NatsHandles): Promise<boolean> {
+  try {
+    for (const stream of [RESEND_EVENTS_STREAM, DOMAIN_EVENTS_STREAM]) {
+      for await (const info of nats.jsm.consumers.list(stream)) {
+        if (info.config.durable_name && info.num_pending + info.num_ack_pending > 0) return false;
+      }
+    }
+    return true;
+  } catch {
+    return false; // NATS not answering: nothing is known to be drained
+  }
+}
+
 /** Waits for the pipeline to settle (or the deadline) and returns the verdict; prints and saves it. */
 export async function check(stack: Stack, ledger: Ledger, options: CheckOptions): Promise<Verdict> {
   const started = Date.now();
@@ -272,9 +259,11 @@ export async function check(stack: Stack, ledger: Ledger, options: CheckOptions)
     // Counts can all be right while an event that moves none of them (a second delivery_delayed, say) still
     // waits in a consumer — held by a killed instance until its ack wait ends: settled means drained too.
     const waiting = await unfinished(stack, nats);
-    const seen = `${cheap.mismatches.join("\n")}\n${waiting.join(" ")}`;
+    const drained = options.drainedStallMs !== undefined && waiting.length === 0 && (await everyDurableDrained(nats));
+    const seen = `${cheap.mismatches.join("\n")}\n${waiting.join(" ")}\n${drained}`;
     if (seen !== lastSeen) [lastSeen, lastChange] = [seen, Date.now()];
-    if ((cheap.mismatches.length === 0 && waiting.length === 0) || Date.now() > deadline || Date.now() - lastChange > stallMs) break;
+    const stalled = Date.now() - lastChange > (drained ? options.drainedStallMs! : stallMs);
+    if ((cheap.mismatches.length === 0 && waiting.length === 0) || Date.now() > deadline || stalled) break;
     if (process.env.FAULTS_DEBUG) console.log(`[faults] settling, round ${round}: ${cheap.mismatches.length} mismatches, e.g. ${cheap.mismatches[0]}`);
     await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 250 * (round + 1))));
   }
@@ -329,6 +318,7 @@ export async function check(stack: Stack, ledger: Ledger, options: CheckOptions)
       else phantom++;
     }
   }
+  const unplanned = [...stored.keys()].filter((svixId) => !ledger.entries.has(svixId)).length;
   const verdict: Verdict = {
     // A scenario's verdict on a cluster is kept apart from its verdict on one server.
     scenario: stack.cluster ? `${options.scenario}-cluster` : options.scenario,
@@ -342,6 +332,7 @@ export async function check(stack: Stack, ledger: Ledger, options: CheckOptions)
     doubleApplied,
     phantom,
     inDoubt,
+    unplanned,
     mismatches: cheap.mismatches.slice(0, 20),
     answers: ledger.answers(),
     ok: lost === 0 && doubleApplied === 0 && phantom === 0 && cheap.mismatches.length === 0,
@@ -353,7 +344,7 @@ export async function check(stack: Stack, ledger: Ledger, options: CheckOptions)
 
 /** Prints the verdict line and keeps it under .cache/faults (the README's table is filled from these). */
 export function report(verdict: Verdict, extra: Record<string, unknown> = {}, print = true): void {
-  const line = `[faults] ${verdict.scenario}: ${verdict.ok ? "PASS" : "FAIL"} sent=${verdict.sent} requests=${verdict.requests} 2xx=${verdict.acked} stored=${verdict.stored} (copies ${verdict.storedCopies}) applied=${verdict.applied} lost=${verdict.lost} double-applied=${verdict.doubleApplied} phantom=${verdict.phantom} in-doubt=${verdict.inDoubt} mismatches=${verdict.mismatches.length} answers=${JSON.stringify(verdict.answers)} settle=${verdict.settleMs}ms`;
+  const line = `[faults] ${verdict.scenario}: ${verdict.ok ? "PASS" : "FAIL"} sent=${verdict.sent} requests=${verdict.requests} 2xx=${verdict.acked} stored=${verdict.stored} (copies ${verdict.storedCopies}) applied=${verdict.applied} lost=${verdict.lost} double-applied=${verdict.doubleApplied} phantom=${verdict.phantom} in-doubt=${verdict.inDoubt} unplanned=${verdict.unplanned} mismatches=${verdict.mismatches.length} answers=${JSON.stringify(verdict.answers)} settle=${verdict.settleMs}ms`;
   if (print) console.log(line + (verdict.mismatches.length ? `\n  ${verdict.mismatches.join("\n  ")}` : ""));
   const dir = join(repoRoot, ".cache", "faults");
   mkdirSync(dir, { recursive: true });

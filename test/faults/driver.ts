@@ -1,18 +1,23 @@
 /**
  * The load driver: sends signed, realistic webhooks to the gateway the way
- * Svix does — every retry of an event carries the same svix id with a fresh
- * timestamp and signature — and records every answer in the ledger. Retries
- * continue until a 2xx, within a bounded number of attempts and a deadline.
+ * each provider does — every retry of a request carries the same events (the
+ * same svix id, SendGrid's same array), signed as that provider signs a retry
+ * (provider-requests.ts) — and records every answer in the ledger, for each
+ * event the request carried. Retries continue until a 2xx, within a bounded
+ * number of attempts and a deadline.
  */
-import { signedHeaders } from "../../cli/sign.ts";
 import type { Ledger, Outcome } from "./ledger.ts";
-import type { PlannedEvent } from "./workload.ts";
+import type { ProviderKeys } from "./provider-keys.ts";
+import { requestOf, type WebhookRequest } from "./provider-requests.ts";
+import type { PlannedDelivery } from "./workload.ts";
 
 export interface DriverOptions {
   /** Base URL of the gateway now (it may move when the gateway is restarted). */
   target: () => string;
-  /** Signing secret of a workspace. */
+  /** Resend signing secret of a workspace (read at every attempt: scenario 13 rotates it). */
   secret: (workspaceId: string) => string;
+  /** The other providers' credentials of a workspace (needed only by a mixed workload). */
+  providerKeys?: (workspaceId: string) => ProviderKeys | undefined;
   /** Requests in flight at once (default 8). */
   concurrency?: number;
   /** Deliveries started per second at most (default unlimited); spreads load over time so faults land mid-load. */
@@ -27,13 +32,13 @@ export interface DriverOptions {
   requestTimeoutMs?: number;
 }
 
-/** Posts one signed body once; returns the status or "no-answer". */
-export async function postSigned(baseUrl: string, event: PlannedEvent, secret: string, timeoutMs = 15_000): Promise<Outcome> {
+/** Posts one signed request once; returns the status or "no-answer". */
+export async function postSigned(baseUrl: string, workspaceId: string, request: WebhookRequest, timeoutMs = 15_000): Promise<Outcome> {
   try {
-    const response = await fetch(`${baseUrl}/webhooks/resend?workspaceId=${encodeURIComponent(event.workspaceId)}`, {
+    const response = await fetch(`${baseUrl}${request.path}?workspaceId=${encodeURIComponent(workspaceId)}`, {
       method: "POST",
-      headers: { "content-type": "application/json", ...signedHeaders(secret, event.body, { id: event.svixId }) },
-      body: event.body,
+      headers: request.headers,
+      body: request.body,
       signal: AbortSignal.timeout(timeoutMs),
     });
     await response.arrayBuffer();
@@ -44,25 +49,28 @@ export async function postSigned(baseUrl: string, event: PlannedEvent, secret: s
 }
 
 /** Delivers every item of `deliveries` (duplicates included) until each got a 2xx or its attempts ran out. */
-export async function drive(ledger: Ledger, deliveries: readonly PlannedEvent[], options: DriverOptions): Promise<void> {
+export async function drive(ledger: Ledger, deliveries: readonly PlannedDelivery[], options: DriverOptions): Promise<void> {
   const concurrency = options.concurrency ?? 8;
   const maxAttempts = options.maxAttempts ?? 30;
   const retryDelay = options.retryDelayMs ?? ((n: number) => Math.min(1000, 100 * 2 ** n));
   const started = Date.now();
   const deadline = started + (options.deadlineMs ?? 120_000);
-  for (const event of deliveries) ledger.plan(event);
+  for (const delivery of deliveries) ledger.plan(delivery);
   let next = 0;
   const worker = async () => {
     while (next < deliveries.length) {
       const index = next++;
-      const event = deliveries[index]!;
+      const delivery = deliveries[index]!;
+      const svixIds = delivery.events.map((event) => event.svixId);
+      const ws = delivery.workspaceId;
       if (options.ratePerSecond) {
         const due = started + (index * 1000) / options.ratePerSecond;
         if (due > Date.now()) await delay(due - Date.now());
       }
       for (let attempt = 0; attempt < maxAttempts && Date.now() < deadline; attempt++) {
-        const outcome = await postSigned(options.target(), event, options.secret(event.workspaceId), options.requestTimeoutMs);
-        ledger.record(event.svixId, outcome);
+        const request = requestOf(delivery, { resend: options.secret(ws), others: options.providerKeys?.(ws) });
+        const outcome = await postSigned(options.target(), ws, request, options.requestTimeoutMs);
+        ledger.record(svixIds, outcome);
         if (typeof outcome === "number" && outcome >= 200 && outcome < 300) break;
         await delay(retryDelay(attempt));
       }

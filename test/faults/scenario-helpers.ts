@@ -8,27 +8,34 @@ import { waitFor } from "../harness.ts";
 import { drive, type DriverOptions } from "./driver.ts";
 import { Ledger } from "./ledger.ts";
 import type { Stack } from "./stack.ts";
-import { buildWorkload, type Workload } from "./workload.ts";
+import { buildWorkload, type Workload, type WorkloadOptions } from "./workload.ts";
 
 export interface Load {
   workload: Workload;
   ledger: Ledger;
   /** Resolves when every delivery got a 2xx or gave up. */
   done: Promise<void>;
-  /** Waits until this share (0..1) of the deliveries was attempted at least once. */
+  /** Waits until this share (0..1) of the events was attempted at least once. */
   reached(share: number): Promise<void>;
 }
 
-/** Starts sending `sends` emails' histories (with duplicates, out of order) to the stack's gateway. */
-export function startLoad(stack: Stack, sends: number, options: Partial<DriverOptions> & { seed?: number; duplicateRate?: number } = {}): Load {
-  const workload = buildWorkload({ workspaceId: stack.workspaceId, sends, seed: options.seed, duplicateRate: options.duplicateRate });
+export type LoadOptions = Partial<DriverOptions> & Pick<WorkloadOptions, "seed" | "duplicateRate" | "providers">;
+
+/**
+ * Starts sending `sends` emails' histories (with duplicates, out of order) to the stack's gateway; of every
+ * provider when the stack was started with `providers: "mixed"`, else of Resend only.
+ */
+export function startLoad(stack: Stack, sends: number, options: LoadOptions = {}): Load {
+  const { seed, duplicateRate, providers = stack.providers, ...driverOptions } = options;
+  const workload = buildWorkload({ workspaceId: stack.workspaceId, sends, seed, duplicateRate, providers });
   const ledger = new Ledger();
   const done = drive(ledger, workload.deliveries, {
     target: () => stack.url("webhook-gateway"),
     secret: (workspaceId) => stack.secrets.get(workspaceId)!,
-    ...options,
+    providerKeys: (workspaceId) => stack.providerKeys.get(workspaceId),
+    ...driverOptions,
   });
-  const total = workload.deliveries.length;
+  const total = workload.events.length;
   return {
     workload,
     ledger,
@@ -39,7 +46,7 @@ export function startLoad(stack: Stack, sends: number, options: Partial<DriverOp
   };
 }
 
-/** Distinct deliveries attempted so far. */
+/** Distinct events attempted so far. */
 function attempted(ledger: Ledger): number {
   let n = 0;
   for (const entry of ledger.entries.values()) if (entry.outcomes.length > 0) n++;

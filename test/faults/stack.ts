@@ -3,8 +3,9 @@
  * three-node cluster) and FerretDB (so they can be stopped, killed and
  * paused), the gateway and the three services as their own processes — one
  * or several instances each — (so they can be SIGKILLed, SIGSTOPped and
- * restarted), one workspace with a webhook secret, and RPC clients that
- * follow a service when a restart moves it to another port.
+ * restarted), one workspace with a webhook secret — and, for a mixed-provider
+ * load, a credential of every other provider and the SNS test certificate —
+ * and RPC clients that follow a service when a restart moves it to another port.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
@@ -16,7 +17,10 @@ import { CampaignStatsService } from "../../gen/ngsreach/stats/v1/campaign_stats
 import { SuppressionService } from "../../gen/ngsreach/suppression/v1/suppression_pb.ts";
 import { WorkspaceSettingsService } from "../../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
 import { newWebhookSecret } from "../../cli/sign.ts";
+import { providerToApi } from "../../services/shared/providers.ts";
+import { credentialText, newProviderKeys, otherProviders, startSnsCertificates, type ProviderKeys, type SnsCertificates } from "./provider-keys.ts";
 import type { NatsHandles } from "../../services/shared/nats.ts";
+import { startupTimedOut } from "../../services/shared/service-host.ts";
 import { freePort, freeze, repoRoot, type LocalServer, type NatsCluster } from "../../tools/local-servers.ts";
 import { privateFerretDb, privateNats, privateNatsCluster, testSecretsKey, uniqueName, waitFor } from "../harness.ts";
 
@@ -42,12 +46,36 @@ export interface ServiceProc {
   resume(): void;
 }
 
-/** Starts a service entry point (default `services/<name>/main.ts`) and waits for /healthz. */
+/**
+ * V8's code cache of the modules every service loads, shared by all the processes the suites start: a cluster
+ * stack starts eight, and with it a process loads its modules in about half the CPU time (Node's
+ * NODE_COMPILE_CACHE; a stale or foreign entry is checked and ignored). One set by the caller wins.
+ */
+const compileCache = process.env.NODE_COMPILE_CACHE ?? join(repoRoot, ".cache", "node-compile-cache");
+
+/** The services' own start-up deadline here: below the wait for /healthz, so a hung start-up says where it hung. */
+const startupTimeoutSeconds = 45;
+
+/**
+ * Starts a service entry point (default `services/<name>/main.ts`) and waits for /healthz. A start-up that
+ * hit its deadline (STARTUP_TIMEOUT_SECONDS; the process exited naming the step) is started once more, as an
+ * orchestrator would, and said on the console; CI saw one delivery-status start-up hang on a fresh machine.
+ */
 export async function spawnEntry(name: ServiceName, env: Record<string, string>, entry?: string): Promise<ServiceProc> {
+  try {
+    return await spawnOnce(name, env, entry);
+  } catch (error) {
+    if (!(error as Error).message.includes(startupTimedOut)) throw error;
+    console.log(`[faults] ${name} started again after its start-up deadline: ${(error as Error).message}`);
+    return await spawnOnce(name, env, entry);
+  }
+}
+
+async function spawnOnce(name: ServiceName, env: Record<string, string>, entry?: string): Promise<ServiceProc> {
   const port = await freePort();
   const child = spawn(process.execPath, [entry ?? join(repoRoot, "services", name, "main.ts")], {
     cwd: repoRoot,
-    env: { ...process.env, LOG_LEVEL: "error", ...env, [portVariables[name]]: String(port) },
+    env: { NODE_COMPILE_CACHE: compileCache, STARTUP_TIMEOUT_SECONDS: String(startupTimeoutSeconds), ...process.env, LOG_LEVEL: "error", ...env, [portVariables[name]]: String(port) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -57,13 +85,14 @@ export async function spawnEntry(name: ServiceName, env: Record<string, string>,
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const baseUrl = `http://127.0.0.1:${port}`;
   try {
-    await waitFor(
+    const healthy = await waitFor(
       async () => {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited: ${output}`);
-        return (await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.ok;
+        if (child.exitCode !== null || child.signalCode !== null) return "exited";
+        return (await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.ok && "healthy";
       },
       { timeoutMs: 60_000, intervalMs: 100, what: `${name} to become healthy` },
     );
+    if (healthy === "exited") throw new Error(`${name} exited`); // its output follows below
   } catch (error) {
     child.kill("SIGKILL");
     throw new Error(`${(error as Error).message}\n${output}`);
@@ -107,6 +136,11 @@ export interface StackOptions {
   instances?: number;
   /** The local FerretDB's per-document locks (off only to show the checker catches what they prevent). */
   documentLocks?: boolean;
+  /**
+   * "mixed": every workspace also holds a credential of SendGrid, Mailgun, Postmark and SES, the gateway
+   * accepts the test SNS certificate, and loads started on the stack spread over all five providers.
+   */
+  providers?: "resend" | "mixed";
 }
 
 /** True when the fault suite runs on a cluster (`FAULTS_CLUSTER=1`). */
@@ -129,6 +163,10 @@ export class Stack {
   readonly procs = new Map<ServiceName, ServiceProc[]>();
   readonly workspaceId = uniqueName("ws");
   readonly secrets = new Map<string, string>();
+  /** The other providers' credentials of each workspace (a mixed stack only). */
+  readonly providerKeys = new Map<string, ProviderKeys>();
+  /** The SNS signer and its certificate server (a mixed stack only). */
+  sns: SnsCertificates | undefined;
   private readonly transports = new Map<string, ReturnType<typeof createConnectTransport>>();
   private readonly turns = new Map<ServiceName, number>();
 
@@ -160,8 +198,13 @@ export class Stack {
   static async start(options: StackOptions = {}): Promise<Stack> {
     const started = Date.now();
     const cluster = options.cluster ?? onCluster;
-    const [nats, ferret] = await Promise.all([cluster ? privateNatsCluster(3) : privateNats(), privateFerretDb({ documentLocks: options.documentLocks })]);
+    const [nats, ferret, sns] = await Promise.all([
+      cluster ? privateNatsCluster(3) : privateNats(),
+      privateFerretDb({ documentLocks: options.documentLocks }),
+      options.providers === "mixed" ? startSnsCertificates() : undefined,
+    ]);
     const stack = new Stack(nats, ferret, uniqueName("faults"), options);
+    stack.sns = sns;
     openStacks.add(stack);
     const names = options.services ?? ["webhook-gateway", ...consumerServices];
     // Every instance of every service starts at once, as a deployment rolls them out: stream, consumer and
@@ -172,6 +215,14 @@ export class Stack {
       const secret = newWebhookSecret();
       await stack.settings().setWebhookSecret({ workspaceId, secret, actor: "faults", note: "fault-injection suite" });
       stack.secrets.set(workspaceId, secret);
+      if (!stack.sns) continue;
+      const keys = newProviderKeys(stack.sns.signer);
+      await Promise.all(
+        otherProviders.map((provider) =>
+          stack.settings().setWebhookSecret({ workspaceId, secret: credentialText(keys, provider), provider: providerToApi(provider), actor: "faults", note: "fault-injection suite" }),
+        ),
+      );
+      stack.providerKeys.set(workspaceId, keys);
     }
     const shape = cluster ? `${stack.natsNodes.length} NATS nodes, ${stack.instances} instance(s) each` : `${stack.instances} instance(s) each`;
     console.log(`[faults] stack of ${names.length} services (${shape}) started in ${Date.now() - started} ms`);
@@ -187,6 +238,7 @@ export class Stack {
       SECRETS_KEY: testSecretsKey,
       WEBHOOK_PUBLISH_TIMEOUT_MS: "1000",
       EVENTS_REPLICAS: String(this.natsNodes.length),
+      ...(this.sns && name === "webhook-gateway" ? { SNS_EXTRA_CERT_URL_PREFIX: this.sns.prefix } : {}),
       ...this.options.env,
       ...this.options.serviceEnv?.[name],
     };
@@ -270,10 +322,16 @@ export class Stack {
     return node;
   }
 
-  /** SIGKILLs every service (the servers are stopped by the harness). */
+  /** The load mix of this stack: mixed only when every provider's credential is set. */
+  get providers(): "resend" | "mixed" {
+    return this.sns ? "mixed" : "resend";
+  }
+
+  /** SIGKILLs every service (the servers are stopped by the harness) and closes the certificate server. */
   async close(): Promise<void> {
     openStacks.delete(this);
     await Promise.all([...this.procs.values()].flat().map((proc) => proc.kill()));
+    await this.sns?.server.close();
   }
 }
 

@@ -1,16 +1,14 @@
 /**
  * Test support for the SES adapter (services/webhook-gateway/providers/ses.ts): an SNS signer of our own (an RSA key from node:crypto and a self-signed certificate from
  * `openssl`, which node:crypto cannot build) and a loopback server that serves its certificate the way
- * SNS's hosts do. The signer builds the string to sign from AWS's field lists itself, apart from the
- * adapter's code, so a mistake in one is not copied into the other.
+ * SNS's hosts do. The signer (cli/provider-sign.ts) builds the string to sign from AWS's field lists
+ * itself, apart from the adapter's code, so a mistake in one is not copied into the other.
  */
-import { execFileSync } from "node:child_process";
-import { createSign, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { KeyObject } from "node:crypto";
+import { selfSignedSnsCertificate, signSnsEnvelope } from "../../cli/provider-sign.ts";
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 
 export interface TestSigner {
   privateKey: KeyObject;
@@ -18,41 +16,10 @@ export interface TestSigner {
 }
 
 /** A fresh 2048-bit RSA key (or, to test refusals, a P-256 one) and a self-signed certificate for it, valid for a day. */
-export function createTestSigner(keyType: "rsa" | "ec" = "rsa"): TestSigner {
-  const { privateKey } = keyType === "rsa" ? generateKeyPairSync("rsa", { modulusLength: 2048 }) : generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const dir = mkdtempSync(join(tmpdir(), "sns-test-cert-"));
-  try {
-    const keyPath = join(dir, "key.pem");
-    writeFileSync(keyPath, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
-    try {
-      execFileSync("openssl", ["req", "-x509", "-new", "-key", keyPath, "-subj", "/CN=sns.amazonaws.com", "-days", "1", "-out", join(dir, "cert.pem")], {
-        stdio: ["ignore", "ignore", "pipe"],
-      });
-    } catch (error) {
-      throw new Error("the SNS tests need the openssl command to make a self-signed test certificate", { cause: error });
-    }
-    return { privateKey, certificatePem: readFileSync(join(dir, "cert.pem"), "utf8") };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+export const createTestSigner = (keyType: "rsa" | "ec" = "rsa"): TestSigner => selfSignedSnsCertificate("the SNS tests", keyType);
 
-const signedFields: Record<string, string[]> = {
-  Notification: ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"],
-  SubscriptionConfirmation: ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"],
-  UnsubscribeConfirmation: ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"],
-};
-
-/** Returns the envelope with `SignatureVersion` and `Signature` set as SNS would sign it. */
-export function signEnvelope(envelope: Record<string, unknown>, privateKey: KeyObject, version: "1" | "2" = "1"): Record<string, unknown> {
-  const names = signedFields[String(envelope.Type)] ?? signedFields.Notification!;
-  const text = names
-    .filter((name) => typeof envelope[name] === "string")
-    .map((name) => `${name}\n${envelope[name] as string}\n`)
-    .join("");
-  const signature = createSign(version === "1" ? "RSA-SHA1" : "RSA-SHA256").update(text, "utf8").sign(privateKey, "base64");
-  return { ...envelope, SignatureVersion: version, Signature: signature };
-}
+/** Returns the envelope with `SignatureVersion` and `Signature` set as SNS would sign it (version 1 unless told). */
+export const signEnvelope = (envelope: Record<string, unknown>, privateKey: KeyObject, version: "1" | "2" = "1") => signSnsEnvelope(envelope, privateKey, version);
 
 export type CertificateAnswer = { status: number; body: string | Buffer; headers?: Record<string, string> } | "hang";
 

@@ -27,6 +27,7 @@ export const soft = (svixId: string, atDay: number, subType = "MailboxFull"): Ad
 });
 export const hard = (svixId: string, atDay: number): AddressEvent => ({ kind: "hard_bounce", subType: "General", ...origin(svixId, atDay) });
 export const delivered = (svixId: string, atDay: number): AddressEvent => ({ kind: "delivered", ...origin(svixId, atDay) });
+export const unsubscribed = (svixId: string, atDay: number): AddressEvent => ({ kind: "unsubscribed", ...origin(svixId, atDay) });
 
 export const fresh = () => newSubscriber("ws", "a@x.com", 0);
 

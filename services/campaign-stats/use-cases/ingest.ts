@@ -23,12 +23,14 @@
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { SendRecorded } from "../../../gen/ngsreach/events/v1/domain_events_pb.ts";
 import type { ResendEvent } from "../../../gen/ngsreach/events/v1/resend_event_pb.ts";
+import { isReconstructed } from "../../shared/reconstructed-events.ts";
 import { attributionFromTags, isHardBounce } from "../../shared/resend-events.ts";
 import type { AlertSettings, PendingAlert } from "../alerts.ts";
 import { KeyedLock } from "../../shared/keyed-lock.ts";
 import { isScannerUserAgent } from "../scanner.ts";
 import {
   applyFact,
+  applyReconstructedFact,
   applyRecord,
   contributionDelta,
   contributionOf,
@@ -37,7 +39,10 @@ import {
   type ContributionRules,
   type SendFact,
   type SendState,
+  withEventProvider,
 } from "../send-state.ts";
+import type { BulkSenderLimits, PendingLimitAlert } from "../deliverability/bulk-sender-limits.ts";
+import { mailboxProviderOf, type OverrideIndex } from "../deliverability/mailbox-provider.ts";
 import type { DeltaRef, PartToApply, SendRecord, SendWrite, StatsRepository } from "../stats-repository.ts";
 
 /** What the ingest use cases need. */
@@ -47,6 +52,12 @@ export interface IngestDeps {
   alerts: AlertSettings;
   /** Publishes one alert on JetStream (with its message id); throws when not acknowledged. */
   publishAlert(workspaceId: string, campaignId: string, alert: PendingAlert): Promise<void>;
+  /** The bulk-sender limits of workspace-days (deliverability/bulk-sender-limits.ts). */
+  limits: BulkSenderLimits;
+  /** Publishes one bulk-sender crossing on JetStream (with its message id); throws when not acknowledged. */
+  publishLimitAlert(workspaceId: string, alert: PendingLimitAlert): Promise<void>;
+  /** A workspace's mailbox-provider overrides (deliverability/provider-overrides.ts); none when absent. */
+  overrides?: { indexOf(workspaceId: string): Promise<OverrideIndex> };
   /** Tells watchers a campaign changed (best effort). */
   notifyChanged(workspaceId: string, campaignId: string): void;
   /** Test hook called between two writes; throwing simulates a crash at that point. */
@@ -75,7 +86,11 @@ export class DoneRefs {
 
 const ms = (timestamp: Timestamp | undefined) => (timestamp ? timestampMs(timestamp) : undefined);
 
-/** The statistics fact of a Resend event, or undefined for events statistics ignore. */
+/**
+ * The statistics fact of an event on the stream, or undefined for events statistics ignore. Every
+ * provider's event comes in the same envelope and counts by the same rules: only its type and fields are
+ * read, never its provider (whose ids, "sendgrid:...", already keep its sends and events apart).
+ */
 export function factOf(event: ResendEvent): SendFact | undefined {
   const email = event.email;
   if (!email || !email.emailId) return undefined;
@@ -97,6 +112,8 @@ export function factOf(event: ResendEvent): SendFact | undefined {
       return { kind: "failed", t };
     case "email.suppressed":
       return { kind: "suppressed", t };
+    case "email.unsubscribed":
+      return { kind: "unsubscribed", t };
     case "email.opened":
       return { kind: "opened", t };
     case "email.clicked": {
@@ -113,6 +130,16 @@ export function factOf(event: ResendEvent): SendFact | undefined {
   }
 }
 
+/**
+ * The mailbox provider of each recipient, with the overrides of its workspace (only the provider is kept,
+ * never the address). One read of each workspace's overrides per batch, from their cache.
+ */
+async function providerLookup(deps: IngestDeps, workspaceIds: readonly string[]) {
+  const indexes = new Map<string, OverrideIndex>();
+  for (const workspaceId of new Set(workspaceIds)) indexes.set(workspaceId, (await deps.overrides?.indexOf(workspaceId)) ?? new Map());
+  return (workspaceId: string, recipient: string | undefined) => (recipient ? mailboxProviderOf(recipient, indexes.get(workspaceId)) : undefined);
+}
+
 /** One message's change of one send; `cause` makes it idempotent (`svix:<id>` or `record`). */
 interface SendChangeCause {
   workspaceId: string;
@@ -121,18 +148,25 @@ interface SendChangeCause {
   change(state: SendState): SendState;
 }
 
-/** Applies Resend events (idempotent by svix id). */
+/**
+ * Applies Resend events (idempotent by svix id). A reconstructed event (issue 16) is classified like a
+ * webhook — the same kinds, a bounce hard or soft by its detail — but kept as a stand-in (see send-state.ts);
+ * its svix id, "reconciliation:<email id>:<type>", is a cause of its own like any other.
+ */
 export async function applyResendEvents(deps: IngestDeps, events: readonly ResendEvent[]): Promise<void> {
   const changes: SendChangeCause[] = [];
+  const recipientProvider = await providerLookup(deps, events.map((event) => event.workspaceId));
   for (const event of events) {
     const fact = factOf(event);
     if (!fact) continue;
     const tagCampaign = attributionFromTags(event.email!).campaignId;
+    const reconstructed = isReconstructed(event);
     changes.push({
       workspaceId: event.workspaceId,
       emailId: event.email!.emailId,
       cause: `svix:${event.svixId}`,
-      change: (state) => applyFact(state, fact, tagCampaign),
+      change: (state) =>
+        withEventProvider(reconstructed ? applyReconstructedFact(state, fact, tagCampaign) : applyFact(state, fact, tagCampaign), recipientProvider(event.workspaceId, event.email!.to[0])),
     });
   }
   await changeSends(deps, changes);
@@ -140,6 +174,7 @@ export async function applyResendEvents(deps: IngestDeps, events: readonly Resen
 
 /** Applies send registrations (idempotent by email id: the first registration counts). */
 export async function applySendsRecorded(deps: IngestDeps, registrations: readonly SendRecorded[]): Promise<void> {
+  const recipientProvider = await providerLookup(deps, registrations.map((recorded) => recorded.workspaceId));
   await changeSends(
     deps,
     registrations.map((recorded) => {
@@ -148,7 +183,7 @@ export async function applySendsRecorded(deps: IngestDeps, registrations: readon
         workspaceId: recorded.workspaceId,
         emailId: recorded.emailId,
         cause: "record",
-        change: (state: SendState) => applyRecord(state, recorded.campaignId, sentAt),
+        change: (state: SendState) => applyRecord(state, recorded.campaignId, sentAt, recipientProvider(recorded.workspaceId, recorded.recipient)),
       };
     }),
   );
@@ -204,10 +239,12 @@ async function flushPending(deps: IngestDeps, sends: readonly SendRecord[]): Pro
     isDone: (workspaceId, ref) => deps.done.has(`${workspaceId}:${ref}`),
     stillPending: (refs) => stillPending(deps, refs),
     alertSettings: deps.alerts,
+    limits: deps.limits,
     now: deps.now(),
     afterWrite: (kind) => deps.crashPoint(`after-apply-${kind}`),
   });
-  const withOutbox = touched.filter((campaign) => campaign.outbox.length > 0);
+  const withOutbox = touched.campaigns.filter((campaign) => campaign.outbox.length > 0);
+  const daysWithOutbox = touched.days.filter((day) => day.outbox.length > 0);
   await deps.repo.updateSends(
     sends.map(({ workspaceId, emailId, pending }) => {
       const flushed = new Set(pending.map((delta) => delta.seq));
@@ -224,6 +261,7 @@ async function flushPending(deps: IngestDeps, sends: readonly SendRecord[]): Pro
   for (const { workspaceId, ref } of parts) deps.done.add(`${workspaceId}:${ref}`);
   await deps.crashPoint("after-pending-removed");
   for (const campaign of withOutbox) await publishOutbox(deps, campaign.workspaceId, campaign.campaignId, campaign.outbox);
+  for (const day of daysWithOutbox) await publishDayOutbox(deps, day.workspaceId, day.day, day.outbox);
   const changed = new Map(parts.map(({ workspaceId, part }) => [`${workspaceId}\u0000${part.campaignId}`, [workspaceId, part.campaignId] as const]));
   for (const [workspaceId, campaignId] of changed.values()) deps.notifyChanged(workspaceId, campaignId);
 }
@@ -251,6 +289,13 @@ export const deltaRef = (emailId: string, seq: number) => `${emailId}#${seq}`;
 export function splitDeltaRef(ref: string): [emailId: string, seq: number] {
   const at = ref.lastIndexOf("#");
   return [ref.slice(0, at), Number(ref.slice(at + 1))];
+}
+
+/** Publishes a workspace-day's bulk-sender crossings (message ids make a repeat harmless), then removes them from its outbox. */
+export async function publishDayOutbox(deps: IngestDeps, workspaceId: string, day: number, outbox: readonly PendingLimitAlert[]): Promise<void> {
+  for (const alert of outbox) await deps.publishLimitAlert(workspaceId, alert);
+  await deps.crashPoint("after-limit-alert-published");
+  await deps.repo.removeFromDayOutbox(workspaceId, day, outbox);
 }
 
 /** Publishes alerts (message ids make a repeat harmless), then removes them from the outbox. */

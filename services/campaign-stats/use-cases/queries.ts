@@ -4,6 +4,8 @@
  */
 import { InvalidArgumentError } from "../../shared/errors.ts";
 import { ratesOf, zeroCounts, type Counts, type RateValues } from "../counts.ts";
+import type { MailboxProvider } from "../deliverability/mailbox-provider.ts";
+import { providersWithCounts } from "../deliverability/provider-counts.ts";
 import { hourMs } from "../send-state.ts";
 import type { LinkRecord, StatsRepository } from "../stats-repository.ts";
 
@@ -13,6 +15,8 @@ export interface CampaignStatsView {
   campaignId: string;
   counts: Counts;
   rates: RateValues;
+  /** The same per mailbox provider, providers with any count only, in report order. */
+  byProvider: { provider: MailboxProvider; counts: Counts; rates: RateValues }[];
   updatedAt: number | null;
 }
 
@@ -20,7 +24,8 @@ export interface CampaignStatsView {
 export async function getCampaignStats(repo: StatsRepository, workspaceId: string, campaignId: string): Promise<CampaignStatsView> {
   const record = await repo.getCampaign(workspaceId, campaignId);
   const counts = record?.counts ?? zeroCounts();
-  return { workspaceId, campaignId, counts, rates: ratesOf(counts), updatedAt: record?.updatedAt ?? null };
+  const byProvider = providersWithCounts(record?.byProvider ?? {}).map(({ provider, counts }) => ({ provider, counts, rates: ratesOf(counts) }));
+  return { workspaceId, campaignId, counts, rates: ratesOf(counts), byProvider, updatedAt: record?.updatedAt ?? null };
 }
 
 /** Statistics of many campaigns, in request order. */

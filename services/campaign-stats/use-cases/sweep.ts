@@ -1,14 +1,14 @@
 /**
  * Background repair, run at start-up and periodically:
- * - alerts left in a campaign's outbox (crash between the write and the
- *   publish) are published — their message ids make a repeat harmless;
+ * - alerts left in a campaign's outbox, and bulk-sender crossings left in a
+ *   workspace-day's (crash between the write and the publish), are published — their message ids make a repeat harmless;
  * - delta refs left in documents' `recent` lists (crash after the delta was
  *   done, or an idle document) are dropped once their send confirms the delta
  *   is no longer pending, which keeps those lists short.
  * Both scan their collections (campaign-sized, not send-sized).
  */
 import type { IngestDeps } from "./ingest.ts";
-import { publishOutbox, splitDeltaRef } from "./ingest.ts";
+import { publishDayOutbox, publishOutbox, splitDeltaRef } from "./ingest.ts";
 
 /** Runs one sweep; returns what it did (for logs and tests). */
 export async function sweep(deps: IngestDeps): Promise<{ alertsPublished: number; refsPruned: number }> {
@@ -16,6 +16,10 @@ export async function sweep(deps: IngestDeps): Promise<{ alertsPublished: number
   for (const campaign of await deps.repo.campaignsWithOutbox()) {
     await publishOutbox(deps, campaign.workspaceId, campaign.campaignId, campaign.outbox);
     alertsPublished += campaign.outbox.length;
+  }
+  for (const day of await deps.repo.daysWithOutbox()) {
+    await publishDayOutbox(deps, day.workspaceId, day.day, day.outbox);
+    alertsPublished += day.outbox.length;
   }
   let refsPruned = 0;
   for (const doc of await deps.repo.documentsWithRecent()) {

@@ -1,8 +1,9 @@
 import { MongoClient, type Db } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sampleEmailEvent, type EmailEventType, type SampleOptions } from "../../../cli/resend-samples.ts";
+import type { EmailEventType, SampleOptions } from "../../../cli/resend-samples.ts";
 import { shared, uniqueName, waitFor } from "../../../test/harness.ts";
-import { parseResendEvent } from "../../shared/resend-events.ts";
+import { emailIdOf, eventIdOf, type Provider } from "../../shared/providers.ts";
+import { emailEnvelope, providerTypeOf } from "../../../test/support/provider-envelopes.ts";
 import { toIncomingEvent } from "../consumer.ts";
 import type { SendState } from "../send-projection.ts";
 import { withSendLock } from "../send-locks.ts";
@@ -16,12 +17,14 @@ const t0 = Date.parse("2026-11-20T10:00:00.000Z");
 const at = (seconds: number) => new Date(t0 + seconds * 1000);
 const us = (seconds: number) => (t0 + seconds * 1000) * 1000;
 
-/** An event exactly as the consumer would get it from the gateway's envelope. */
-function incoming(workspaceId: string, emailId: string, svixId: string, type: EmailEventType, seconds: number, options: SampleOptions = {}) {
-  const body = sampleEmailEvent(type, { emailId, createdAt: at(seconds), to: ["ann@example.com"], ...options });
-  const envelope = parseResendEvent({ workspaceId, svixId, receivedAtMs: t0 + 3_600_000, rawBody: new TextEncoder().encode(JSON.stringify(body)) });
+/** An event of `provider` about its message `messageId`, exactly as the consumer would get it from the gateway's envelope. */
+function incomingAs(provider: Provider, workspaceId: string, messageId: string, eventId: string, type: EmailEventType, seconds: number, options: SampleOptions = {}) {
+  const envelope = emailEnvelope(provider, workspaceId, type, { eventId, messageId }, { createdAt: at(seconds), to: ["ann@example.com"], receivedAtMs: t0 + 3_600_000, ...options });
   return toIncomingEvent(envelope)!;
 }
+/** A Resend event (email id and svix id as given). */
+const incoming = (workspaceId: string, emailId: string, svixId: string, type: EmailEventType, seconds: number, options: SampleOptions = {}) =>
+  incomingAs("resend", workspaceId, emailId, svixId, type, seconds, options);
 
 function permutations<T>(items: T[]): T[][] {
   if (items.length <= 1) return [items];
@@ -54,69 +57,76 @@ describe("applying events to sends, against the real database", () => {
     await client.close();
   });
 
-  it("converges to the same record for all 120 orderings of a 5-event history, with RecordSend anywhere among them", async () => {
-    const ws = uniqueName("ws");
-    const history: [string, EmailEventType, number, SampleOptions?][] = [
-      ["svix_sent", "email.sent", 0],
-      ["svix_delivered", "email.delivered", 10],
-      ["svix_clicked", "email.clicked", 30, { click: { link: "https://example.com/a" } }],
-      ["svix_complained", "email.complained", 40],
-      ["svix_bounced", "email.bounced", 50, { bounce: { type: "Permanent", subType: "General" } }],
-    ];
-    const orderings = permutations(history);
-    expect(orderings).toHaveLength(120);
+  // The same rules for every provider: a SendGrid history (ids "sendgrid:...") converges to the same state as Resend's.
+  for (const [providerIndex, provider] of (["resend", "sendgrid"] as const).entries()) {
+    it(`converges to the same record for all 120 orderings of a 5-event history, with RecordSend anywhere among them (${provider})`, async () => {
+      const ws = uniqueName("ws");
+      const history: [string, EmailEventType, number, SampleOptions?][] = [
+        ["svix_sent", "email.sent", 0],
+        ["svix_delivered", "email.delivered", 10],
+        ["svix_clicked", "email.clicked", 30, { click: { link: "https://example.com/a" } }],
+        ["svix_complained", "email.complained", 40],
+        ["svix_bounced", "email.bounced", 50, { bounce: { type: "Permanent", subType: "General" } }],
+      ];
+      const orderings = permutations(history);
+      expect(orderings).toHaveLength(120);
 
-    const finals: SendState[] = [];
-    const timeline: TimelineEntry[] = [];
-    const sharedDeps = deps;
-    const runOrdering = async (ordering: (typeof orderings)[number], index: number) => {
-      const emailId = `email_${index}`;
-      // A collection per ordering: FerretDB v1 writes slow down as a collection grows (measured), and
-      // the orderings are independent anyway.
-      const repo = new SendsRepository(client.db(`${db.databaseName}_${index}`));
-      const deps = () => ({ ...sharedDeps(), repo });
-      const steps: (() => Promise<unknown>)[] = ordering.map(
-        ([svixId, type, seconds, options]) => () => applyEvent(deps(), incoming(ws, emailId, `${emailId}_${svixId}`, type, seconds, options)),
-      );
-      // RecordSend at every position 0..5 in turn: before, between and after the events.
-      steps.splice(index % 6, 0, () =>
-        recordSend(deps(), { workspaceId: ws, emailId, campaignId: "camp", subscriberId: "sub", recipient: "ann@example.com", sentAtUs: us(-1) }),
-      );
-      for (const step of steps) await step();
-      const send = await repo.get(ws, emailId);
-      finals[index] = send!.state;
-      if (index === 7) timeline.push(...(await repo.listTimeline((await repo.get(ws, emailId))!, undefined, 100)));
-      await client.db(`${db.databaseName}_${index}`).dropDatabase();
-    };
-    // Each ordering runs strictly in sequence; two different sends at a time (FerretDB serialises writes; more only queue).
-    for (let start = 0; start < orderings.length; start += 2) {
-      await Promise.all(orderings.slice(start, start + 2).map((ordering, i) => runOrdering(ordering, start + i)));
-    }
+      const finals: SendState[] = [];
+      const timeline: TimelineEntry[] = [];
+      const sharedDeps = deps;
+      const runOrdering = async (ordering: (typeof orderings)[number], index: number) => {
+        const messageId = `email_${index}`;
+        const emailId = emailIdOf(provider, messageId);
+        // A collection per ordering: FerretDB v1 writes slow down as a collection grows (measured), and
+        // the orderings are independent anyway.
+        const database = client.db(`${db.databaseName}_${providerIndex}_${index}`);
+        const repo = new SendsRepository(database);
+        const deps = () => ({ ...sharedDeps(), repo });
+        const steps: (() => Promise<unknown>)[] = ordering.map(
+          ([svixId, type, seconds, options]) => () => applyEvent(deps(), incomingAs(provider, ws, messageId, `${messageId}_${svixId}`, type, seconds, options)),
+        );
+        // RecordSend at every position 0..5 in turn: before, between and after the events.
+        steps.splice(index % 6, 0, () =>
+          recordSend(deps(), { workspaceId: ws, emailId, campaignId: "camp", subscriberId: "sub", recipient: "ann@example.com", sentAtUs: us(-1) }),
+        );
+        for (const step of steps) await step();
+        const send = await repo.get(ws, emailId);
+        finals[index] = send!.state;
+        if (index === 7) timeline.push(...(await repo.listTimeline((await repo.get(ws, emailId))!, undefined, 100)));
+        await database.dropDatabase();
+      };
+      // Each ordering runs strictly in sequence; two different sends at a time (FerretDB serialises writes; more only queue).
+      for (let start = 0; start < orderings.length; start += 2) {
+        await Promise.all(orderings.slice(start, start + 2).map((ordering, i) => runOrdering(ordering, start + i)));
+      }
 
-    // Expected values come from the input history, not from the service.
-    const expected = {
-      status: "complained", // the later hard bounce never replaces a complaint
-      attributed: true,
-      campaignId: "camp",
-      subscriberId: "sub",
-      recipient: "ann@example.com",
-      sentAtUs: us(-1),
-      deliveredAtUs: us(10),
-      firstClickedAtUs: us(30),
-      complainedAtUs: us(40),
-      clickCount: 1,
-      openCount: 0,
-      softBounceCount: 0,
-      lastEventAtUs: us(50),
-      recordedAtUs: (t0 + 7_200_000) * 1000,
-    };
-    for (const state of finals) {
-      expect(state).toMatchObject(expected);
-      expect(state.bouncedAtUs).toBeUndefined();
-      expect(state).toEqual(finals[0]);
-    }
-    expect(timeline.map((entry) => entry.type)).toEqual(history.map(([, type]) => type)); // event-time order
-  });
+      // Expected values come from the input history, not from the service.
+      const expected = {
+        status: "complained", // the later hard bounce never replaces a complaint
+        attributed: true,
+        campaignId: "camp",
+        subscriberId: "sub",
+        recipient: "ann@example.com",
+        sentAtUs: us(-1),
+        deliveredAtUs: us(10),
+        firstClickedAtUs: us(30),
+        complainedAtUs: us(40),
+        clickCount: 1,
+        openCount: 0,
+        softBounceCount: 0,
+        lastEventAtUs: us(50),
+        recordedAtUs: (t0 + 7_200_000) * 1000,
+      };
+      for (const state of finals) {
+        expect(state).toMatchObject(expected);
+        expect(state.bouncedAtUs).toBeUndefined();
+        expect(state).toEqual(finals[0]);
+      }
+      expect(timeline.map((entry) => entry.type)).toEqual(history.map(([, type]) => type)); // event-time order
+      expect(timeline.map((entry) => entry.svixId)).toEqual(history.map(([svixId]) => eventIdOf(provider, `email_7_${svixId}`)));
+      expect(timeline.map((entry) => entry.providerType ?? "")).toEqual(history.map(([, type]) => providerTypeOf(provider, type)));
+    });
+  }
 
   it("keeps one timeline entry and one count when the same svix id is applied many times concurrently", async () => {
     const ws = uniqueName("ws");

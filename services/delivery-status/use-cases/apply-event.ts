@@ -4,8 +4,12 @@
  * facts, on the event's timeline entry), recompute the state, tell live
  * watchers. A batch of events writes its timeline entries in one insert and
  * its sends in one bulk write, one write per send however many of its events
- * the batch holds.
+ * the batch holds. An event of an erased send (a retry, a redelivery, a
+ * reconciliation) brings no personal data back: its fact and, before the send
+ * write lists it, its timeline entry are stored scrubbed (erasure/).
  */
+import { anyAddressScrub, erasedEntry, erasedFact } from "../erasure/personal-data.ts";
+import { scrubTimeline } from "../erasure/scrub-timeline.ts";
 import type { EventFact } from "../send-projection.ts";
 import type { SendsRepository, StoredSend, TimelineEntry } from "../sends-repository.ts";
 import { changeSends } from "./change-send.ts";
@@ -63,7 +67,13 @@ export async function applyEvents(deps: ApplyEventDeps, events: readonly Incomin
       svixIds: group.map((event) => event.fact.svixId),
       decide: (current: StoredSend | undefined, folded: ReadonlySet<string>) => {
         added[index] = newFacts(current, folded, group);
-        return added[index].length > 0 ? { facts: added[index] } : undefined;
+        if (added[index].length === 0) return undefined;
+        if (!current?.erased) return { facts: added[index] };
+        // Scrubbed before the write: once the send lists an event, its entry is readable.
+        const { workspaceId, emailId } = current;
+        const svixIds = group.map((event) => event.fact.svixId);
+        added[index] = added[index].map((fact) => erasedFact(fact, anyAddressScrub));
+        return { facts: added[index], beforeWrite: async () => void (await scrubTimeline(deps.repo, workspaceId, emailId, svixIds, anyAddressScrub)) };
       },
     })),
   );
@@ -71,7 +81,9 @@ export async function applyEvents(deps: ApplyEventDeps, events: readonly Incomin
   results.forEach(({ send, changed: sendChanged }, index) => {
     if (!sendChanged) return;
     const fresh = new Set(added[index]!.map((fact) => fact.svixId));
-    for (const event of groups[index]!) if (fresh.delete(event.fact.svixId)) deps.notify({ send, event: event.timeline });
+    for (const event of groups[index]!) {
+      if (fresh.delete(event.fact.svixId)) deps.notify({ send, event: send.erased ? erasedEntry(event.timeline, anyAddressScrub) : event.timeline });
+    }
     changed += added[index]!.length;
   });
   return changed;

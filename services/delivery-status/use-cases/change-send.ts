@@ -30,6 +30,8 @@ export interface SendChange {
   facts?: EventFact[];
   /** Set the SendRecorded outbox flag in the same write. */
   markSendRecordedPending?: boolean;
+  /** Stores what must be in the database before the write (an erased send's new timeline entries scrubbed); redone with a redo. */
+  beforeWrite?: () => Promise<void>;
 }
 
 /**
@@ -116,9 +118,10 @@ async function decideWrites(
   const decided = changes.map(({ workspaceId, emailId, decide }, index) =>
     decideWrite(workspaceId, emailId, current[index], (send) => decide(send, folded[index]!), now),
   );
-  await mapLimited(decided, 4, async ({ outcome, retirement }) => {
+  await mapLimited(decided, 4, async ({ outcome, retirement, beforeWrite }) => {
     const { send } = outcome.result;
     if (retirement) await repo.retireFacts(send.workspaceId, send.emailId, send.timelinePages - 1, retirement.retired);
+    await beforeWrite?.();
   });
   return decided.map(({ outcome }) => outcome);
 }
@@ -130,7 +133,7 @@ function decideWrite(
   current: StoredSend | undefined,
   decide: (current: StoredSend | undefined) => SendChange | undefined,
   now: () => number,
-): { outcome: Outcome; retirement?: Retirement } {
+): { outcome: Outcome; retirement?: Retirement; beforeWrite?: () => Promise<void> } {
   const change = decide(current);
   if (!change) {
     if (!current) throw new Error("changeSend: a decision without a change needs an existing send");
@@ -153,7 +156,8 @@ function decideWrite(
     state: projectSend(registration, facts, retired),
     updatedAtMs: now(),
     pendingSendRecorded: (current?.pendingSendRecorded ?? false) || change.markSendRecordedPending === true,
+    ...(current?.erased ? { erased: current.erased } : {}),
   };
   const write: SendWrite = { send: next, expectedVersion: current?.version, markSendRecordedPending: change.markSendRecordedPending === true };
-  return { outcome: { result: { send: next, changed: true }, write }, retirement };
+  return { outcome: { result: { send: next, changed: true }, write }, retirement, beforeWrite: change.beforeWrite };
 }

@@ -1,10 +1,13 @@
 /**
  * RecordSend: register a send (idempotently), apply whatever events arrived
  * before it, and publish SendRecorded and the registration's audit entry
- * through the outbox.
+ * through the outbox. A send erased before (erasure/) stores no recipient or
+ * subscriber id again: its registration is kept without them, and a repeat is
+ * told apart by its campaign only, the rest being no longer known.
  */
 import { ConflictError } from "../../shared/errors.ts";
-import type { Registration } from "../send-projection.ts";
+import { erasedRegistration } from "../erasure/personal-data.ts";
+import { normaliseAddress, type Registration } from "../send-projection.ts";
 import type { SendsRepository, StoredSend } from "../sends-repository.ts";
 import type { NotifyChange } from "./apply-event.ts";
 import { changeSend } from "./change-send.ts";
@@ -30,13 +33,6 @@ export interface RecordSendDeps {
   onPublishFailure: (error: unknown) => void;
 }
 
-/** Trimmed, domain lower-cased: how recipients are compared (stored as given). */
-export function normaliseAddress(address: string): string {
-  const trimmed = address.trim();
-  const at = trimmed.lastIndexOf("@");
-  return at < 0 ? trimmed : trimmed.slice(0, at) + trimmed.slice(at).toLowerCase();
-}
-
 const sameRegistration = (stored: Registration, input: RecordSendInput) =>
   stored.campaignId === input.campaignId &&
   stored.subscriberId === input.subscriberId &&
@@ -47,7 +43,7 @@ export async function recordSend(deps: RecordSendDeps, input: RecordSendInput): 
   const nowUs = deps.now() * 1000;
   const { send, changed } = await changeSend(deps.repo, deps.now, input.workspaceId, input.emailId, (current) => {
     if (current?.registration) {
-      if (sameRegistration(current.registration, input)) return undefined;
+      if (current.erased ? current.registration.campaignId === input.campaignId : sameRegistration(current.registration, input)) return undefined;
       throw new ConflictError(`email_id ${input.emailId} is already registered with another campaign, subscriber or recipient`);
     }
     const registration: Registration = {
@@ -58,7 +54,7 @@ export async function recordSend(deps: RecordSendDeps, input: RecordSendInput): 
       recordedAtUs: nowUs,
       ...(input.caller === undefined ? {} : { caller: input.caller }),
     };
-    return { registration, markSendRecordedPending: true };
+    return { registration: current?.erased ? erasedRegistration(registration) : registration, markSendRecordedPending: true };
   });
   if (!changed) return { send, created: false };
   deps.notify({ send });

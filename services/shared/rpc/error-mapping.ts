@@ -4,7 +4,7 @@
  * driver message never reaches a client.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { ConflictError, InvalidArgumentError, NotFoundError } from "../errors.ts";
+import { ConflictError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors.ts";
 import { isTransientFailure } from "../failures.ts";
 import type { Logger } from "../log.ts";
 
@@ -14,6 +14,7 @@ export function toConnectError(error: unknown, log: Logger, method: string): Con
   if (error instanceof InvalidArgumentError) return new ConnectError(error.message, Code.InvalidArgument);
   if (error instanceof NotFoundError) return new ConnectError(error.message, Code.NotFound);
   if (error instanceof ConflictError) return new ConnectError(error.message, Code.AlreadyExists);
+  if (error instanceof FailedPreconditionError) return new ConnectError(error.message, Code.FailedPrecondition);
   if (isTransientFailure(error)) {
     log.warn("dependency unavailable", { method, error });
     return new ConnectError("temporarily unavailable, retry later", Code.Unavailable);

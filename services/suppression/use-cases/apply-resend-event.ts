@@ -1,18 +1,22 @@
 /**
- * A Resend event from the stream: what it means for an address, which
- * address it is about, and the change it makes there.
+ * An event from the stream (Resend's or another provider's, in the same
+ * envelope and under the same rules): what it means for an address, which
+ * addresses it is about, and the change it makes there.
  *
- * Which address (DESIGN.md "Multi-recipient emails"): the recipient of the
- * send record; else the single `to` address (with the `subscriber_id` tag
- * when present); else the event waits for the send record — never every
- * recipient of the email.
+ * Which address (DESIGN.md "Multi-recipient emails"): when the provider names
+ * the recipients the event is about (`recipients_named`, an SES bounce or
+ * complaint), each of them, right away; otherwise the recipient of the send
+ * record, else the single `to` address (with the `subscriber_id` tag when
+ * present), else the event waits for the send record — never every recipient
+ * of the email.
  */
 import type { ResendEvent } from "../../../gen/ngsreach/events/v1/resend_event_pb.ts";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { PoisonMessageError } from "../../shared/errors.ts";
+import { isReconstructed } from "../../shared/reconstructed-events.ts";
 import { attributionFromTags, isHardBounce, isMessageLevelBounce } from "../../shared/resend-events.ts";
 import { normaliseAddress } from "../address.ts";
-import { applyEvent, type AddressEvent } from "../subscriber-state.ts";
+import { applyEvent, type AddressEvent, type EventOrigin } from "../subscriber-state.ts";
 import type { Attribution } from "../send-repository.ts";
 import { changeSubscriber } from "./change-subscriber.ts";
 import type { SuppressionDeps } from "./deps.ts";
@@ -27,10 +31,12 @@ export interface PendingEvent {
   counts: boolean;
   detail: string;
   tagCampaignId: string;
+  /** Published by a reconciliation: stands in for the real event only while none is known (address-facts.ts). */
+  reconstructed?: true;
 }
 
 /** The event types this service consumes (subject filters). */
-export const consumedTypes = ["email.bounced", "email.complained", "email.suppressed", "email.delivered"];
+export const consumedTypes = ["email.bounced", "email.complained", "email.suppressed", "email.delivered", "email.unsubscribed"];
 
 /** What an event means for an address, or undefined for types we do not act on. */
 export function interpret(event: ResendEvent): PendingEvent | undefined {
@@ -52,12 +58,16 @@ export function interpret(event: ResendEvent): PendingEvent | undefined {
     counts: false,
     detail: "",
     tagCampaignId: attributionFromTags(email).campaignId ?? "",
+    // Dated at the send like its envelope says; only how the fold counts it differs (address-facts.ts).
+    ...(isReconstructed(event) ? { reconstructed: true as const } : {}),
   };
   switch (event.type) {
     case "email.complained":
       return { ...base, kind: "complaint" };
     case "email.delivered":
       return { ...base, kind: "delivered" };
+    case "email.unsubscribed":
+      return { ...base, kind: "unsubscribed" };
     case "email.suppressed":
       return { ...base, kind: "resend_suppressed", detail: email.detail.case === "suppressed" ? email.detail.value.type : "" };
     default: {
@@ -70,10 +80,26 @@ export function interpret(event: ResendEvent): PendingEvent | undefined {
   }
 }
 
-/** Canonical JSON (fixed key order) so a redelivered pending event is the same string. */
+/**
+ * Canonical JSON (fixed key order) so a redelivered pending event is the same string. `reconstructed`
+ * only when set, so a webhook's string is the one stored before the field existed.
+ */
 export function pendingToJson(event: PendingEvent): string {
-  const { kind, svixId, atMs, emailId, subType, counts, detail, tagCampaignId } = event;
-  return JSON.stringify({ kind, svixId, atMs, emailId, subType, counts, detail, tagCampaignId });
+  const { kind, svixId, atMs, emailId, subType, counts, detail, tagCampaignId, reconstructed } = event;
+  return JSON.stringify({ kind, svixId, atMs, emailId, subType, counts, detail, tagCampaignId, ...(reconstructed ? { reconstructed } : {}) });
+}
+
+function addressEventOf(event: PendingEvent, origin: EventOrigin): AddressEvent {
+  switch (event.kind) {
+    case "hard_bounce":
+      return { kind: "hard_bounce", subType: event.subType, ...origin };
+    case "soft_bounce":
+      return { kind: "soft_bounce", subType: event.subType, counts: event.counts, ...origin };
+    case "resend_suppressed":
+      return { kind: "resend_suppressed", detail: event.detail, ...origin };
+    default:
+      return { kind: event.kind, ...origin };
+  }
 }
 
 /** Applies an interpreted event to one address. */
@@ -84,30 +110,51 @@ export async function applyToAddress(
   event: PendingEvent,
   who: { subscriberId: string; campaignId: string },
 ): Promise<void> {
-  const origin = {
+  const origin: EventOrigin = {
     svixId: event.svixId,
     atMs: event.atMs,
     emailId: event.emailId,
     campaignId: who.campaignId || event.tagCampaignId,
     subscriberId: who.subscriberId,
+    ...(event.reconstructed ? { reconstructed: true } : {}),
   };
-  const addressEvent: AddressEvent =
-    event.kind === "hard_bounce"
-      ? { kind: "hard_bounce", subType: event.subType, ...origin }
-      : event.kind === "soft_bounce"
-        ? { kind: "soft_bounce", subType: event.subType, counts: event.counts, ...origin }
-        : event.kind === "resend_suppressed"
-          ? { kind: "resend_suppressed", detail: event.detail, ...origin }
-          : { kind: event.kind, ...origin };
+  const addressEvent = addressEventOf(event, origin);
   await changeSubscriber(deps, workspaceId, email, (state) => applyEvent(state, addressEvent, deps.policy, deps.now()));
 }
 
-/** Handles one event from the stream: resolve the address, apply or keep pending. */
+/** The addresses a provider named, normalised, each once (what is not an address names nobody). */
+export function namedAddresses(to: readonly string[]): string[] {
+  return [...new Set(to.flatMap((address) => normaliseAddress(address) ?? []))];
+}
+
+/**
+ * The provider said exactly whom the event is about: each of them is affected now, whether or not the
+ * send record is here, and nobody else. The send record's subscriber id belongs to its recipient only;
+ * its campaign is the email's, so every named recipient's. No tag fills a missing subscriber id: `to`
+ * no longer tells whether the message had one recipient, so a tag could name someone else.
+ */
+async function applyToNamed(deps: SuppressionDeps, workspaceId: string, to: readonly string[], meaning: PendingEvent): Promise<void> {
+  const named = namedAddresses(to);
+  if (named.length === 0) {
+    deps.log.debug("event names no valid recipient; nothing to apply", { workspaceId, emailId: meaning.emailId, to: to.length });
+    return;
+  }
+  const attribution = await deps.sends.get(workspaceId, meaning.emailId);
+  const campaignId = attribution?.campaignId ?? "";
+  // One address after another: a failure part-way is redelivered, and the addresses done are no-ops then.
+  for (const address of named) {
+    const subscriberId = attribution?.recipient === address ? attribution.subscriberId : "";
+    await applyToAddress(deps, workspaceId, address, meaning, { subscriberId, campaignId });
+  }
+}
+
+/** Handles one event from the stream: resolve the address(es), apply or keep pending. */
 export async function applyResendEvent(deps: SuppressionDeps, event: ResendEvent): Promise<void> {
   const meaning = interpret(event);
   if (!meaning || !event.email) return;
   const workspaceId = event.workspaceId;
   const email = event.email;
+  if (email.recipientsNamed) return await applyToNamed(deps, workspaceId, email.to, meaning);
   await deps.lock.run(`send:${workspaceId}:${meaning.emailId}`, async () => {
     let attribution: Attribution | undefined = await deps.sends.get(workspaceId, meaning.emailId);
     if (!attribution) {

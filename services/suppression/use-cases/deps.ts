@@ -1,5 +1,6 @@
 /** What the use cases need, passed in (no globals). */
 import type { Logger } from "../../shared/log.ts";
+import type { AddressHasher } from "../erasure/address-hash.ts";
 import type { KeyedLock } from "../../shared/keyed-lock.ts";
 import type { OutboxPublisher } from "../outbox.ts";
 import type { SendRepository } from "../send-repository.ts";
@@ -14,5 +15,7 @@ export interface SuppressionDeps {
   policy: SoftBouncePolicy;
   lookup: LookupStrategy;
   log: Logger;
+  /** Keys erased addresses are kept under (from SECRETS_KEY); undefined without it: no erasure. */
+  hasher?: AddressHasher;
   now(): number;
 }

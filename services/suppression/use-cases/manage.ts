@@ -6,6 +6,8 @@
  */
 import { randomUUID } from "node:crypto";
 import type { AuditActionName } from "../../shared/audit.ts";
+import { FailedPreconditionError } from "../../shared/errors.ts";
+import { isPseudonym } from "../erasure/address-hash.ts";
 import { auditOutboxEntry } from "../outbox.ts";
 import { addManually, removeManually, type Outcome, type Reason, type SubscriberState } from "../subscriber-state.ts";
 import { changeSubscriber } from "./change-subscriber.ts";
@@ -34,7 +36,8 @@ const audited = (action: AuditActionName, request: ManualRequest) => (next: Subs
     action,
     caller: request.caller,
     actor: request.actor,
-    note: request.note,
+    // An erased address's entry names its pseudonym; the operator's note may name the person.
+    note: isPseudonym(next.email) ? "" : request.note,
     target: next.email,
     atMs: next.updatedAtMs,
   }),
@@ -57,7 +60,11 @@ export async function removeSuppression(deps: SuppressionDeps, request: ManualRe
     deps,
     request.workspaceId,
     request.email,
-    (state) => removeManually(state, { actor: request.actor, note: request.note, atMs: deps.now() }, deps.policy),
+    (state) => {
+      // The person asked to be forgotten; lifting would let the address be mailed again.
+      if (isPseudonym(state.email)) throw new FailedPreconditionError("the address was erased (EraseSubscriber): its suppression cannot be removed");
+      return removeManually(state, { actor: request.actor, note: request.note, atMs: deps.now() }, deps.policy);
+    },
     audited("remove_suppression", request),
   );
 }

@@ -3,6 +3,7 @@ import { InvalidArgumentError, NotFoundError } from "../../shared/errors.ts";
 import { decodePageToken, encodePageToken } from "../../shared/paging.ts";
 import type { StoredSubscriber } from "../subscriber-repository.ts";
 import type { Reason, SuppressionRecord } from "../subscriber-state.ts";
+import { documentOf } from "./change-subscriber.ts";
 import type { SuppressionDeps } from "./deps.ts";
 
 /** Current suppressions of the given (already normalised) addresses; duplicates are looked up once. */
@@ -11,7 +12,9 @@ export async function checkSuppressions(
   workspaceId: string,
   emails: string[],
 ): Promise<Map<string, SuppressionRecord>> {
-  return await deps.subscribers.suppressionsOf(workspaceId, [...new Set(emails)], deps.lookup);
+  const hasher = deps.hasher;
+  const erasedKeys = hasher ? (email: string) => hasher.candidatesOf(workspaceId, email) : undefined;
+  return await deps.subscribers.suppressionsOf(workspaceId, [...new Set(emails)], deps.lookup, erasedKeys);
 }
 
 /** One address by normalised email or by subscriber id. */
@@ -20,9 +23,10 @@ export async function getSubscriber(
   workspaceId: string,
   by: { email: string } | { subscriberId: string },
 ): Promise<StoredSubscriber> {
+  // By email, an erased address is found under its pseudonym (shown as erased, without the address).
   const found =
     "email" in by
-      ? await deps.subscribers.get(workspaceId, by.email)
+      ? (await documentOf(deps, workspaceId, by.email)).stored
       : await deps.subscribers.findBySubscriberId(workspaceId, by.subscriberId);
   if (!found) throw new NotFoundError("email" in by ? "email" : "subscriber_id");
   return found;

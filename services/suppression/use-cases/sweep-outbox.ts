@@ -7,7 +7,13 @@
  */
 import { newSubscriber } from "../subscriber-state.ts";
 import type { PendingOutbox } from "../subscriber-repository.ts";
+import { documentOf } from "./change-subscriber.ts";
 import type { SuppressionDeps } from "./deps.ts";
+
+async function isErased(deps: SuppressionDeps, workspaceId: string, email: string): Promise<boolean> {
+  const { email: key } = await documentOf(deps, workspaceId, email);
+  return key !== email;
+}
 
 /** One pass; returns how many addresses are still marked (unpublished, or to be looked at again). */
 export async function sweepOutbox(deps: SuppressionDeps, batch = 500): Promise<number> {
@@ -26,6 +32,11 @@ async function sweepOne(deps: SuppressionDeps, mark: PendingOutbox): Promise<boo
   const { workspaceId, email } = mark;
   const stored = await deps.subscribers.get(workspaceId, email);
   if (stored && stored.outbox.length > 0) return await deps.outbox.flush(workspaceId, email, stored.outbox);
+  if (!stored && (await isErased(deps, workspaceId, email))) {
+    // An erasure deleted the document and left this mark: fencing would put the address back.
+    await deps.subscribers.forgetOutboxMark(workspaceId, email);
+    return true;
+  }
   let version = stored?.state.version ?? 0;
   if (version < mark.forVersion) {
     // A writer marked a version the document has not reached: it is between its mark and its save, or

@@ -3,9 +3,11 @@
  * `gateway_webhook_health`, `_id` = `<workspace>:<hour>`), plus the time of
  * the last accepted event (`_id` = `<workspace>:last`). Every read and write
  * addresses documents by `_id`, the one lookup FerretDB's SQLite backend runs
- * in SQL.
+ * in SQL. Hour documents expire by their `hour` (gateway-retention.ts); the
+ * `last` document has none and stays.
  */
 import type { Collection, Db } from "mongodb";
+import { ensureTtlIndex, sweepMatching, type SweepLimits, type SweepResult } from "../../shared/retention.ts";
 import { healthCounters, type HealthCounter } from "./outcomes.ts";
 
 export type Counts = Record<HealthCounter, number>;
@@ -51,6 +53,16 @@ export class HealthRepository {
         .updateOne({ _id: `${workspaceId}:last` }, { $max: { lastAcceptedAt }, $setOnInsert: { workspaceId } }, { upsert: true })
         .catch(() => {});
     }
+  }
+
+  /** A TTL index on `hour` where the database has them; false where it has not. */
+  async expireHoursByDatabase(lifetimeMs: number): Promise<boolean> {
+    return await ensureTtlIndex(this.health, "hour", lifetimeMs);
+  }
+
+  /** Deletes hour documents of hours that began before `cutoffMs` (one sweep run); never a `last` document. */
+  async sweepHours(cutoffMs: number, limits: SweepLimits): Promise<SweepResult> {
+    return await sweepMatching(this.health, { hour: { $lt: new Date(cutoffMs) } }, limits);
   }
 
   /** Sums the given hours and reads the last accepted time. */

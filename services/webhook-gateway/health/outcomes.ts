@@ -13,9 +13,17 @@ export const outcomeStatus = {
   missing_headers: 401,
   bad_signature: 401,
   expired_timestamp: 401,
+  // Other providers' verification failures (provider-adapter.ts RejectReason), also final 401s.
+  bad_credentials: 401,
+  topic_not_allowed: 401,
+  bad_certificate_url: 401,
+  token_reused: 401,
   bad_body: 400,
   unavailable: 503,
   secret_undecryptable: 503,
+  // Amazon SNS control messages the gateway handled itself (nothing is stored on the stream).
+  subscription_confirmed: 200,
+  unsubscribe_confirmed: 200,
 } as const;
 
 export type Outcome = keyof typeof outcomeStatus;
@@ -33,12 +41,17 @@ export const healthCounters = [
   "secret_undecryptable",
   // Not an outcome: failures answered 429 (also counted under their outcome).
   "rate_limited",
+  "subscription_confirmed",
+  "unsubscribe_confirmed",
 ] as const;
 export type HealthCounter = (typeof healthCounters)[number];
 
-/** Missing signature headers count as a bad signature in a workspace's health. */
+/** Outcomes a workspace's health counts as a bad signature: every way a request fails to prove who sent it. */
+const countedAsBadSignature = new Set<Outcome>(["missing_headers", "bad_credentials", "topic_not_allowed", "bad_certificate_url", "token_reused"]);
+
+/** The health counter of an outcome, if it has one. */
 export function healthCounterOf(outcome: Outcome): HealthCounter | undefined {
-  if (outcome === "missing_headers") return "bad_signature";
+  if (countedAsBadSignature.has(outcome)) return "bad_signature";
   return (healthCounters as readonly string[]).includes(outcome) ? (outcome as HealthCounter) : undefined;
 }
 
@@ -48,14 +61,20 @@ const messages: Record<Outcome, string> = {
   method_not_allowed: "use POST",
   bad_workspace_id: "workspaceId query parameter missing or not [A-Za-z0-9_-]{1,64}",
   too_large: "body larger than the limit",
-  unknown_workspace: "unknown workspace, or no webhook secret configured for it",
-  missing_headers: "missing or malformed svix-id / svix-timestamp / svix-signature headers",
+  unknown_workspace: "unknown workspace, or no webhook credential of this provider configured for it",
+  missing_headers: "missing or malformed signature (Resend: svix-id / svix-timestamp / svix-signature headers)",
   bad_signature: "signature matches no webhook secret of this workspace",
-  expired_timestamp: "svix-timestamp is more than 5 minutes from now",
-  bad_body: "signed body is not JSON with a string type",
+  expired_timestamp: "the signed timestamp is more than 5 minutes from now",
+  bad_credentials: "HTTP Basic credentials match none of this workspace's Postmark credentials",
+  topic_not_allowed: "SNS TopicArn is not among this workspace's allowed topics",
+  bad_certificate_url: "SNS SigningCertURL is not https on an Amazon SNS host",
+  token_reused: "this Mailgun signature token was already used with another event",
+  bad_body: "signed body is not the provider's event JSON (Resend: an object with a string type)",
   unavailable: "temporarily unavailable, nothing was stored; retry",
   // 503, not 401: the fault is the gateway's key configuration, and Resend's retries carry the events until it is fixed.
   secret_undecryptable: "the gateway cannot decrypt this workspace's webhook secret (SECRETS_KEY); nothing was stored; retry",
+  subscription_confirmed: "SNS subscription confirmed",
+  unsubscribe_confirmed: "SNS unsubscribe confirmation noted",
 };
 
 /** Refused because this address kept failing for the workspace (a request that verifies is never refused). */

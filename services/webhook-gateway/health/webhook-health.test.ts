@@ -5,6 +5,7 @@ import { connectMongo, type MongoHandles } from "../../shared/mongo.ts";
 import { WorkspaceRepository } from "../workspace/workspace-repository.ts";
 import { HealthRecorder } from "./health-recorder.ts";
 import { HealthRepository } from "./health-repository.ts";
+import { SilenceRepository } from "./silence-repository.ts";
 import { getWebhookHealth } from "./webhook-health.ts";
 
 describe("webhook health counts", () => {
@@ -24,7 +25,16 @@ describe("webhook health counts", () => {
     const recorder = new HealthRecorder(health, createLogger({}, "error"));
     const workspaceId = uniqueName("ws");
     await workspaces.save(workspaceId, [], 0, new Date());
-    const deps = { workspaces, health, recorder, inspect: () => ({ keyId: "test", decryptable: true }), now: () => new Date() };
+    const deps = {
+      workspaces,
+      health,
+      recorder,
+      inspect: () => ({ keyId: "test", decryptable: true }),
+      inspectApiKey: () => ({ keyId: "test", decryptable: true }),
+      silences: new SilenceRepository(mongo.db),
+      silenceMs: 60_000,
+      now: () => new Date(),
+    };
 
     let recorded = 0;
     for (let round = 0; round < 5; round++) {

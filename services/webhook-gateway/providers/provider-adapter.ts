@@ -9,8 +9,9 @@
  * database, no NATS, no logging — so each is tested alone with fixtures from the provider's documentation.
  */
 
-export const providers = ["resend", "ses", "sendgrid", "postmark", "mailgun"] as const;
-export type Provider = (typeof providers)[number];
+import type { Provider } from "../../shared/providers.ts";
+
+export { providers, type Provider } from "../../shared/providers.ts";
 
 /** The one vocabulary of event kinds every provider maps onto (DESIGN.md "More than one sending provider"). */
 export type EventKind =
@@ -70,6 +71,12 @@ export interface ProviderEvent {
    * them. Verbatim; may be empty when the provider does not say.
    */
   recipients: string[];
+  /**
+   * True when the provider names exactly which recipients the event is about (SES: a bounce's
+   * bouncedRecipients, a complaint's complainedRecipients, a delivery's recipients): each of them is
+   * affected, and no one else.
+   */
+  recipientsNamed?: boolean;
   from: string;
   subject: string;
   /** Custom metadata the sender attached (SendGrid custom args, Mailgun user-variables, Postmark Metadata, SES tags). */
@@ -79,6 +86,11 @@ export interface ProviderEvent {
   open?: { ipAddress: string; userAgent: string };
   /** Why a message failed, was dropped or suppressed (the provider's reason, verbatim). */
   reason?: string;
+  /**
+   * This event's own JSON when the body holds several (SendGrid's array): stored instead of the whole
+   * body, which would be kept once per event. Unset: the verified body is the event's.
+   */
+  raw?: Buffer;
 }
 
 /** What an adapter decides from one event's type and fields, before the fields every event has. */

@@ -122,6 +122,7 @@ function sendgridEvent(element: unknown, index: number): ProviderEvent {
     ...(mapped.click ? { click: mapped.click } : {}),
     ...(mapped.open ? { open: mapped.open } : {}),
     ...(mapped.reason ? { reason: mapped.reason } : {}),
+    raw: Buffer.from(JSON.stringify(element), "utf8"),
   };
 }
 

@@ -51,6 +51,7 @@ export function sesEvent(eventId: string, message: string): ProviderEvent {
     messageId,
     eventTime: time(fields.time) ?? time(mail.timestamp),
     recipients: fields.recipients ?? destination,
+    ...(fields.recipients ? { recipientsNamed: true } : {}),
     from: firstString(commonHeaders.from) || text(mail.source),
     subject: text(commonHeaders.subject),
     tags: tags(mail.tags),

@@ -68,7 +68,8 @@ describe("a flood of bad webhook requests", () => {
     const counted = countFrom(from);
     expect(statuses.filter((status) => status !== 429 && status !== 401)).toEqual([]);
     expect(counted.keyReads(workspace)).toBe(0);
-    expect(gateway.logs.slice(logsBefore)).toEqual([]);
+    // Nothing per request; the retention sweeper's one start-up line may fall in the window (its start is randomised).
+    expect(gateway.logs.slice(logsBefore).filter((line) => !line.includes('"msg":"retention: '))).toEqual([]);
     // Health work is a few batched counter updates per flush interval (200 ms here), not one per request.
     expect(counted.healthWrites()).toBeLessThan(20);
 

@@ -14,10 +14,11 @@
  * subscription, and one sweep timer fails those not acknowledged in time.
  *
  * Semantics are js.publish's: the same subject, payload and `Nats-Msg-Id`
- * header; resolves with the ack's `duplicate` flag; rejects on a JetStream
- * error reply, on "no responders" (no stream), on timeout, when the
- * connection is lost or closed. A publish that went out before a failure may
- * still be stored — the message id makes the caller's retry a duplicate.
+ * header (plus any headers given: the trace context); resolves with the
+ * ack's `duplicate` flag; rejects on a JetStream error reply, on "no
+ * responders" (no stream), on timeout, when the connection is lost or
+ * closed. A publish that went out before a failure may still be stored —
+ * the message id makes the caller's retry a duplicate.
  */
 import { createInbox, headers, type Msg, type NatsConnection } from "@nats-io/nats-core";
 
@@ -39,12 +40,14 @@ interface Queued {
   subject: string;
   data: Uint8Array;
   msgId: string;
+  headers: Readonly<Record<string, string>> | undefined;
   token: string;
   pending: Pending;
 }
 
 export interface JetStreamPublisher {
-  publish(subject: string, data: Uint8Array, msgId: string): Promise<{ duplicate: boolean }>;
+  /** `headers`: more message headers beside Nats-Msg-Id (the trace context). */
+  publish(subject: string, data: Uint8Array, msgId: string, headers?: Readonly<Record<string, string>>): Promise<{ duplicate: boolean }>;
   /** Fails what is still waiting and stops listening. */
   close(): void;
 }
@@ -109,6 +112,7 @@ export function startJetStreamPublisher(nc: NatsConnection, timeoutMs: number): 
     for (const item of batch) {
       const msgHeaders = headers();
       msgHeaders.set("Nats-Msg-Id", item.msgId);
+      if (item.headers) for (const name in item.headers) msgHeaders.set(name, item.headers[name]!);
       try {
         nc.publish(item.subject, item.data, { reply: `${inbox}.${item.token}`, headers: msgHeaders });
         pending.set(item.token, item.pending);
@@ -125,11 +129,11 @@ export function startJetStreamPublisher(nc: NatsConnection, timeoutMs: number): 
   void nc.closed().then(() => failAll("NATS connection closed"));
 
   return {
-    publish(subject, data, msgId) {
+    publish(subject, data, msgId, extraHeaders) {
       if (closed || nc.isClosed()) return Promise.reject(new PublishError("NATS connection closed"));
       return new Promise((resolve, reject) => {
         const token = (nextToken++).toString(36);
-        queue.push({ subject, data, msgId, token, pending: { resolve, reject, deadline: Date.now() + timeoutMs } });
+        queue.push({ subject, data, msgId, headers: extraHeaders, token, pending: { resolve, reject, deadline: Date.now() + timeoutMs } });
         if (!flushScheduled) {
           flushScheduled = true;
           setImmediate(flush);

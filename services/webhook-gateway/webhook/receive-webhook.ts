@@ -16,9 +16,11 @@ import {
   parseResendEvent,
 } from "../../shared/resend-events.ts";
 import type { Outcome } from "../health/outcomes.ts";
-import type { SecretCache, WorkspaceKeys } from "../workspace/secret-cache.ts";
+import { configuredFor, type SecretCache, type WorkspaceKeys } from "../workspace/secret-cache.ts";
 import { PublishError, type JetStreamPublisher } from "./jetstream-publisher.ts";
 import { verifyWebhook } from "./signature.ts";
+import { withSendSpan } from "../../shared/tracing/nats-spans.ts";
+import { withSpanSync } from "../../shared/tracing/spans.ts";
 import type { SourceLimiter } from "./source-limiter.ts";
 
 export interface ReceiveDeps {
@@ -50,6 +52,10 @@ export interface ReceiveResult {
   rateLimited?: boolean;
   /** Key ids of the workspace's secrets that SECRETS_KEY cannot open (outcome secret_undecryptable). */
   undecryptableKeyIds?: string[];
+  /** Events the request carried (a SendGrid batch holds many). */
+  events?: number;
+  /** Why a verified body could not be read (never personal data: adapters name fields, not values). */
+  detail?: string;
 }
 
 /** A signature the cached keys reject re-reads them when they are older than this. */
@@ -67,11 +73,15 @@ export async function receiveWebhook(deps: ReceiveDeps, request: WebhookRequest)
     workspaceExists: workspace.exists,
     ...extra,
   });
-  if (workspace.keys.length === 0 && workspace.undecryptable.length === 0) return result("unknown_workspace");
+  if (!configuredFor(workspace, "resend")) return result("unknown_workspace");
 
   const verify = (keys: typeof workspace.keys) => {
     const started = performance.now();
-    const outcome = verifyWebhook(request.headers, request.body, keys.map((active) => active.key), Math.floor(request.receivedAtMs / 1000));
+    const outcome = withSpanSync("verify resend", { attributes: { "ngsreach.provider": "resend" } }, (span) => {
+      const verdict = verifyWebhook(request.headers, request.body, keys.map((active) => active.key), Math.floor(request.receivedAtMs / 1000));
+      span?.setAttribute("ngsreach.verify.outcome", verdict.ok ? "ok" : verdict.reason);
+      return verdict;
+    });
     deps.timeVerify?.((performance.now() - started) / 1000);
     return outcome;
   };
@@ -85,10 +95,11 @@ export async function receiveWebhook(deps: ReceiveDeps, request: WebhookRequest)
     }
   }
   if (!verified.ok) {
-    if (verified.reason === "bad_signature" && workspace.undecryptable.length > 0) {
+    const unreadable = workspace.undecryptable.filter((secret) => secret.provider === "resend");
+    if (verified.reason === "bad_signature" && unreadable.length > 0) {
       // It may be signed with the secret the gateway cannot read: not the sender's fault, so no 401, no 429,
       // and no failure counted against its source.
-      return result("secret_undecryptable", { undecryptableKeyIds: workspace.undecryptable.map((secret) => secret.keyId) });
+      return result("secret_undecryptable", { undecryptableKeyIds: unreadable.map((secret) => secret.keyId) });
     }
     return result(verified.reason, { rateLimited: deps.limiter?.fail(request.workspaceId, request.source) ?? false });
   }
@@ -128,14 +139,17 @@ export function envelopePublisher(publisher: JetStreamPublisher, retryForMs: num
     const data = encodeResendEvent(event);
     const msgId = eventMessageId(event.workspaceId, event.svixId);
     const giveUpAt = Date.now() + retryForMs;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await publisher.publish(subject, data, msgId);
-      } catch (error) {
-        const pause = Math.min(500, 50 * 2 ** attempt);
-        if (!(error instanceof PublishError) || Date.now() + pause >= giveUpAt) throw error;
-        await new Promise((resolve) => setTimeout(resolve, pause));
+    // One send span around all attempts; its context travels in the message headers to every consumer.
+    return await withSendSpan("resend.events", subject, msgId, async (headers) => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await publisher.publish(subject, data, msgId, headers);
+        } catch (error) {
+          const pause = Math.min(500, 50 * 2 ** attempt);
+          if (!(error instanceof PublishError) || Date.now() + pause >= giveUpAt) throw error;
+          await new Promise((resolve) => setTimeout(resolve, pause));
+        }
       }
-    }
+    });
   };
 }

@@ -12,6 +12,7 @@
 import type { Collection, Db, ObjectId } from "mongodb";
 import type { AuditActionName, AuditRecord } from "../../shared/audit.ts";
 import { ensureIndexes, isDuplicateKeyError } from "../../shared/mongo.ts";
+import { ensureTtlIndex, sweepMatching, type SweepLimits, type SweepResult } from "../../shared/retention.ts";
 
 interface AuditDoc {
   _id: string;
@@ -55,6 +56,16 @@ export class AuditRepository {
     await ensureIndexes(this.entries, [{ key: { workspaceId: 1, at: -1, _id: -1 }, name: "by_workspace_newest" }]);
   }
 
+  /** A TTL index on `at` where the database has them (AUDIT_RETENTION_DAYS); false where it has not. */
+  async expireByDatabase(lifetimeMs: number): Promise<boolean> {
+    return await ensureTtlIndex(this.entries, "at", lifetimeMs);
+  }
+
+  /** Deletes entries made before `cutoffMs` (one sweep run). */
+  async sweepExpired(cutoffMs: number, limits: SweepLimits): Promise<SweepResult> {
+    return await sweepMatching(this.entries, { at: { $lt: new Date(cutoffMs) } }, limits);
+  }
+
   /** Stores the entry unless one with its id is stored (then nothing changes). */
   async record(entry: AuditRecord): Promise<void> {
     try {
@@ -71,6 +82,23 @@ export class AuditRepository {
       : { workspaceId };
     const docs = await this.entries.find(filter).sort({ at: -1, _id: -1 }).limit(limit).toArray();
     return docs.map(toRecord);
+  }
+
+  /**
+   * A page of one workspace's entries whose target or note contains one of `texts` in any case, in id
+   * order after `afterId` (for an erasure; the caller decides what each match means).
+   */
+  async mentioning(workspaceId: string, texts: readonly string[], afterId: string | undefined, limit: number): Promise<AuditRecord[]> {
+    const pattern = { $regex: texts.map((text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), $options: "i" };
+    const filter = { workspaceId, ...(afterId === undefined ? {} : { _id: { $gt: afterId } }), $or: [{ target: pattern }, { note: pattern }] };
+    const docs = await this.entries.find(filter).sort({ _id: 1 }).limit(limit).toArray();
+    return docs.map(toRecord);
+  }
+
+  /** Replaces an entry's target and note (an erasure); true when that changed it. */
+  async redact(workspaceId: string, id: string, fields: { target: string; note: string }): Promise<boolean> {
+    const result = await this.entries.updateOne({ _id: id, workspaceId }, { $set: fields });
+    return result.modifiedCount > 0;
   }
 
   /** Moves the entries of `gateway_secret_audit` here, `batch` at a time; returns how many. */

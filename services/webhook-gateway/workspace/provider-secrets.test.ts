@@ -151,6 +151,7 @@ describe("webhook credentials per (workspace, provider)", () => {
       ...deps(),
       activeKeyId: bothKeys.activeId,
       reseal: (workspaceId: string, sealed: string) => resealSecret(bothKeys, workspaceId, sealed),
+      resealApiKey: (workspaceId: string, sealed: string) => resealSecret(bothKeys, workspaceId, sealed, "provider-api-key"),
     };
     // Pages until this workspace has been looked at (the collection is this test's own).
     let token = "";

@@ -15,6 +15,10 @@
  * read again), together with its audit entry. So a run stopped anywhere is
  * simply started again. Secrets SECRETS_KEY cannot open are never touched,
  * only counted: nothing stored is lost.
+ *
+ * Provider API keys (issue 16) live in the same document, sealed under the
+ * same SECRETS_KEY, so they are re-sealed in the same write and counted with
+ * the secrets: dropping the old key must not strand them either.
  */
 import { randomUUID } from "node:crypto";
 import type { AuditRecord } from "../../shared/audit.ts";
@@ -24,13 +28,15 @@ import { isWorkspaceId } from "../../shared/validation.ts";
 import { SecretUndecryptableError } from "./secret-box.ts";
 import { flushSecretOutbox, serialiseOutboxEntry, type SecretOutboxDeps } from "./secret-outbox.ts";
 import type { Audit } from "./secrets.ts";
-import type { StoredSecret, WorkspaceRecord } from "./workspace-repository.ts";
+import type { StoredApiKey, StoredSecret, WorkspaceRecord } from "./workspace-repository.ts";
 
 export interface ReencryptDeps extends SecretOutboxDeps {
   /** The id of the first key of SECRETS_KEY. */
   activeKeyId: string;
   /** The secret sealed under the first key, or undefined when it already is; throws SecretUndecryptableError. */
   reseal(workspaceId: string, sealed: string): string | undefined;
+  /** The same for a provider API key (sealed with its own purpose). */
+  resealApiKey(workspaceId: string, sealed: string): string | undefined;
   now(): Date;
 }
 
@@ -123,6 +129,22 @@ async function resealWorkspace(deps: ReencryptDeps, first: WorkspaceRecord, audi
         return secret;
       }
     });
+    const apiKeys = record.apiKeys?.map((key): StoredApiKey => {
+      try {
+        const sealed = deps.resealApiKey(record!.workspaceId, key.sealed);
+        if (sealed === undefined) {
+          counts.current++;
+          return key;
+        }
+        counts.resealed++;
+        resealedFingerprints.push(`api_key:${key.provider}:${key.fingerprint}`);
+        return { ...key, sealed };
+      } catch (error) {
+        if (!(error instanceof SecretUndecryptableError)) throw error;
+        counts.undecryptable++;
+        return key;
+      }
+    });
     if (counts.resealed === 0) return counts;
     const entry: AuditRecord = {
       id: randomUUID(),
@@ -136,7 +158,7 @@ async function resealWorkspace(deps: ReencryptDeps, first: WorkspaceRecord, audi
       atMs: now.getTime(),
     };
     const outboxEntry = serialiseOutboxEntry(entry);
-    if (await deps.repository.save(record.workspaceId, secrets, record.version, now, outboxEntry)) {
+    if (await deps.repository.save(record.workspaceId, secrets, record.version, now, outboxEntry, apiKeys)) {
       await flushSecretOutbox(deps, record.workspaceId, [outboxEntry]);
       return counts;
     }

@@ -35,7 +35,7 @@ describe("the workspace secret cache", () => {
     const clock = { now: 0 };
     let loads = 0;
     const keys = cache(async () => void loads++, clock);
-    expect(await keys.get("nobody")).toEqual({ exists: false, keys: [], undecryptable: [] });
+    expect(await keys.get("nobody")).toEqual({ exists: false, keys: [], credentials: [], undecryptable: [] });
     await keys.get("nobody");
     expect(loads).toBe(1);
     clock.now = 5_001;
@@ -145,7 +145,7 @@ describe("the workspace secret cache", () => {
     for (let i = 0; i < 5; i++) {
       const value = await keys.get("ws");
       expect(value.keys).toHaveLength(1);
-      expect(value.undecryptable).toEqual([{ keyId: "lost", expiresAtMs: 60_000 }]);
+      expect(value.undecryptable).toEqual([{ keyId: "lost", expiresAtMs: 60_000, provider: "resend" }]);
     }
     expect(loads).toBe(1);
     clock.now = 60_001; // the undecryptable previous secret expired: nothing left to report

@@ -21,6 +21,9 @@ import type { KnownWorkspaces } from "./known-workspaces.ts";
 import { providerOf } from "./provider-credentials.ts";
 import { sealedKeyId, SecretUndecryptableError } from "./secret-box.ts";
 import type { WorkspaceRecord } from "./workspace-repository.ts";
+import type { Provider } from "../../shared/providers.ts";
+
+const hasAny = (value: WorkspaceKeys) => value.keys.length + value.credentials.length + value.undecryptable.length > 0;
 
 export interface ActiveKey {
   key: SigningKey;
@@ -32,12 +35,23 @@ export interface ActiveKey {
 export interface UndecryptableSecret {
   keyId: string;
   expiresAtMs?: number;
+  provider: Provider;
+}
+
+/** Another provider's credential, parsed once by its adapter (a public key, a signing key, topic ARNs). */
+export interface ProviderCredential {
+  provider: Exclude<Provider, "resend">;
+  credential: unknown;
+  expiresAtMs?: number;
 }
 
 export interface WorkspaceKeys {
   /** False when the workspace was never configured. */
   exists: boolean;
+  /** Resend's (Svix) signing keys. */
   keys: ActiveKey[];
+  /** The other providers' credentials. */
+  credentials: ProviderCredential[];
   /**
    * Active secrets that could not be decrypted. Cached like the keys: reading them again per request
    * would not change the answer (only a new SECRETS_KEY, which needs a restart, or a new secret, which
@@ -50,6 +64,11 @@ export interface SecretCacheOptions {
   load(workspaceId: string): Promise<WorkspaceRecord | undefined>;
   /** Decrypts a stored secret; throws when it cannot (the secret is then reported as undecryptable). */
   open(workspaceId: string, sealed: string): string;
+  /**
+   * Parses another provider's credential with its adapter (checked when it was set, so a failure means a
+   * credential stored by an older, looser check: it verifies nothing). Without it they are ignored.
+   */
+  parse?(provider: Exclude<Provider, "resend">, text: string): unknown;
   ttlMs: number;
   missTtlMs: number;
   maxEntries: number;
@@ -62,7 +81,13 @@ export interface SecretCacheOptions {
   now?: () => number;
 }
 
-const absent: WorkspaceKeys = Object.freeze({ exists: false, keys: [], undecryptable: [] });
+const absent: WorkspaceKeys = Object.freeze({ exists: false, keys: [], credentials: [], undecryptable: [] });
+
+/** True when the workspace holds something that may verify this provider's webhooks (or could, were it readable). */
+export function configuredFor(workspace: WorkspaceKeys, provider: Provider): boolean {
+  const usable = provider === "resend" ? workspace.keys.length > 0 : workspace.credentials.some((c) => c.provider === provider);
+  return usable || workspace.undecryptable.some((secret) => secret.provider === provider);
+}
 
 export class SecretCache {
   /** `checkedAt`: when the keys were loaded, or last asked for again (refreshIfOlder). */
@@ -85,7 +110,7 @@ export class SecretCache {
     const now = this.now();
     const cached = this.entries.get(workspaceId);
     if (!cached || cached.expiresAt <= now) return this.validAt(await this.load(workspaceId), now);
-    const configured = cached.value.keys.length + cached.value.undecryptable.length > 0;
+    const configured = hasAny(cached.value);
     if (configured && cached.expiresAt - now < this.options.ttlMs / 5 && !this.loading.has(workspaceId)) {
       this.load(workspaceId).catch(() => {}); // a failure leaves the entry to expire, and the next read to fail
     }
@@ -113,6 +138,7 @@ export class SecretCache {
     return {
       exists: value.exists,
       keys: value.keys.filter((key) => active(key.expiresAtMs)),
+      credentials: value.credentials.filter((credential) => active(credential.expiresAtMs)),
       undecryptable: value.undecryptable.filter((secret) => active(secret.expiresAtMs)),
     };
   }
@@ -138,7 +164,7 @@ export class SecretCache {
         if (record) known?.add(workspaceId);
         const value = this.toKeys(workspaceId, record);
         if (this.loading.get(workspaceId) !== loaded) return value; // invalidated meanwhile: answer its callers, keep nothing
-        const ttl = value.keys.length + value.undecryptable.length > 0 ? this.options.ttlMs : this.options.missTtlMs;
+        const ttl = hasAny(value) ? this.options.ttlMs : this.options.missTtlMs;
         if (this.entries.size >= this.options.maxEntries) this.entries.delete(this.entries.keys().next().value!);
         this.entries.set(workspaceId, { value, expiresAt: this.now() + ttl, checkedAt: this.now() });
         return value;
@@ -164,19 +190,34 @@ export class SecretCache {
   }
 
   private toKeys(workspaceId: string, record: WorkspaceRecord | undefined): WorkspaceKeys {
-    const value: WorkspaceKeys = { exists: record !== undefined, keys: [], undecryptable: [] };
+    const value: WorkspaceKeys = { exists: record !== undefined, keys: [], credentials: [], undecryptable: [] };
     const now = this.now();
     for (const secret of record?.secrets ?? []) {
-      // These keys verify Resend (Svix) signatures only: another provider's credential is no Svix key.
-      if (providerOf(secret) !== "resend") continue;
+      const provider = providerOf(secret);
       const expiresAtMs = secret.expiresAt?.getTime();
       // An expired secret verifies nothing: one sealed under a key since removed must not fail the workspace.
       if (expiresAtMs !== undefined && expiresAtMs <= now) continue;
+      let text: string;
       try {
-        value.keys.push({ key: new SigningKey(this.options.open(workspaceId, secret.sealed)), expiresAtMs });
+        text = this.options.open(workspaceId, secret.sealed);
       } catch (error) {
         const keyId = error instanceof SecretUndecryptableError ? error.keyId : sealedKeyId(secret.sealed);
-        value.undecryptable.push({ keyId, expiresAtMs });
+        value.undecryptable.push({ keyId, expiresAtMs, provider });
+        continue;
+      }
+      if (provider === "resend") {
+        try {
+          value.keys.push({ key: new SigningKey(text), expiresAtMs });
+        } catch {
+          value.undecryptable.push({ keyId: sealedKeyId(secret.sealed), expiresAtMs, provider });
+        }
+        continue;
+      }
+      if (!this.options.parse) continue;
+      try {
+        value.credentials.push({ provider, credential: this.options.parse(provider, text), expiresAtMs });
+      } catch {
+        // Set through an older, looser check: it verifies nothing, and says so nowhere else than here.
       }
     }
     return value;

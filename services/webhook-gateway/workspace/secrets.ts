@@ -39,6 +39,21 @@ export interface Audit {
   note: string;
 }
 
+/** The audit entry of a change to a workspace's settings (its secrets or API keys), saved with it in the outbox. */
+export function settingsAuditEntry(workspaceId: string, action: AuditActionName, audit: Audit, target: string, now: Date): AuditRecord {
+  return {
+    id: randomUUID(),
+    workspaceId,
+    service: "webhook-gateway",
+    action,
+    caller: audit.caller,
+    actor: audit.actor || "unknown",
+    note: audit.note,
+    target,
+    atMs: now.getTime(),
+  };
+}
+
 export const defaultOldSecretTtlSeconds = 86_400;
 const maxOldSecretTtlSeconds = 7 * 86_400;
 
@@ -148,18 +163,7 @@ async function change(
     const secrets = computed;
     const others = stored.filter((secret) => providerOf(secret) !== provider);
     const now = deps.now();
-    const entry: AuditRecord = {
-      id: randomUUID(),
-      workspaceId,
-      service: "webhook-gateway",
-      action,
-      caller: audit.caller,
-      actor: audit.actor || "unknown",
-      note: audit.note,
-      target: auditTarget(provider, secrets),
-      atMs: now.getTime(),
-    };
-    const outboxEntry = serialiseOutboxEntry(entry);
+    const outboxEntry = serialiseOutboxEntry(settingsAuditEntry(workspaceId, action, audit, auditTarget(provider, secrets), now));
     if (await deps.repository.save(workspaceId, [...others, ...secrets], record?.version ?? 0, now, outboxEntry)) {
       // The change is stored: the caller is told so whatever happens next; the sweep finishes what fails here.
       await flushSecretOutbox(deps, workspaceId, [outboxEntry]);

@@ -52,7 +52,7 @@ describe("webhook secrets the gateway's SECRETS_KEY cannot decrypt", () => {
 
     const metrics = await (await fetch(`${lost.url}/metrics`)).text();
     expect(metrics).toContain('ngsreach_webhook_secret_undecryptable_total{key_id="old"} 13');
-    expect(metrics).toContain('ngsreach_webhook_requests_total{status="503",outcome="secret_undecryptable"} 13');
+    expect(metrics).toContain('ngsreach_webhook_requests_total{status="503",outcome="secret_undecryptable",provider="resend"} 13');
 
     const health = await waitFor(async () => {
       const current = await lost.settings.getWebhookHealth({ workspaceId: workspace });
@@ -175,6 +175,7 @@ describe("re-encryption racing a secret change", () => {
       log: createLogger({}, "error"),
       activeKeyId: keys.activeId,
       reseal: (id: string, sealed: string) => resealSecret(keys, id, sealed),
+      resealApiKey: (id: string, sealed: string) => resealSecret(keys, id, sealed, "provider-api-key"),
       now: () => new Date(),
     };
     const page = await reencryptSecrets(deps, { pageSize: 0, pageToken: "" }, { caller: "test", actor: "test", note: "" });

@@ -22,9 +22,19 @@ export interface StoredSecret {
   provider?: Provider;
 }
 
+/** A provider API key for reconciliation (at most one per provider), sealed with purpose "provider-api-key". */
+export interface StoredApiKey {
+  provider: Provider;
+  sealed: string;
+  fingerprint: string;
+  createdAt: Date;
+}
+
 export interface WorkspaceRecord {
   workspaceId: string;
   secrets: StoredSecret[];
+  /** Absent on workspaces that never had one. */
+  apiKeys?: StoredApiKey[];
   version: number;
   updatedAt: Date;
 }
@@ -40,6 +50,7 @@ export interface PendingOutbox {
 interface WorkspaceDoc {
   _id: string;
   secrets: StoredSecret[];
+  apiKeys?: StoredApiKey[];
   version: number;
   updatedAt: Date;
   outbox?: string[];
@@ -61,20 +72,43 @@ export class WorkspaceRepository {
   async find(workspaceId: string): Promise<WorkspaceRecord | undefined> {
     const doc = await this.workspaces.findOne({ _id: workspaceId });
     if (!doc) return undefined;
-    return { workspaceId: doc._id, secrets: doc.secrets, version: doc.version, updatedAt: doc.updatedAt };
+    return toRecord(doc);
+  }
+
+  /**
+   * Writes the API keys and appends `outboxEntry` to the outbox, if the stored version is still
+   * `expectedVersion` (0 = the workspace must not exist yet; it is created with no webhook secret). False
+   * means someone else wrote first.
+   */
+  async saveApiKeys(workspaceId: string, apiKeys: StoredApiKey[], expectedVersion: number, now: Date, outboxEntry: string): Promise<boolean> {
+    return await this.#saveGuarded(workspaceId, { apiKeys }, expectedVersion, now, outboxEntry);
   }
 
   /**
    * Writes the secrets and appends `outboxEntry` (if any) to the outbox, if the stored version is
    * still `expectedVersion` (0 = the workspace must not exist yet). False means someone else wrote
-   * first. The entry is pushed, never written from a copy, so a writer holding a stale read cannot
-   * bring back an entry the outbox already removed.
+   * first. `apiKeys` are written too when given (re-encryption re-seals both in one write).
    */
-  async save(workspaceId: string, secrets: StoredSecret[], expectedVersion: number, now: Date, outboxEntry?: string): Promise<boolean> {
-    const outbox = outboxEntry === undefined ? undefined : { pendingOutbox: true as const };
+  async save(workspaceId: string, secrets: StoredSecret[], expectedVersion: number, now: Date, outboxEntry?: string, apiKeys?: StoredApiKey[]): Promise<boolean> {
+    return await this.#saveGuarded(workspaceId, { secrets, ...(apiKeys ? { apiKeys } : {}) }, expectedVersion, now, outboxEntry);
+  }
+
+  /**
+   * The one version-guarded write of a workspace document: the given fields, the version bumped, and the
+   * outbox entry (if any) pushed — never written from a copy, so a writer holding a stale read cannot bring
+   * back an entry the outbox already removed. A new document starts with no secrets unless given.
+   */
+  async #saveGuarded(
+    workspaceId: string,
+    fields: { secrets?: StoredSecret[]; apiKeys?: StoredApiKey[] },
+    expectedVersion: number,
+    now: Date,
+    outboxEntry: string | undefined,
+  ): Promise<boolean> {
+    const pending = outboxEntry === undefined ? {} : { pendingOutbox: true as const };
     if (expectedVersion === 0) {
       try {
-        await this.workspaces.insertOne({ _id: workspaceId, secrets, version: 1, updatedAt: now, outbox: outboxEntry === undefined ? [] : [outboxEntry], ...outbox });
+        await this.workspaces.insertOne({ _id: workspaceId, secrets: [], ...fields, version: 1, updatedAt: now, outbox: outboxEntry === undefined ? [] : [outboxEntry], ...pending });
         return true;
       } catch (error) {
         if (isDuplicateKeyError(error)) return false;
@@ -83,10 +117,7 @@ export class WorkspaceRepository {
     }
     const result = await this.workspaces.updateOne(
       { _id: workspaceId, version: expectedVersion },
-      {
-        $set: { secrets, version: expectedVersion + 1, updatedAt: now, ...outbox },
-        ...(outboxEntry === undefined ? {} : { $push: { outbox: outboxEntry } }),
-      },
+      { $set: { ...fields, version: expectedVersion + 1, updatedAt: now, ...pending }, ...(outboxEntry === undefined ? {} : { $push: { outbox: outboxEntry } }) },
     );
     return result.modifiedCount === 1;
   }
@@ -99,7 +130,7 @@ export class WorkspaceRepository {
   /** Up to `limit` workspaces whose id sorts after `afterId`, in id order (for re-encrypting every secret). */
   async listAfter(afterId: string | undefined, limit: number): Promise<WorkspaceRecord[]> {
     const docs = await this.workspaces.find(afterId === undefined ? {} : { _id: { $gt: afterId } }).sort({ _id: 1 }).limit(limit).toArray();
-    return docs.map((doc) => ({ workspaceId: doc._id, secrets: doc.secrets, version: doc.version, updatedAt: doc.updatedAt }));
+    return docs.map(toRecord);
   }
 
   /** Workspaces marked as holding outbox entries (at most `limit`). */
@@ -123,3 +154,11 @@ export class WorkspaceRepository {
     await this.workspaces.updateOne({ _id: workspaceId, version, pendingOutbox: true }, { $unset: { pendingOutbox: "" } });
   }
 }
+
+const toRecord = (doc: WorkspaceDoc): WorkspaceRecord => ({
+  workspaceId: doc._id,
+  secrets: doc.secrets,
+  ...(doc.apiKeys ? { apiKeys: doc.apiKeys } : {}),
+  version: doc.version,
+  updatedAt: doc.updatedAt,
+});

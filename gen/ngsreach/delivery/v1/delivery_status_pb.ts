@@ -28,6 +28,8 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Provider } from "../../events/v1/provider_pb.ts";
+import { file_ngsreach_events_v1_provider } from "../../events/v1/provider_pb.ts";
 import type { Bounce, Click, Failure, ResendSuppression } from "../../events/v1/resend_event_pb.ts";
 import { file_ngsreach_events_v1_resend_event } from "../../events/v1/resend_event_pb.ts";
 import type { Message, UnknownEnum } from "@bufbuild/protobuf";
@@ -36,7 +38,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file ngsreach/delivery/v1/delivery_status.proto.
  */
 export const file_ngsreach_delivery_v1_delivery_status: GenFile = /*@__PURE__*/
-  fileDesc("CipuZ3NyZWFjaC9kZWxpdmVyeS92MS9kZWxpdmVyeV9zdGF0dXMucHJvdG8SFG5nc3JlYWNoLmRlbGl2ZXJ5LnYxItwICgRTZW5kEhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIQCghlbWFpbF9pZBgCIAEoCRITCgtjYW1wYWlnbl9pZBgDIAEoCRIVCg1zdWJzY3JpYmVyX2lkGAQgASgJEhEKCXJlY2lwaWVudBgFIAEoCRIwCgZzdGF0dXMYBiABKA4yIC5uZ3NyZWFjaC5kZWxpdmVyeS52MS5TZW5kU3RhdHVzEhIKCmF0dHJpYnV0ZWQYByABKAgSLQoJc2VudF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI5ChVkZWxpdmVyeV9kZWxheWVkX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmRlbGl2ZXJlZF90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChFmaXJzdF9vcGVuZWRfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSZmlyc3RfY2xpY2tlZF90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxib3VuY2VkX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKBmJvdW5jZRgOIAEoCzIaLm5nc3JlYWNoLmV2ZW50cy52MS5Cb3VuY2USNAoQbGFzdF9zb2Z0X2JvdW5jZRgPIAEoCzIaLm5nc3JlYWNoLmV2ZW50cy52MS5Cb3VuY2USOQoVbGFzdF9zb2Z0X2JvdW5jZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFzb2Z0X2JvdW5jZV9jb3VudBgRIAEoDRIzCg9jb21wbGFpbmVkX3RpbWUYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZhaWxlZF90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5mYWlsdXJlX3JlYXNvbhgUIAEoCRIzCg9zdXBwcmVzc2VkX3RpbWUYFSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjoKC3N1cHByZXNzaW9uGBYgASgLMiUubmdzcmVhY2guZXZlbnRzLnYxLlJlc2VuZFN1cHByZXNzaW9uEhIKCm9wZW5fY291bnQYFyABKA0SEwoLY2xpY2tfY291bnQYGCABKA0SMwoPbGFzdF9ldmVudF90aW1lGBkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWNvcmRlZF90aW1lGBogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgx1cGRhdGVkX3RpbWUYGyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIt0CCglTZW5kRXZlbnQSDwoHc3ZpeF9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEi4KCmV2ZW50X3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXJlY2VpdmVkX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKBmJvdW5jZRgFIAEoCzIaLm5nc3JlYWNoLmV2ZW50cy52MS5Cb3VuY2VIABIqCgVjbGljaxgGIAEoCzIZLm5nc3JlYWNoLmV2ZW50cy52MS5DbGlja0gAEi0KBmZhaWxlZBgHIAEoCzIbLm5nc3JlYWNoLmV2ZW50cy52MS5GYWlsdXJlSAASOwoKc3VwcHJlc3NlZBgIIAEoCzIlLm5nc3JlYWNoLmV2ZW50cy52MS5SZXNlbmRTdXBwcmVzc2lvbkgAQggKBmRldGFpbCKpAQoRUmVjb3JkU2VuZFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEhAKCGVtYWlsX2lkGAIgASgJEhMKC2NhbXBhaWduX2lkGAMgASgJEhUKDXN1YnNjcmliZXJfaWQYBCABKAkSEQoJcmVjaXBpZW50GAUgASgJEi0KCXNlbnRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTwoSUmVjb3JkU2VuZFJlc3BvbnNlEigKBHNlbmQYASABKAsyGi5uZ3NyZWFjaC5kZWxpdmVyeS52MS5TZW5kEg8KB2NyZWF0ZWQYAiABKAgiOAoOR2V0U2VuZFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEhAKCGVtYWlsX2lkGAIgASgJIjsKD0dldFNlbmRSZXNwb25zZRIoCgRzZW5kGAEgASgLMhoubmdzcmVhY2guZGVsaXZlcnkudjEuU2VuZCJmChVMaXN0U2VuZEV2ZW50c1JlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEhAKCGVtYWlsX2lkGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJImIKFkxpc3RTZW5kRXZlbnRzUmVzcG9uc2USLwoGZXZlbnRzGAEgAygLMh8ubmdzcmVhY2guZGVsaXZlcnkudjEuU2VuZEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKtAQoQTGlzdFNlbmRzUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEwoLY2FtcGFpZ25faWQYAiABKAkSMAoGc3RhdHVzGAMgASgOMiAubmdzcmVhY2guZGVsaXZlcnkudjEuU2VuZFN0YXR1cxIVCg1zdWJzY3JpYmVyX2lkGAQgASgJEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJIlcKEUxpc3RTZW5kc1Jlc3BvbnNlEikKBXNlbmRzGAEgAygLMhoubmdzcmVhY2guZGVsaXZlcnkudjEuU2VuZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiPgoRV2F0Y2hTZW5kc1JlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEhMKC2NhbXBhaWduX2lkGAIgASgJIp8BChJXYXRjaFNlbmRzUmVzcG9uc2USKAoEc2VuZBgBIAEoCzIaLm5nc3JlYWNoLmRlbGl2ZXJ5LnYxLlNlbmQSLgoFZXZlbnQYAiABKAsyHy5uZ3NyZWFjaC5kZWxpdmVyeS52MS5TZW5kRXZlbnQSLwoLY2hhbmdlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKpYCCgpTZW5kU3RhdHVzEhsKF1NFTkRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFAoQU0VORF9TVEFUVVNfU0VOVBABEiAKHFNFTkRfU1RBVFVTX0RFTElWRVJZX0RFTEFZRUQQAhIZChVTRU5EX1NUQVRVU19ERUxJVkVSRUQQAxIWChJTRU5EX1NUQVRVU19PUEVORUQQBBIXChNTRU5EX1NUQVRVU19DTElDS0VEEAUSFwoTU0VORF9TVEFUVVNfQk9VTkNFRBAGEhoKFlNFTkRfU1RBVFVTX0NPTVBMQUlORUQQBxIWChJTRU5EX1NUQVRVU19GQUlMRUQQCBIaChZTRU5EX1NUQVRVU19TVVBQUkVTU0VEEAky/gMKFURlbGl2ZXJ5U3RhdHVzU2VydmljZRJfCgpSZWNvcmRTZW5kEicubmdzcmVhY2guZGVsaXZlcnkudjEuUmVjb3JkU2VuZFJlcXVlc3QaKC5uZ3NyZWFjaC5kZWxpdmVyeS52MS5SZWNvcmRTZW5kUmVzcG9uc2USVgoHR2V0U2VuZBIkLm5nc3JlYWNoLmRlbGl2ZXJ5LnYxLkdldFNlbmRSZXF1ZXN0GiUubmdzcmVhY2guZGVsaXZlcnkudjEuR2V0U2VuZFJlc3BvbnNlEmsKDkxpc3RTZW5kRXZlbnRzEisubmdzcmVhY2guZGVsaXZlcnkudjEuTGlzdFNlbmRFdmVudHNSZXF1ZXN0GiwubmdzcmVhY2guZGVsaXZlcnkudjEuTGlzdFNlbmRFdmVudHNSZXNwb25zZRJcCglMaXN0U2VuZHMSJi5uZ3NyZWFjaC5kZWxpdmVyeS52MS5MaXN0U2VuZHNSZXF1ZXN0GicubmdzcmVhY2guZGVsaXZlcnkudjEuTGlzdFNlbmRzUmVzcG9uc2USYQoKV2F0Y2hTZW5kcxInLm5nc3JlYWNoLmRlbGl2ZXJ5LnYxLldhdGNoU2VuZHNSZXF1ZXN0GigubmdzcmVhY2guZGVsaXZlcnkudjEuV2F0Y2hTZW5kc1Jlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_ngsreach_events_v1_resend_event]);
+  fileDesc("CipuZ3NyZWFjaC9kZWxpdmVyeS92MS9kZWxpdmVyeV9zdGF0dXMucHJvdG8SFG5nc3JlYWNoLmRlbGl2ZXJ5LnYxIsMJCgRTZW5kEhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIQCghlbWFpbF9pZBgCIAEoCRITCgtjYW1wYWlnbl9pZBgDIAEoCRIVCg1zdWJzY3JpYmVyX2lkGAQgASgJEhEKCXJlY2lwaWVudBgFIAEoCRIwCgZzdGF0dXMYBiABKA4yIC5uZ3NyZWFjaC5kZWxpdmVyeS52MS5TZW5kU3RhdHVzEhIKCmF0dHJpYnV0ZWQYByABKAgSLQoJc2VudF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI5ChVkZWxpdmVyeV9kZWxheWVkX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmRlbGl2ZXJlZF90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChFmaXJzdF9vcGVuZWRfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSZmlyc3RfY2xpY2tlZF90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxib3VuY2VkX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKBmJvdW5jZRgOIAEoCzIaLm5nc3JlYWNoLmV2ZW50cy52MS5Cb3VuY2USNAoQbGFzdF9zb2Z0X2JvdW5jZRgPIAEoCzIaLm5nc3JlYWNoLmV2ZW50cy52MS5Cb3VuY2USOQoVbGFzdF9zb2Z0X2JvdW5jZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFzb2Z0X2JvdW5jZV9jb3VudBgRIAEoDRIzCg9jb21wbGFpbmVkX3RpbWUYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZhaWxlZF90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5mYWlsdXJlX3JlYXNvbhgUIAEoCRIzCg9zdXBwcmVzc2VkX3RpbWUYFSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjoKC3N1cHByZXNzaW9uGBYgASgLMiUubmdzcmVhY2guZXZlbnRzLnYxLlJlc2VuZFN1cHByZXNzaW9uEhIKCm9wZW5fY291bnQYFyABKA0SEwoLY2xpY2tfY291bnQYGCABKA0SMwoPbGFzdF9ldmVudF90aW1lGBkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWNvcmRlZF90aW1lGBogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgx1cGRhdGVkX3RpbWUYGyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCHByb3ZpZGVyGBwgASgOMhwubmdzcmVhY2guZXZlbnRzLnYxLlByb3ZpZGVyEjUKEXVuc3Vic2NyaWJlZF90aW1lGB0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKLAwoJU2VuZEV2ZW50Eg8KB3N2aXhfaWQYASABKAkSDAoEdHlwZRgCIAEoCRIuCgpldmVudF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWNlaXZlZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCgZib3VuY2UYBSABKAsyGi5uZ3NyZWFjaC5ldmVudHMudjEuQm91bmNlSAASKgoFY2xpY2sYBiABKAsyGS5uZ3NyZWFjaC5ldmVudHMudjEuQ2xpY2tIABItCgZmYWlsZWQYByABKAsyGy5uZ3NyZWFjaC5ldmVudHMudjEuRmFpbHVyZUgAEjsKCnN1cHByZXNzZWQYCCABKAsyJS5uZ3NyZWFjaC5ldmVudHMudjEuUmVzZW5kU3VwcHJlc3Npb25IABIVCg1wcm92aWRlcl90eXBlGAkgASgJEhUKDXJlY29uc3RydWN0ZWQYCiABKAhCCAoGZGV0YWlsItkBChFSZWNvcmRTZW5kUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEAoIZW1haWxfaWQYAiABKAkSEwoLY2FtcGFpZ25faWQYAyABKAkSFQoNc3Vic2NyaWJlcl9pZBgEIAEoCRIRCglyZWNpcGllbnQYBSABKAkSLQoJc2VudF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCghwcm92aWRlchgHIAEoDjIcLm5nc3JlYWNoLmV2ZW50cy52MS5Qcm92aWRlciJPChJSZWNvcmRTZW5kUmVzcG9uc2USKAoEc2VuZBgBIAEoCzIaLm5nc3JlYWNoLmRlbGl2ZXJ5LnYxLlNlbmQSDwoHY3JlYXRlZBgCIAEoCCJoCg5HZXRTZW5kUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEAoIZW1haWxfaWQYAiABKAkSLgoIcHJvdmlkZXIYAyABKA4yHC5uZ3NyZWFjaC5ldmVudHMudjEuUHJvdmlkZXIiOwoPR2V0U2VuZFJlc3BvbnNlEigKBHNlbmQYASABKAsyGi5uZ3NyZWFjaC5kZWxpdmVyeS52MS5TZW5kImYKFUxpc3RTZW5kRXZlbnRzUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEAoIZW1haWxfaWQYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiYgoWTGlzdFNlbmRFdmVudHNSZXNwb25zZRIvCgZldmVudHMYASADKAsyHy5uZ3NyZWFjaC5kZWxpdmVyeS52MS5TZW5kRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIq0BChBMaXN0U2VuZHNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRITCgtjYW1wYWlnbl9pZBgCIAEoCRIwCgZzdGF0dXMYAyABKA4yIC5uZ3NyZWFjaC5kZWxpdmVyeS52MS5TZW5kU3RhdHVzEhUKDXN1YnNjcmliZXJfaWQYBCABKAkSEQoJcGFnZV9zaXplGAUgASgFEhIKCnBhZ2VfdG9rZW4YBiABKAkiVwoRTGlzdFNlbmRzUmVzcG9uc2USKQoFc2VuZHMYASADKAsyGi5uZ3NyZWFjaC5kZWxpdmVyeS52MS5TZW5kEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI+ChFXYXRjaFNlbmRzUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEwoLY2FtcGFpZ25faWQYAiABKAkinwEKEldhdGNoU2VuZHNSZXNwb25zZRIoCgRzZW5kGAEgASgLMhoubmdzcmVhY2guZGVsaXZlcnkudjEuU2VuZBIuCgVldmVudBgCIAEoCzIfLm5nc3JlYWNoLmRlbGl2ZXJ5LnYxLlNlbmRFdmVudBIvCgtjaGFuZ2VfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiogEKFVJlY29uY2lsZVNlbmRzUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEwoLY2FtcGFpZ25faWQYAiABKAkSLgoKc2luY2VfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdW50aWxfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTAoWUmVjb25jaWxlU2VuZHNSZXNwb25zZRIZChFyZWNvbmNpbGlhdGlvbl9pZBgBIAEoCRIXCg9hbHJlYWR5X3J1bm5pbmcYAiABKAgiSwoYR2V0UmVjb25jaWxpYXRpb25SZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIZChFyZWNvbmNpbGlhdGlvbl9pZBgCIAEoCSJZChlHZXRSZWNvbmNpbGlhdGlvblJlc3BvbnNlEjwKDnJlY29uY2lsaWF0aW9uGAEgASgLMiQubmdzcmVhY2guZGVsaXZlcnkudjEuUmVjb25jaWxpYXRpb24iUAoVUmVjb25jaWxpYXRpb25GYWlsdXJlEg4KBnJlYXNvbhgBIAEoCRINCgVjb3VudBgCIAEoBBIYChBleGFtcGxlX2VtYWlsX2lkGAMgASgJIo0GCg5SZWNvbmNpbGlhdGlvbhIZChFyZWNvbmNpbGlhdGlvbl9pZBgBIAEoCRIUCgx3b3Jrc3BhY2VfaWQYAiABKAkSEwoLY2FtcGFpZ25faWQYAyABKAkSLgoKc2luY2VfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdW50aWxfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPAoHdHJpZ2dlchgGIAEoDjIrLm5nc3JlYWNoLmRlbGl2ZXJ5LnYxLlJlY29uY2lsaWF0aW9uVHJpZ2dlchI4CgVzdGF0ZRgHIAEoDjIpLm5nc3JlYWNoLmRlbGl2ZXJ5LnYxLlJlY29uY2lsaWF0aW9uU3RhdGUSDQoFdG90YWwYCCABKAQSDwoHY2hlY2tlZBgJIAEoBBIPCgdjaGFuZ2VkGAogASgEEhEKCXVuY2hhbmdlZBgLIAEoBBIOCgZmYWlsZWQYDCABKAQSPQoIZmFpbHVyZXMYDSADKAsyKy5uZ3NyZWFjaC5kZWxpdmVyeS52MS5SZWNvbmNpbGlhdGlvbkZhaWx1cmUSGAoQZXZlbnRzX3B1Ymxpc2hlZBgOIAEoBBITCgtzdG9wX3JlYXNvbhgPIAEoCRIvCgtjcmVhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaF90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg51bnNldHRsZWRfb25seRgTIAEoCBI3ChNyZWNvcmRlZF9zaW5jZV90aW1lGBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3ChNyZWNvcmRlZF91bnRpbF90aW1lGBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJuChpMaXN0U3Vic2NyaWJlclNlbmRzUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEwoJcmVjaXBpZW50GAIgASgJSAASFwoNc3Vic2NyaWJlcl9pZBgDIAEoCUgAQgwKCnN1YnNjcmliZXIiawoOU3Vic2NyaWJlclNlbmQSKAoEc2VuZBgBIAEoCzIaLm5nc3JlYWNoLmRlbGl2ZXJ5LnYxLlNlbmQSLwoGZXZlbnRzGAIgAygLMh8ubmdzcmVhY2guZGVsaXZlcnkudjEuU2VuZEV2ZW50IlEKG0xpc3RTdWJzY3JpYmVyU2VuZHNSZXNwb25zZRIyCgRzZW5kGAEgASgLMiQubmdzcmVhY2guZGVsaXZlcnkudjEuU3Vic2NyaWJlclNlbmQqlgIKClNlbmRTdGF0dXMSGwoXU0VORF9TVEFUVVNfVU5TUEVDSUZJRUQQABIUChBTRU5EX1NUQVRVU19TRU5UEAESIAocU0VORF9TVEFUVVNfREVMSVZFUllfREVMQVlFRBACEhkKFVNFTkRfU1RBVFVTX0RFTElWRVJFRBADEhYKElNFTkRfU1RBVFVTX09QRU5FRBAEEhcKE1NFTkRfU1RBVFVTX0NMSUNLRUQQBRIXChNTRU5EX1NUQVRVU19CT1VOQ0VEEAYSGgoWU0VORF9TVEFUVVNfQ09NUExBSU5FRBAHEhYKElNFTkRfU1RBVFVTX0ZBSUxFRBAIEhoKFlNFTkRfU1RBVFVTX1NVUFBSRVNTRUQQCSqiAQoTUmVjb25jaWxpYXRpb25TdGF0ZRIkCiBSRUNPTkNJTElBVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEiAKHFJFQ09OQ0lMSUFUSU9OX1NUQVRFX1JVTk5JTkcQARIiCh5SRUNPTkNJTElBVElPTl9TVEFURV9TVUNDRUVERUQQAhIfChtSRUNPTkNJTElBVElPTl9TVEFURV9GQUlMRUQQAyqoAQoVUmVjb25jaWxpYXRpb25UcmlnZ2VyEiYKIlJFQ09OQ0lMSUFUSU9OX1RSSUdHRVJfVU5TUEVDSUZJRUQQABIhCh1SRUNPTkNJTElBVElPTl9UUklHR0VSX01BTlVBTBABEiIKHlJFQ09OQ0lMSUFUSU9OX1RSSUdHRVJfU0lMRU5DRRACEiAKHFJFQ09OQ0lMSUFUSU9OX1RSSUdHRVJfU1dFRVAQAzLfBgoVRGVsaXZlcnlTdGF0dXNTZXJ2aWNlEl8KClJlY29yZFNlbmQSJy5uZ3NyZWFjaC5kZWxpdmVyeS52MS5SZWNvcmRTZW5kUmVxdWVzdBooLm5nc3JlYWNoLmRlbGl2ZXJ5LnYxLlJlY29yZFNlbmRSZXNwb25zZRJWCgdHZXRTZW5kEiQubmdzcmVhY2guZGVsaXZlcnkudjEuR2V0U2VuZFJlcXVlc3QaJS5uZ3NyZWFjaC5kZWxpdmVyeS52MS5HZXRTZW5kUmVzcG9uc2USawoOTGlzdFNlbmRFdmVudHMSKy5uZ3NyZWFjaC5kZWxpdmVyeS52MS5MaXN0U2VuZEV2ZW50c1JlcXVlc3QaLC5uZ3NyZWFjaC5kZWxpdmVyeS52MS5MaXN0U2VuZEV2ZW50c1Jlc3BvbnNlElwKCUxpc3RTZW5kcxImLm5nc3JlYWNoLmRlbGl2ZXJ5LnYxLkxpc3RTZW5kc1JlcXVlc3QaJy5uZ3NyZWFjaC5kZWxpdmVyeS52MS5MaXN0U2VuZHNSZXNwb25zZRJhCgpXYXRjaFNlbmRzEicubmdzcmVhY2guZGVsaXZlcnkudjEuV2F0Y2hTZW5kc1JlcXVlc3QaKC5uZ3NyZWFjaC5kZWxpdmVyeS52MS5XYXRjaFNlbmRzUmVzcG9uc2UwARJrCg5SZWNvbmNpbGVTZW5kcxIrLm5nc3JlYWNoLmRlbGl2ZXJ5LnYxLlJlY29uY2lsZVNlbmRzUmVxdWVzdBosLm5nc3JlYWNoLmRlbGl2ZXJ5LnYxLlJlY29uY2lsZVNlbmRzUmVzcG9uc2USdAoRR2V0UmVjb25jaWxpYXRpb24SLi5uZ3NyZWFjaC5kZWxpdmVyeS52MS5HZXRSZWNvbmNpbGlhdGlvblJlcXVlc3QaLy5uZ3NyZWFjaC5kZWxpdmVyeS52MS5HZXRSZWNvbmNpbGlhdGlvblJlc3BvbnNlEnwKE0xpc3RTdWJzY3JpYmVyU2VuZHMSMC5uZ3NyZWFjaC5kZWxpdmVyeS52MS5MaXN0U3Vic2NyaWJlclNlbmRzUmVxdWVzdBoxLm5nc3JlYWNoLmRlbGl2ZXJ5LnYxLkxpc3RTdWJzY3JpYmVyU2VuZHNSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_timestamp, file_ngsreach_events_v1_provider, file_ngsreach_events_v1_resend_event]);
 
 /**
  * The state of one send (one Resend email id). Timestamps are event times reported by Resend; a
@@ -53,7 +55,7 @@ export type Send = Message<"ngsreach.delivery.v1.Send"> & {
   workspaceId: string;
 
   /**
-   * Resend email id; unique per workspace.
+   * Email id, unique per workspace: Resend's, or "<provider>:<message id>" for another provider.
    *
    * @generated from field: string email_id = 2;
    */
@@ -238,6 +240,21 @@ export type Send = Message<"ngsreach.delivery.v1.Send"> & {
    * @generated from field: google.protobuf.Timestamp updated_time = 27;
    */
   updatedTime?: Timestamp | undefined;
+
+  /**
+   * The provider that sent the email (from email_id). Never UNSPECIFIED.
+   *
+   * @generated from field: ngsreach.events.v1.Provider provider = 28;
+   */
+  provider: Provider;
+
+  /**
+   * First email.unsubscribed event time (the recipient unsubscribed through the provider; the status
+   * does not change).
+   *
+   * @generated from field: google.protobuf.Timestamp unsubscribed_time = 29;
+   */
+  unsubscribedTime?: Timestamp | undefined;
 };
 
 /**
@@ -261,7 +278,8 @@ export type SendEvent = Message<"ngsreach.delivery.v1.SendEvent"> & {
   svixId: string;
 
   /**
-   * Resend event type, verbatim, e.g. "email.delivered".
+   * Event type, verbatim, e.g. "email.delivered" (other providers' events mapped onto the same types,
+   * plus "email.unsubscribed").
    *
    * @generated from field: string type = 2;
    */
@@ -320,6 +338,22 @@ export type SendEvent = Message<"ngsreach.delivery.v1.SendEvent"> & {
     value: ResendSuppression;
     case: "suppressed";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * The provider's own event type, verbatim ("dropped", "Bounce"...); empty for Resend.
+   *
+   * @generated from field: string provider_type = 9;
+   */
+  providerType: string;
+
+  /**
+   * True for an event a reconciliation reconstructed from the provider's API because its webhook never
+   * came (svix_id "reconciliation:<email_id>:<type>"): event_time is then the email's sent time at the
+   * provider (the real event happened at or after it) and received_time when the run observed it.
+   *
+   * @generated from field: bool reconstructed = 10;
+   */
+  reconstructed: boolean;
 };
 
 /**
@@ -343,7 +377,8 @@ export type RecordSendRequest = Message<"ngsreach.delivery.v1.RecordSendRequest"
   workspaceId: string;
 
   /**
-   * Required. The Resend email id returned by Resend's send API.
+   * Required. The provider's id of the email: Resend's email id returned by its send API; SES
+   * MessageId; SendGrid X-Message-Id; Postmark MessageID; Mailgun's id (angle brackets are removed).
    *
    * @generated from field: string email_id = 2;
    */
@@ -377,6 +412,14 @@ export type RecordSendRequest = Message<"ngsreach.delivery.v1.RecordSendRequest"
    * @generated from field: google.protobuf.Timestamp sent_time = 6;
    */
   sentTime?: Timestamp | undefined;
+
+  /**
+   * Optional. The provider that sent it; unset: Resend. The send is then known as
+   * "<provider>:<email_id>" (Send.email_id).
+   *
+   * @generated from field: ngsreach.events.v1.Provider provider = 7;
+   */
+  provider: Provider;
 };
 
 /**
@@ -428,11 +471,19 @@ export type GetSendRequest = Message<"ngsreach.delivery.v1.GetSendRequest"> & {
   workspaceId: string;
 
   /**
-   * Required. Resend email id.
+   * Required. The email id: Resend's, or the provider's message id with `provider` set, or the
+   * "<provider>:<message id>" form Send.email_id shows.
    *
    * @generated from field: string email_id = 2;
    */
   emailId: string;
+
+  /**
+   * Optional. The provider of email_id; unset: Resend (or the prefixed form).
+   *
+   * @generated from field: ngsreach.events.v1.Provider provider = 3;
+   */
+  provider: Provider;
 };
 
 /**
@@ -682,6 +733,397 @@ export const WatchSendsResponseSchema: GenMessage<WatchSendsResponse> = /*@__PUR
   messageDesc(file_ngsreach_delivery_v1_delivery_status, 11);
 
 /**
+ * Request of DeliveryStatusService.ReconcileSends.
+ *
+ * @generated from message ngsreach.delivery.v1.ReconcileSendsRequest
+ */
+export type ReconcileSendsRequest = Message<"ngsreach.delivery.v1.ReconcileSendsRequest"> & {
+  /**
+   * Required.
+   *
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * Optional: only this campaign's sends.
+   *
+   * @generated from field: string campaign_id = 2;
+   */
+  campaignId: string;
+
+  /**
+   * Optional: only sends sent at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp since_time = 3;
+   */
+  sinceTime?: Timestamp | undefined;
+
+  /**
+   * Optional: only sends sent before this time (must be after since_time).
+   *
+   * @generated from field: google.protobuf.Timestamp until_time = 4;
+   */
+  untilTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message ngsreach.delivery.v1.ReconcileSendsRequest.
+ * Use `create(ReconcileSendsRequestSchema)` to create a new message.
+ */
+export const ReconcileSendsRequestSchema: GenMessage<ReconcileSendsRequest> = /*@__PURE__*/
+  messageDesc(file_ngsreach_delivery_v1_delivery_status, 12);
+
+/**
+ * Response of DeliveryStatusService.ReconcileSends.
+ *
+ * @generated from message ngsreach.delivery.v1.ReconcileSendsResponse
+ */
+export type ReconcileSendsResponse = Message<"ngsreach.delivery.v1.ReconcileSendsResponse"> & {
+  /**
+   * The run's id (GetReconciliation).
+   *
+   * @generated from field: string reconciliation_id = 1;
+   */
+  reconciliationId: string;
+
+  /**
+   * True when a run of the workspace was already running: this is its id, and no new run started.
+   *
+   * @generated from field: bool already_running = 2;
+   */
+  alreadyRunning: boolean;
+};
+
+/**
+ * Describes the message ngsreach.delivery.v1.ReconcileSendsResponse.
+ * Use `create(ReconcileSendsResponseSchema)` to create a new message.
+ */
+export const ReconcileSendsResponseSchema: GenMessage<ReconcileSendsResponse> = /*@__PURE__*/
+  messageDesc(file_ngsreach_delivery_v1_delivery_status, 13);
+
+/**
+ * Request of DeliveryStatusService.GetReconciliation.
+ *
+ * @generated from message ngsreach.delivery.v1.GetReconciliationRequest
+ */
+export type GetReconciliationRequest = Message<"ngsreach.delivery.v1.GetReconciliationRequest"> & {
+  /**
+   * Required.
+   *
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * Required: ReconcileSendsResponse.reconciliation_id.
+   *
+   * @generated from field: string reconciliation_id = 2;
+   */
+  reconciliationId: string;
+};
+
+/**
+ * Describes the message ngsreach.delivery.v1.GetReconciliationRequest.
+ * Use `create(GetReconciliationRequestSchema)` to create a new message.
+ */
+export const GetReconciliationRequestSchema: GenMessage<GetReconciliationRequest> = /*@__PURE__*/
+  messageDesc(file_ngsreach_delivery_v1_delivery_status, 14);
+
+/**
+ * Response of DeliveryStatusService.GetReconciliation.
+ *
+ * @generated from message ngsreach.delivery.v1.GetReconciliationResponse
+ */
+export type GetReconciliationResponse = Message<"ngsreach.delivery.v1.GetReconciliationResponse"> & {
+  /**
+   * @generated from field: ngsreach.delivery.v1.Reconciliation reconciliation = 1;
+   */
+  reconciliation?: Reconciliation | undefined;
+};
+
+/**
+ * Describes the message ngsreach.delivery.v1.GetReconciliationResponse.
+ * Use `create(GetReconciliationResponseSchema)` to create a new message.
+ */
+export const GetReconciliationResponseSchema: GenMessage<GetReconciliationResponse> = /*@__PURE__*/
+  messageDesc(file_ngsreach_delivery_v1_delivery_status, 15);
+
+/**
+ * One reason sends could not be checked, with how many.
+ *
+ * @generated from message ngsreach.delivery.v1.ReconciliationFailure
+ */
+export type ReconciliationFailure = Message<"ngsreach.delivery.v1.ReconciliationFailure"> & {
+  /**
+   * E.g. "not found at Resend", "Resend answered HTTP 500 (8 attempts)".
+   *
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: uint64 count = 2;
+   */
+  count: bigint;
+
+  /**
+   * One email id it happened to.
+   *
+   * @generated from field: string example_email_id = 3;
+   */
+  exampleEmailId: string;
+};
+
+/**
+ * Describes the message ngsreach.delivery.v1.ReconciliationFailure.
+ * Use `create(ReconciliationFailureSchema)` to create a new message.
+ */
+export const ReconciliationFailureSchema: GenMessage<ReconciliationFailure> = /*@__PURE__*/
+  messageDesc(file_ngsreach_delivery_v1_delivery_status, 16);
+
+/**
+ * A reconciliation run.
+ *
+ * @generated from message ngsreach.delivery.v1.Reconciliation
+ */
+export type Reconciliation = Message<"ngsreach.delivery.v1.Reconciliation"> & {
+  /**
+   * @generated from field: string reconciliation_id = 1;
+   */
+  reconciliationId: string;
+
+  /**
+   * @generated from field: string workspace_id = 2;
+   */
+  workspaceId: string;
+
+  /**
+   * The filters it runs with (empty / unset: none).
+   *
+   * @generated from field: string campaign_id = 3;
+   */
+  campaignId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp since_time = 4;
+   */
+  sinceTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp until_time = 5;
+   */
+  untilTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: ngsreach.delivery.v1.ReconciliationTrigger trigger = 6;
+   */
+  trigger: ReconciliationTrigger;
+
+  /**
+   * @generated from field: ngsreach.delivery.v1.ReconciliationState state = 7;
+   */
+  state: ReconciliationState;
+
+  /**
+   * Sends selected when the run started (what checked goes up to; sends registered later in the range
+   * are checked too, so checked may end above it).
+   *
+   * @generated from field: uint64 total = 8;
+   */
+  total: bigint;
+
+  /**
+   * Sends looked up so far: checked = changed + unchanged + failed.
+   *
+   * @generated from field: uint64 checked = 9;
+   */
+  checked: bigint;
+
+  /**
+   * Sends for which Resend knew more: at least one reconstructed event was published.
+   *
+   * @generated from field: uint64 changed = 10;
+   */
+  changed: bigint;
+
+  /**
+   * Sends for which Resend knew nothing more.
+   *
+   * @generated from field: uint64 unchanged = 11;
+   */
+  unchanged: bigint;
+
+  /**
+   * Sends that could not be checked (see failures).
+   *
+   * @generated from field: uint64 failed = 12;
+   */
+  failed: bigint;
+
+  /**
+   * Why sends failed, by reason (at most 20 reasons).
+   *
+   * @generated from field: repeated ngsreach.delivery.v1.ReconciliationFailure failures = 13;
+   */
+  failures: ReconciliationFailure[];
+
+  /**
+   * Reconstructed events published.
+   *
+   * @generated from field: uint64 events_published = 14;
+   */
+  eventsPublished: bigint;
+
+  /**
+   * Why the run stopped before the end (state FAILED); empty otherwise.
+   *
+   * @generated from field: string stop_reason = 15;
+   */
+  stopReason: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp create_time = 16;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp update_time = 17;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * When it ended (state SUCCEEDED or FAILED).
+   *
+   * @generated from field: google.protobuf.Timestamp finish_time = 18;
+   */
+  finishTime?: Timestamp | undefined;
+
+  /**
+   * True for runs that check only sends without a final status (the sweep's).
+   *
+   * @generated from field: bool unsettled_only = 19;
+   */
+  unsettledOnly: boolean;
+
+  /**
+   * The window of registration (RecordSend) times the automatic runs select by: a silence's run from when
+   * the silence began (recorded_since_time), a sweep's between the previous sweep and
+   * RECONCILE_AFTER_MINUTES ago. Unset for runs started by ReconcileSends (they select by sent time).
+   *
+   * @generated from field: google.protobuf.Timestamp recorded_since_time = 20;
+   */
+  recordedSinceTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp recorded_until_time = 21;
+   */
+  recordedUntilTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message ngsreach.delivery.v1.Reconciliation.
+ * Use `create(ReconciliationSchema)` to create a new message.
+ */
+export const ReconciliationSchema: GenMessage<Reconciliation> = /*@__PURE__*/
+  messageDesc(file_ngsreach_delivery_v1_delivery_status, 17);
+
+/**
+ * Request of DeliveryStatusService.ListSubscriberSends. Exactly one of recipient and subscriber_id is
+ * required.
+ *
+ * @generated from message ngsreach.delivery.v1.ListSubscriberSendsRequest
+ */
+export type ListSubscriberSendsRequest = Message<"ngsreach.delivery.v1.ListSubscriberSendsRequest"> & {
+  /**
+   * Required. Workspace.
+   *
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * Whose sends.
+   *
+   * @generated from oneof ngsreach.delivery.v1.ListSubscriberSendsRequest.subscriber
+   */
+  subscriber: {
+    /**
+     * The recipient address (compared normalised: trimmed, domain lower-cased).
+     *
+     * @generated from field: string recipient = 2;
+     */
+    value: string;
+    case: "recipient";
+  } | {
+    /**
+     * The subscriber id.
+     *
+     * @generated from field: string subscriber_id = 3;
+     */
+    value: string;
+    case: "subscriberId";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message ngsreach.delivery.v1.ListSubscriberSendsRequest.
+ * Use `create(ListSubscriberSendsRequestSchema)` to create a new message.
+ */
+export const ListSubscriberSendsRequestSchema: GenMessage<ListSubscriberSendsRequest> = /*@__PURE__*/
+  messageDesc(file_ngsreach_delivery_v1_delivery_status, 18);
+
+/**
+ * One send with (some of) its timeline entries.
+ *
+ * @generated from message ngsreach.delivery.v1.SubscriberSend
+ */
+export type SubscriberSend = Message<"ngsreach.delivery.v1.SubscriberSend"> & {
+  /**
+   * The send.
+   *
+   * @generated from field: ngsreach.delivery.v1.Send send = 1;
+   */
+  send?: Send | undefined;
+
+  /**
+   * Up to 500 of its timeline entries, in event-time order, continuing the previous message's when
+   * the send came before.
+   *
+   * @generated from field: repeated ngsreach.delivery.v1.SendEvent events = 2;
+   */
+  events: SendEvent[];
+};
+
+/**
+ * Describes the message ngsreach.delivery.v1.SubscriberSend.
+ * Use `create(SubscriberSendSchema)` to create a new message.
+ */
+export const SubscriberSendSchema: GenMessage<SubscriberSend> = /*@__PURE__*/
+  messageDesc(file_ngsreach_delivery_v1_delivery_status, 19);
+
+/**
+ * One message streamed by DeliveryStatusService.ListSubscriberSends.
+ *
+ * @generated from message ngsreach.delivery.v1.ListSubscriberSendsResponse
+ */
+export type ListSubscriberSendsResponse = Message<"ngsreach.delivery.v1.ListSubscriberSendsResponse"> & {
+  /**
+   * The send and a slice of its timeline.
+   *
+   * @generated from field: ngsreach.delivery.v1.SubscriberSend send = 1;
+   */
+  send?: SubscriberSend | undefined;
+};
+
+/**
+ * Describes the message ngsreach.delivery.v1.ListSubscriberSendsResponse.
+ * Use `create(ListSubscriberSendsResponseSchema)` to create a new message.
+ */
+export const ListSubscriberSendsResponseSchema: GenMessage<ListSubscriberSendsResponse> = /*@__PURE__*/
+  messageDesc(file_ngsreach_delivery_v1_delivery_status, 20);
+
+/**
  * Status of a send. Non-terminal statuses only move forward:
  * SENT < DELIVERY_DELAYED < DELIVERED < OPENED < CLICKED. FAILED, SUPPRESSED, BOUNCED and COMPLAINED
  * are terminal and override any non-terminal status; between terminals the later event time wins,
@@ -781,6 +1223,103 @@ export const SendStatusSchema: GenEnum<SendStatus> = /*@__PURE__*/
   enumDesc(file_ngsreach_delivery_v1_delivery_status, 0);
 
 /**
+ * State of a reconciliation run.
+ *
+ * @generated from enum ngsreach.delivery.v1.ReconciliationState
+ */
+export const ReconciliationState = {
+  /**
+   * Not set; never returned.
+   *
+   * @generated from enum value: RECONCILIATION_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * Checking sends (also while it waits for an instance to resume it after a restart).
+   *
+   * @generated from enum value: RECONCILIATION_STATE_RUNNING = 1;
+   */
+  RUNNING: 1,
+
+  /**
+   * Every selected send was checked (some may have failed: see failed and failures).
+   *
+   * @generated from enum value: RECONCILIATION_STATE_SUCCEEDED = 2;
+   */
+  SUCCEEDED: 2,
+
+  /**
+   * Stopped before the end: stop_reason says why (e.g. Resend refused the API key).
+   *
+   * @generated from enum value: RECONCILIATION_STATE_FAILED = 3;
+   */
+  FAILED: 3,
+} as const;
+
+/**
+ * State of a reconciliation run.
+ *
+ * @generated from enum ngsreach.delivery.v1.ReconciliationState
+ */
+export type ReconciliationState = (typeof ReconciliationState)[keyof typeof ReconciliationState] | UnknownEnum;
+
+/**
+ * Describes the enum ngsreach.delivery.v1.ReconciliationState.
+ */
+export const ReconciliationStateSchema: GenEnum<ReconciliationState> = /*@__PURE__*/
+  enumDesc(file_ngsreach_delivery_v1_delivery_status, 1);
+
+/**
+ * What started a reconciliation run.
+ *
+ * @generated from enum ngsreach.delivery.v1.ReconciliationTrigger
+ */
+export const ReconciliationTrigger = {
+  /**
+   * Not set; never returned.
+   *
+   * @generated from enum value: RECONCILIATION_TRIGGER_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * ReconcileSends (e.g. `ngsreach reconcile`).
+   *
+   * @generated from enum value: RECONCILIATION_TRIGGER_MANUAL = 1;
+   */
+  MANUAL: 1,
+
+  /**
+   * Gap detection: the workspace had recorded sends but no verified webhook for
+   * RECONCILE_SILENCE_MINUTES; covers the sends since the silence began.
+   *
+   * @generated from enum value: RECONCILIATION_TRIGGER_SILENCE = 2;
+   */
+  SILENCE: 2,
+
+  /**
+   * The automatic sweep of sends older than RECONCILE_AFTER_MINUTES without a final status.
+   *
+   * @generated from enum value: RECONCILIATION_TRIGGER_SWEEP = 3;
+   */
+  SWEEP: 3,
+} as const;
+
+/**
+ * What started a reconciliation run.
+ *
+ * @generated from enum ngsreach.delivery.v1.ReconciliationTrigger
+ */
+export type ReconciliationTrigger = (typeof ReconciliationTrigger)[keyof typeof ReconciliationTrigger] | UnknownEnum;
+
+/**
+ * Describes the enum ngsreach.delivery.v1.ReconciliationTrigger.
+ */
+export const ReconciliationTriggerSchema: GenEnum<ReconciliationTrigger> = /*@__PURE__*/
+  enumDesc(file_ngsreach_delivery_v1_delivery_status, 2);
+
+/**
  * Queries and registration of send records.
  *
  * @generated from service ngsreach.delivery.v1.DeliveryStatusService
@@ -856,6 +1395,49 @@ export const DeliveryStatusService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchSendsRequestSchema;
     output: typeof WatchSendsResponseSchema;
+  },
+  /**
+   * Starts a reconciliation run: every Resend send of the workspace (optionally one campaign, optionally
+   * sent in [since_time, until_time)) is looked up with Resend's API (GET /emails/{id}) and, where
+   * Resend knows more than the stored status, the missing events are published on RESEND_EVENTS as
+   * reconstructed events (origin RECONCILIATION) for all three services to apply. Needs a Resend API key
+   * (WorkspaceSettingsService.SetProviderApiKey). At most one run per workspace runs at a time, across
+   * instances: while one runs, this returns its id with already_running = true. Runs survive restarts.
+   * Errors: InvalidArgument (workspace_id, campaign_id, since_time, until_time), FailedPrecondition (no
+   * Resend API key set), Unauthenticated, Unavailable.
+   *
+   * @generated from rpc ngsreach.delivery.v1.DeliveryStatusService.ReconcileSends
+   */
+  reconcileSends: {
+    methodKind: "unary";
+    input: typeof ReconcileSendsRequestSchema;
+    output: typeof ReconcileSendsResponseSchema;
+  },
+  /**
+   * Returns a reconciliation run's progress and result. Errors: InvalidArgument, NotFound (no such run
+   * in this workspace), Unauthenticated, Unavailable.
+   *
+   * @generated from rpc ngsreach.delivery.v1.DeliveryStatusService.GetReconciliation
+   */
+  getReconciliation: {
+    methodKind: "unary";
+    input: typeof GetReconciliationRequestSchema;
+    output: typeof GetReconciliationResponseSchema;
+  },
+  /**
+   * Streams every send to an address or a subscriber id with its timeline entries (for
+   * SuppressionService.ExportSubscriberData, an access request): sends in email_id order, each in one
+   * message with up to 500 of its entries in event-time order (more entries: further messages with the
+   * same send). Erased sends are not returned. Errors: InvalidArgument (workspace_id; recipient or
+   * subscriber_id: exactly one must be set; recipient: not an email address), Unauthenticated,
+   * Unavailable.
+   *
+   * @generated from rpc ngsreach.delivery.v1.DeliveryStatusService.ListSubscriberSends
+   */
+  listSubscriberSends: {
+    methodKind: "server_streaming";
+    input: typeof ListSubscriberSendsRequestSchema;
+    output: typeof ListSubscriberSendsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ngsreach_delivery_v1_delivery_status, 0);

@@ -12,6 +12,8 @@
 // | subscriber.<ws>.suppressed       | SubscriberSuppressed    | suppression            |
 // | subscriber.<ws>.unsuppressed     | SubscriberUnsuppressed  | suppression            |
 // | campaign.<ws>.alert              | CampaignAlert           | campaign stats         |
+// | workspace.<ws>.deliverability    | DeliverabilityAlert     | campaign stats         |
+// | webhooks.<ws>.silent             | WebhookSilence          | webhook gateway        |
 // | audit.<ws>.<service>             | AuditEntry (audit.proto)| delivery status,       |
 // |                                  |                         | suppression            |
 //
@@ -28,13 +30,17 @@ import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2"
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { MailboxProvider } from "./mailbox_provider_pb.ts";
+import { file_ngsreach_events_v1_mailbox_provider } from "./mailbox_provider_pb.ts";
+import type { Provider } from "./provider_pb.ts";
+import { file_ngsreach_events_v1_provider } from "./provider_pb.ts";
 import type { Message, UnknownEnum } from "@bufbuild/protobuf";
 
 /**
  * Describes the file ngsreach/events/v1/domain_events.proto.
  */
 export const file_ngsreach_events_v1_domain_events: GenFile = /*@__PURE__*/
-  fileDesc("CiZuZ3NyZWFjaC9ldmVudHMvdjEvZG9tYWluX2V2ZW50cy5wcm90bxISbmdzcmVhY2guZXZlbnRzLnYxItcBCgxTZW5kUmVjb3JkZWQSFAoMd29ya3NwYWNlX2lkGAEgASgJEhAKCGVtYWlsX2lkGAIgASgJEhMKC2NhbXBhaWduX2lkGAMgASgJEhUKDXN1YnNjcmliZXJfaWQYBCABKAkSEQoJcmVjaXBpZW50GAUgASgJEi0KCXNlbnRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNcmVjb3JkZWRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiygIKFFN1YnNjcmliZXJTdXBwcmVzc2VkEhQKDHdvcmtzcGFjZV9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIVCg1zdWJzY3JpYmVyX2lkGAMgASgJEjUKBnJlYXNvbhgEIAEoDjIlLm5nc3JlYWNoLmV2ZW50cy52MS5TdXBwcmVzc2lvblJlYXNvbhI1CgZzb3VyY2UYBSABKA4yJS5uZ3NyZWFjaC5ldmVudHMudjEuU3VwcHJlc3Npb25Tb3VyY2USDwoHc3ZpeF9pZBgGIAEoCRIQCghlbWFpbF9pZBgHIAEoCRITCgtjYW1wYWlnbl9pZBgIIAEoCRIzCg9zdXBwcmVzc2VkX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWFjdG9yGAogASgJEgwKBG5vdGUYCyABKAki6AEKFlN1YnNjcmliZXJVbnN1cHByZXNzZWQSFAoMd29ya3NwYWNlX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhUKDXN1YnNjcmliZXJfaWQYAyABKAkSDQoFYWN0b3IYBCABKAkSDAoEbm90ZRgFIAEoCRI1ChF1bnN1cHByZXNzZWRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPgoPcHJldmlvdXNfcmVhc29uGAcgASgOMiUubmdzcmVhY2guZXZlbnRzLnYxLlN1cHByZXNzaW9uUmVhc29uIvABCg1DYW1wYWlnbkFsZXJ0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRITCgtjYW1wYWlnbl9pZBgCIAEoCRIzCgRraW5kGAMgASgOMiUubmdzcmVhY2guZXZlbnRzLnYxLkNhbXBhaWduQWxlcnRLaW5kEgwKBHJhdGUYBCABKAESEQoJdGhyZXNob2xkGAUgASgBEhEKCWRlbGl2ZXJlZBgGIAEoBBINCgVjb3VudBgHIAEoBBIuCgphbGVydF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRzZW50GAkgASgEKvEBChFTdXBwcmVzc2lvblJlYXNvbhIiCh5TVVBQUkVTU0lPTl9SRUFTT05fVU5TUEVDSUZJRUQQABIeChpTVVBQUkVTU0lPTl9SRUFTT05fQk9VTkNFRBABEiEKHVNVUFBSRVNTSU9OX1JFQVNPTl9DT01QTEFJTkVEEAISKwonU1VQUFJFU1NJT05fUkVBU09OX1NVUFBSRVNTRURfQllfUkVTRU5EEAMSKQolU1VQUFJFU1NJT05fUkVBU09OX1NPRlRfQk9VTkNFX1BPTElDWRAEEh0KGVNVUFBSRVNTSU9OX1JFQVNPTl9NQU5VQUwQBSqyAQoRU3VwcHJlc3Npb25Tb3VyY2USIgoeU1VQUFJFU1NJT05fU09VUkNFX1VOU1BFQ0lGSUVEEAASHAoYU1VQUFJFU1NJT05fU09VUkNFX0VWRU5UEAESHQoZU1VQUFJFU1NJT05fU09VUkNFX1JFU0VORBACEh0KGVNVUFBSRVNTSU9OX1NPVVJDRV9QT0xJQ1kQAxIdChlTVVBQUkVTU0lPTl9TT1VSQ0VfTUFOVUFMEAQqigEKEUNhbXBhaWduQWxlcnRLaW5kEiMKH0NBTVBBSUdOX0FMRVJUX0tJTkRfVU5TUEVDSUZJRUQQABIoCiRDQU1QQUlHTl9BTEVSVF9LSU5EX0hBUkRfQk9VTkNFX1JBVEUQARImCiJDQU1QQUlHTl9BTEVSVF9LSU5EX0NPTVBMQUlOVF9SQVRFEAJiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("CiZuZ3NyZWFjaC9ldmVudHMvdjEvZG9tYWluX2V2ZW50cy5wcm90bxISbmdzcmVhY2guZXZlbnRzLnYxIocCCgxTZW5kUmVjb3JkZWQSFAoMd29ya3NwYWNlX2lkGAEgASgJEhAKCGVtYWlsX2lkGAIgASgJEhMKC2NhbXBhaWduX2lkGAMgASgJEhUKDXN1YnNjcmliZXJfaWQYBCABKAkSEQoJcmVjaXBpZW50GAUgASgJEi0KCXNlbnRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNcmVjb3JkZWRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoIcHJvdmlkZXIYCCABKA4yHC5uZ3NyZWFjaC5ldmVudHMudjEuUHJvdmlkZXIiygIKFFN1YnNjcmliZXJTdXBwcmVzc2VkEhQKDHdvcmtzcGFjZV9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIVCg1zdWJzY3JpYmVyX2lkGAMgASgJEjUKBnJlYXNvbhgEIAEoDjIlLm5nc3JlYWNoLmV2ZW50cy52MS5TdXBwcmVzc2lvblJlYXNvbhI1CgZzb3VyY2UYBSABKA4yJS5uZ3NyZWFjaC5ldmVudHMudjEuU3VwcHJlc3Npb25Tb3VyY2USDwoHc3ZpeF9pZBgGIAEoCRIQCghlbWFpbF9pZBgHIAEoCRITCgtjYW1wYWlnbl9pZBgIIAEoCRIzCg9zdXBwcmVzc2VkX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWFjdG9yGAogASgJEgwKBG5vdGUYCyABKAki6AEKFlN1YnNjcmliZXJVbnN1cHByZXNzZWQSFAoMd29ya3NwYWNlX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhUKDXN1YnNjcmliZXJfaWQYAyABKAkSDQoFYWN0b3IYBCABKAkSDAoEbm90ZRgFIAEoCRI1ChF1bnN1cHByZXNzZWRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPgoPcHJldmlvdXNfcmVhc29uGAcgASgOMiUubmdzcmVhY2guZXZlbnRzLnYxLlN1cHByZXNzaW9uUmVhc29uIvABCg1DYW1wYWlnbkFsZXJ0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRITCgtjYW1wYWlnbl9pZBgCIAEoCRIzCgRraW5kGAMgASgOMiUubmdzcmVhY2guZXZlbnRzLnYxLkNhbXBhaWduQWxlcnRLaW5kEgwKBHJhdGUYBCABKAESEQoJdGhyZXNob2xkGAUgASgBEhEKCWRlbGl2ZXJlZBgGIAEoBBINCgVjb3VudBgHIAEoBBIuCgphbGVydF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRzZW50GAkgASgEIuICChNEZWxpdmVyYWJpbGl0eUFsZXJ0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIyCg5kYXlfc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoIcHJvdmlkZXIYAyABKA4yIy5uZ3NyZWFjaC5ldmVudHMudjEuTWFpbGJveFByb3ZpZGVyEjYKBWxldmVsGAQgASgOMicubmdzcmVhY2guZXZlbnRzLnYxLkRlbGl2ZXJhYmlsaXR5TGV2ZWwSFgoOY29tcGxhaW50X3JhdGUYBSABKAESEQoJdGhyZXNob2xkGAYgASgBEhEKCWRlbGl2ZXJlZBgHIAEoBBISCgpjb21wbGFpbmVkGAggASgEEhAKCGNyb3NzaW5nGAkgASgNEi4KCmFsZXJ0X3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsEBCg5XZWJob29rU2lsZW5jZRIUCgx3b3Jrc3BhY2VfaWQYASABKAkSLgoKc2luY2VfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSbGFzdF9hY2NlcHRlZF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1kZXRlY3RlZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKXAQoQRXJhc3VyZVJlcXVlc3RlZBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEgoKZXJhc3VyZV9pZBgCIAEoCRIOCgZlbWFpbHMYAyADKAkSFQoNc3Vic2NyaWJlcl9pZBgEIAEoCRIyCg5yZXF1ZXN0ZWRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAikAEKDkVyYXN1cmVBcHBsaWVkEhQKDHdvcmtzcGFjZV9pZBgBIAEoCRISCgplcmFzdXJlX2lkGAIgASgJEg8KB3NlcnZpY2UYAyABKAkSMAoMYXBwbGllZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglkb2N1bWVudHMYBSABKA0qtQIKEVN1cHByZXNzaW9uUmVhc29uEiIKHlNVUFBSRVNTSU9OX1JFQVNPTl9VTlNQRUNJRklFRBAAEh4KGlNVUFBSRVNTSU9OX1JFQVNPTl9CT1VOQ0VEEAESIQodU1VQUFJFU1NJT05fUkVBU09OX0NPTVBMQUlORUQQAhIrCidTVVBQUkVTU0lPTl9SRUFTT05fU1VQUFJFU1NFRF9CWV9SRVNFTkQQAxIpCiVTVVBQUkVTU0lPTl9SRUFTT05fU09GVF9CT1VOQ0VfUE9MSUNZEAQSHQoZU1VQUFJFU1NJT05fUkVBU09OX01BTlVBTBAFEiMKH1NVUFBSRVNTSU9OX1JFQVNPTl9VTlNVQlNDUklCRUQQBhIdChlTVVBQUkVTU0lPTl9SRUFTT05fRVJBU0VEEAcqsgEKEVN1cHByZXNzaW9uU291cmNlEiIKHlNVUFBSRVNTSU9OX1NPVVJDRV9VTlNQRUNJRklFRBAAEhwKGFNVUFBSRVNTSU9OX1NPVVJDRV9FVkVOVBABEh0KGVNVUFBSRVNTSU9OX1NPVVJDRV9SRVNFTkQQAhIdChlTVVBQUkVTU0lPTl9TT1VSQ0VfUE9MSUNZEAMSHQoZU1VQUFJFU1NJT05fU09VUkNFX01BTlVBTBAEKooBChFDYW1wYWlnbkFsZXJ0S2luZBIjCh9DQU1QQUlHTl9BTEVSVF9LSU5EX1VOU1BFQ0lGSUVEEAASKAokQ0FNUEFJR05fQUxFUlRfS0lORF9IQVJEX0JPVU5DRV9SQVRFEAESJgoiQ0FNUEFJR05fQUxFUlRfS0lORF9DT01QTEFJTlRfUkFURRACKoABChNEZWxpdmVyYWJpbGl0eUxldmVsEiQKIERFTElWRVJBQklMSVRZX0xFVkVMX1VOU1BFQ0lGSUVEEAASIAocREVMSVZFUkFCSUxJVFlfTEVWRUxfV0FSTklORxABEiEKHURFTElWRVJBQklMSVRZX0xFVkVMX0NSSVRJQ0FMEAJiBnByb3RvMw", [file_google_protobuf_timestamp, file_ngsreach_events_v1_mailbox_provider, file_ngsreach_events_v1_provider]);
 
 /**
  * Subject sends.<ws>.recorded. Published by the delivery status service when RecordSend first
@@ -53,7 +59,8 @@ export type SendRecorded = Message<"ngsreach.events.v1.SendRecorded"> & {
   workspaceId: string;
 
   /**
-   * Resend email id. Always set; unique per workspace.
+   * Email id: Resend's, or "<provider>:<message id>" (see ngsreach.events.v1.Provider). Always set;
+   * unique per workspace.
    *
    * @generated from field: string email_id = 2;
    */
@@ -93,6 +100,13 @@ export type SendRecorded = Message<"ngsreach.events.v1.SendRecorded"> & {
    * @generated from field: google.protobuf.Timestamp recorded_time = 7;
    */
   recordedTime?: Timestamp | undefined;
+
+  /**
+   * The provider that sent it. Unset: Resend.
+   *
+   * @generated from field: ngsreach.events.v1.Provider provider = 8;
+   */
+  provider: Provider;
 };
 
 /**
@@ -346,9 +360,250 @@ export const CampaignAlertSchema: GenMessage<CampaignAlert> = /*@__PURE__*/
   messageDesc(file_ngsreach_events_v1_domain_events, 3);
 
 /**
+ * Subject workspace.<ws>.deliverability. Published by the campaign stats service when a workspace's
+ * spam-complaint rate of one UTC day at one mailbox provider (complained / delivered of that day, over
+ * all its campaigns; as GetWorkspaceDeliverability reports it) first reaches a level's limit, with at
+ * least DELIVERABILITY_MIN_DELIVERED (default 1,000) delivered there that day. A level re-arms only
+ * after the day's rate falls below 80 % of its limit; exactly one event per crossing, across restarts
+ * and instances (message id derived from workspace_id, day, provider, level and the crossing number).
+ * A rate that jumps past both limits at once publishes both levels.
+ *
+ * @generated from message ngsreach.events.v1.DeliverabilityAlert
+ */
+export type DeliverabilityAlert = Message<"ngsreach.events.v1.DeliverabilityAlert"> & {
+  /**
+   * Workspace. Always set.
+   *
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * 00:00 UTC of the day. Always set.
+   *
+   * @generated from field: google.protobuf.Timestamp day_start_time = 2;
+   */
+  dayStartTime?: Timestamp | undefined;
+
+  /**
+   * The mailbox provider. Always set (never UNSPECIFIED).
+   *
+   * @generated from field: ngsreach.events.v1.MailboxProvider provider = 3;
+   */
+  provider: MailboxProvider;
+
+  /**
+   * The limit reached. Always set.
+   *
+   * @generated from field: ngsreach.events.v1.DeliverabilityLevel level = 4;
+   */
+  level: DeliverabilityLevel;
+
+  /**
+   * The day's complaint rate at the provider at the moment of crossing, as a fraction (0.003 = 0.3 %).
+   *
+   * @generated from field: double complaint_rate = 5;
+   */
+  complaintRate: number;
+
+  /**
+   * The level's limit, as a fraction.
+   *
+   * @generated from field: double threshold = 6;
+   */
+  threshold: number;
+
+  /**
+   * Delivered sends of the day at the provider at the moment of crossing.
+   *
+   * @generated from field: uint64 delivered = 7;
+   */
+  delivered: bigint;
+
+  /**
+   * Complained sends of the day at the provider at the moment of crossing.
+   *
+   * @generated from field: uint64 complained = 8;
+   */
+  complained: bigint;
+
+  /**
+   * Which crossing of this level this day and provider it is (1 for the first).
+   *
+   * @generated from field: uint32 crossing = 9;
+   */
+  crossing: number;
+
+  /**
+   * When the crossing was detected.
+   *
+   * @generated from field: google.protobuf.Timestamp alert_time = 10;
+   */
+  alertTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message ngsreach.events.v1.DeliverabilityAlert.
+ * Use `create(DeliverabilityAlertSchema)` to create a new message.
+ */
+export const DeliverabilityAlertSchema: GenMessage<DeliverabilityAlert> = /*@__PURE__*/
+  messageDesc(file_ngsreach_events_v1_domain_events, 4);
+
+/**
+ * Subject webhooks.<ws>.silent. Published by the webhook gateway when a workspace has had a send
+ * recorded at least RECONCILE_SILENCE_MINUTES ago and no verified webhook since (lost webhooks: the
+ * endpoint disabled by the provider, a secret pasted wrong). Once per silence: message id derived from
+ * workspace_id + since_time. The delivery status service answers it with a reconciliation run of the
+ * sends since since_time when the workspace has a Resend API key.
+ *
+ * @generated from message ngsreach.events.v1.WebhookSilence
+ */
+export type WebhookSilence = Message<"ngsreach.events.v1.WebhookSilence"> & {
+  /**
+   * Workspace. Always set.
+   *
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * When the first send with no verified webhook after it was recorded. Always set.
+   *
+   * @generated from field: google.protobuf.Timestamp since_time = 2;
+   */
+  sinceTime?: Timestamp | undefined;
+
+  /**
+   * When the gateway last accepted a webhook of the workspace; unset if never.
+   *
+   * @generated from field: google.protobuf.Timestamp last_accepted_time = 3;
+   */
+  lastAcceptedTime?: Timestamp | undefined;
+
+  /**
+   * When the gateway noticed the silence.
+   *
+   * @generated from field: google.protobuf.Timestamp detected_time = 4;
+   */
+  detectedTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message ngsreach.events.v1.WebhookSilence.
+ * Use `create(WebhookSilenceSchema)` to create a new message.
+ */
+export const WebhookSilenceSchema: GenMessage<WebhookSilence> = /*@__PURE__*/
+  messageDesc(file_ngsreach_events_v1_domain_events, 5);
+
+/**
+ * Subject erasure.<ws>.requested. Published by the suppression service when EraseSubscriber accepts a
+ * request (message id "erasure:<erasure_id>"). Every service that holds personal data of the subscriber
+ * consumes it with its own durable consumer, erases idempotently (a redelivery or a second instance
+ * changes nothing more) and answers with ErasureApplied. It carries the addresses, so the suppression
+ * service deletes it from DOMAIN_EVENTS once every service has answered.
+ *
+ * @generated from message ngsreach.events.v1.ErasureRequested
+ */
+export type ErasureRequested = Message<"ngsreach.events.v1.ErasureRequested"> & {
+  /**
+   * Workspace. Always set.
+   *
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * The erasure (GetErasure). Always set.
+   *
+   * @generated from field: string erasure_id = 2;
+   */
+  erasureId: string;
+
+  /**
+   * The normalised addresses to erase: the requested one, or every address the suppression service
+   * knew under subscriber_id. May be empty when only a subscriber id is known.
+   *
+   * @generated from field: repeated string emails = 3;
+   */
+  emails: string[];
+
+  /**
+   * The subscriber id to erase (the request's, or the one known for the address); empty if unknown.
+   *
+   * @generated from field: string subscriber_id = 4;
+   */
+  subscriberId: string;
+
+  /**
+   * When the request was accepted.
+   *
+   * @generated from field: google.protobuf.Timestamp requested_time = 5;
+   */
+  requestedTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message ngsreach.events.v1.ErasureRequested.
+ * Use `create(ErasureRequestedSchema)` to create a new message.
+ */
+export const ErasureRequestedSchema: GenMessage<ErasureRequested> = /*@__PURE__*/
+  messageDesc(file_ngsreach_events_v1_domain_events, 6);
+
+/**
+ * Subject erasure.<ws>.applied. Published by each service once it has erased what it held for an
+ * ErasureRequested (message id "erasure-applied:<erasure_id>:<service>", so a redelivered request
+ * announces once). The suppression service records it for GetErasure.
+ *
+ * @generated from message ngsreach.events.v1.ErasureApplied
+ */
+export type ErasureApplied = Message<"ngsreach.events.v1.ErasureApplied"> & {
+  /**
+   * Workspace. Always set.
+   *
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * The erasure. Always set.
+   *
+   * @generated from field: string erasure_id = 2;
+   */
+  erasureId: string;
+
+  /**
+   * The service that is done: "suppression", "delivery-status", "webhook-gateway".
+   *
+   * @generated from field: string service = 3;
+   */
+  service: string;
+
+  /**
+   * When it finished.
+   *
+   * @generated from field: google.protobuf.Timestamp applied_time = 4;
+   */
+  appliedTime?: Timestamp | undefined;
+
+  /**
+   * How many stored documents it changed (0 when it held nothing of the subscriber).
+   *
+   * @generated from field: uint32 documents = 5;
+   */
+  documents: number;
+};
+
+/**
+ * Describes the message ngsreach.events.v1.ErasureApplied.
+ * Use `create(ErasureAppliedSchema)` to create a new message.
+ */
+export const ErasureAppliedSchema: GenMessage<ErasureApplied> = /*@__PURE__*/
+  messageDesc(file_ngsreach_events_v1_domain_events, 7);
+
+/**
  * Why an address is suppressed. The subscriber status follows from the reason:
  * BOUNCED and SOFT_BOUNCE_POLICY -> "bounced"; COMPLAINED -> "complained";
- * SUPPRESSED_BY_RESEND and MANUAL -> "suppressed".
+ * SUPPRESSED_BY_RESEND, MANUAL and UNSUBSCRIBED -> "suppressed".
  *
  * @generated from enum ngsreach.events.v1.SuppressionReason
  */
@@ -396,12 +651,30 @@ export const SuppressionReason = {
    * @generated from enum value: SUPPRESSION_REASON_MANUAL = 5;
    */
   MANUAL: 5,
+
+  /**
+   * The recipient unsubscribed through the sending provider (email.unsubscribed: an SES
+   * subscription change, a SendGrid unsubscribe or group_unsubscribe, a Postmark SubscriptionChange
+   * with SuppressSending, a Mailgun unsubscribe). Never lifted by a delivery.
+   *
+   * @generated from enum value: SUPPRESSION_REASON_UNSUBSCRIBED = 6;
+   */
+  UNSUBSCRIBED: 6,
+
+  /**
+   * The subscriber's personal data was erased (SuppressionService.EraseSubscriber) while the address
+   * was not suppressed: it is suppressed so that it is never mailed again by accident, and kept only as
+   * a keyed hash of the address. An erased address that was suppressed keeps its reason.
+   *
+   * @generated from enum value: SUPPRESSION_REASON_ERASED = 7;
+   */
+  ERASED: 7,
 } as const;
 
 /**
  * Why an address is suppressed. The subscriber status follows from the reason:
  * BOUNCED and SOFT_BOUNCE_POLICY -> "bounced"; COMPLAINED -> "complained";
- * SUPPRESSED_BY_RESEND and MANUAL -> "suppressed".
+ * SUPPRESSED_BY_RESEND, MANUAL and UNSUBSCRIBED -> "suppressed".
  *
  * @generated from enum ngsreach.events.v1.SuppressionReason
  */
@@ -427,8 +700,8 @@ export const SuppressionSource = {
   UNSPECIFIED: 0,
 
   /**
-   * A Resend webhook event about the address (email.bounced with a Permanent bounce,
-   * email.complained); svix_id/email_id identify it.
+   * A provider's webhook event about the address (email.bounced with a Permanent bounce,
+   * email.complained, email.unsubscribed); svix_id/email_id identify it.
    *
    * @generated from enum value: SUPPRESSION_SOURCE_EVENT = 1;
    */
@@ -509,4 +782,45 @@ export type CampaignAlertKind = (typeof CampaignAlertKind)[keyof typeof Campaign
  */
 export const CampaignAlertKindSchema: GenEnum<CampaignAlertKind> = /*@__PURE__*/
   enumDesc(file_ngsreach_events_v1_domain_events, 2);
+
+/**
+ * A bulk-sender limit on the daily spam-complaint rate at one mailbox provider.
+ *
+ * @generated from enum ngsreach.events.v1.DeliverabilityLevel
+ */
+export const DeliverabilityLevel = {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: DELIVERABILITY_LEVEL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * Complaint rate 0.1 % or more: Gmail's and Yahoo's "stay below" mark.
+   *
+   * @generated from enum value: DELIVERABILITY_LEVEL_WARNING = 1;
+   */
+  WARNING: 1,
+
+  /**
+   * Complaint rate 0.3 % or more: the rate at which Gmail and Yahoo start rejecting a bulk sender's mail.
+   *
+   * @generated from enum value: DELIVERABILITY_LEVEL_CRITICAL = 2;
+   */
+  CRITICAL: 2,
+} as const;
+
+/**
+ * A bulk-sender limit on the daily spam-complaint rate at one mailbox provider.
+ *
+ * @generated from enum ngsreach.events.v1.DeliverabilityLevel
+ */
+export type DeliverabilityLevel = (typeof DeliverabilityLevel)[keyof typeof DeliverabilityLevel] | UnknownEnum;
+
+/**
+ * Describes the enum ngsreach.events.v1.DeliverabilityLevel.
+ */
+export const DeliverabilityLevelSchema: GenEnum<DeliverabilityLevel> = /*@__PURE__*/
+  enumDesc(file_ngsreach_events_v1_domain_events, 3);
 

@@ -1,11 +1,14 @@
-// The JetStream message the webhook gateway publishes for every verified Resend webhook.
+// The JetStream message the webhook gateway publishes for every verified webhook event: one per Resend
+// (Svix) message, and one per event of the other providers (a SendGrid POST carrying an array of 100
+// events makes 100 messages). Named after Resend, whose webhooks came first; `provider` says whose it is.
 //
 // Stream:     RESEND_EVENTS (file storage, retention by age, default 7 days).
 // Subject:    resend.events.<workspace_id>.<type>, where <type> is ResendEvent.type with every
 //             character outside [a-z0-9_.] replaced by "_" and cut to at most 64 characters
 //             (e.g. resend.events.ws_1.email.bounced). Consumers filter on subjects but must read
 //             the exact type from the message, never from the subject.
-// Msg id:     the Nats-Msg-Id header is derived from workspace_id + svix_id, so fast retries inside
+// Msg id:     the Nats-Msg-Id header is derived from workspace_id + svix_id (for other providers
+//             svix_id is already namespaced by provider), so fast retries inside
 //             the stream's duplicate window are dropped by JetStream. Later retries and dashboard
 //             replays are NOT caught by the stream: every consumer makes its effects idempotent by
 //             (workspace_id, svix_id), recorded durably together with the effect.
@@ -20,17 +23,19 @@
 // @generated from file ngsreach/events/v1/resend_event.proto (package ngsreach.events.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Message } from "@bufbuild/protobuf";
+import type { Provider } from "./provider_pb.ts";
+import { file_ngsreach_events_v1_provider } from "./provider_pb.ts";
+import type { Message, UnknownEnum } from "@bufbuild/protobuf";
 
 /**
  * Describes the file ngsreach/events/v1/resend_event.proto.
  */
 export const file_ngsreach_events_v1_resend_event: GenFile = /*@__PURE__*/
-  fileDesc("CiVuZ3NyZWFjaC9ldmVudHMvdjEvcmVzZW5kX2V2ZW50LnByb3RvEhJuZ3NyZWFjaC5ldmVudHMudjEiggIKC1Jlc2VuZEV2ZW50EhYKDnNjaGVtYV92ZXJzaW9uGAEgASgNEhQKDHdvcmtzcGFjZV9pZBgCIAEoCRIPCgdzdml4X2lkGAMgASgJEgwKBHR5cGUYBCABKAkSLgoKZXZlbnRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNcmVjZWl2ZWRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcmF3X2JvZHkYByABKAwSMQoFZW1haWwYCCABKAsyIi5uZ3NyZWFjaC5ldmVudHMudjEuRW1haWxFdmVudERhdGEi9QMKDkVtYWlsRXZlbnREYXRhEhAKCGVtYWlsX2lkGAEgASgJEi4KCmNyZWF0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGZyb20YAyABKAkSCgoCdG8YBCADKAkSDwoHc3ViamVjdBgFIAEoCRIUCgxicm9hZGNhc3RfaWQYBiABKAkSEwoLdGVtcGxhdGVfaWQYByABKAkSEgoKbWVzc2FnZV9pZBgIIAEoCRI6CgR0YWdzGAkgAygLMiwubmdzcmVhY2guZXZlbnRzLnYxLkVtYWlsRXZlbnREYXRhLlRhZ3NFbnRyeRIsCgZib3VuY2UYCiABKAsyGi5uZ3NyZWFjaC5ldmVudHMudjEuQm91bmNlSAASKgoFY2xpY2sYCyABKAsyGS5uZ3NyZWFjaC5ldmVudHMudjEuQ2xpY2tIABItCgZmYWlsZWQYDCABKAsyGy5uZ3NyZWFjaC5ldmVudHMudjEuRmFpbHVyZUgAEjsKCnN1cHByZXNzZWQYDSABKAsyJS5uZ3NyZWFjaC5ldmVudHMudjEuUmVzZW5kU3VwcHJlc3Npb25IABorCglUYWdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIICgZkZXRhaWwiUgoGQm91bmNlEgwKBHR5cGUYASABKAkSEAoIc3ViX3R5cGUYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRIXCg9kaWFnbm9zdGljX2NvZGUYBCABKAkibAoFQ2xpY2sSDAoEbGluaxgBIAEoCRISCgppcF9hZGRyZXNzGAIgASgJEhIKCnVzZXJfYWdlbnQYAyABKAkSLQoJdGltZXN0YW1wGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIZCgdGYWlsdXJlEg4KBnJlYXNvbhgBIAEoCSIyChFSZXNlbmRTdXBwcmVzc2lvbhIMCgR0eXBlGAEgASgJEg8KB21lc3NhZ2UYAiABKAliBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("CiVuZ3NyZWFjaC9ldmVudHMvdjEvcmVzZW5kX2V2ZW50LnByb3RvEhJuZ3NyZWFjaC5ldmVudHMudjEi/gIKC1Jlc2VuZEV2ZW50EhYKDnNjaGVtYV92ZXJzaW9uGAEgASgNEhQKDHdvcmtzcGFjZV9pZBgCIAEoCRIPCgdzdml4X2lkGAMgASgJEgwKBHR5cGUYBCABKAkSLgoKZXZlbnRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNcmVjZWl2ZWRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcmF3X2JvZHkYByABKAwSMQoFZW1haWwYCCABKAsyIi5uZ3NyZWFjaC5ldmVudHMudjEuRW1haWxFdmVudERhdGESLgoIcHJvdmlkZXIYCSABKA4yHC5uZ3NyZWFjaC5ldmVudHMudjEuUHJvdmlkZXISLwoGb3JpZ2luGAogASgOMh8ubmdzcmVhY2guZXZlbnRzLnYxLkV2ZW50T3JpZ2luEhkKEXJlY29uY2lsaWF0aW9uX2lkGAsgASgJIqYECg5FbWFpbEV2ZW50RGF0YRIQCghlbWFpbF9pZBgBIAEoCRIuCgpjcmVhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRmcm9tGAMgASgJEgoKAnRvGAQgAygJEg8KB3N1YmplY3QYBSABKAkSFAoMYnJvYWRjYXN0X2lkGAYgASgJEhMKC3RlbXBsYXRlX2lkGAcgASgJEhIKCm1lc3NhZ2VfaWQYCCABKAkSOgoEdGFncxgJIAMoCzIsLm5nc3JlYWNoLmV2ZW50cy52MS5FbWFpbEV2ZW50RGF0YS5UYWdzRW50cnkSLAoGYm91bmNlGAogASgLMhoubmdzcmVhY2guZXZlbnRzLnYxLkJvdW5jZUgAEioKBWNsaWNrGAsgASgLMhkubmdzcmVhY2guZXZlbnRzLnYxLkNsaWNrSAASLQoGZmFpbGVkGAwgASgLMhsubmdzcmVhY2guZXZlbnRzLnYxLkZhaWx1cmVIABI7CgpzdXBwcmVzc2VkGA0gASgLMiUubmdzcmVhY2guZXZlbnRzLnYxLlJlc2VuZFN1cHByZXNzaW9uSAASGAoQcmVjaXBpZW50c19uYW1lZBgOIAEoCBIVCg1wcm92aWRlcl90eXBlGA8gASgJGisKCVRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQggKBmRldGFpbCJ+CgZCb3VuY2USDAoEdHlwZRgBIAEoCRIQCghzdWJfdHlwZRgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEhcKD2RpYWdub3N0aWNfY29kZRgEIAEoCRIVCg1wcm92aWRlcl90eXBlGAUgASgJEhMKC3NtdHBfc3RhdHVzGAYgASgJImwKBUNsaWNrEgwKBGxpbmsYASABKAkSEgoKaXBfYWRkcmVzcxgCIAEoCRISCgp1c2VyX2FnZW50GAMgASgJEi0KCXRpbWVzdGFtcBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiGQoHRmFpbHVyZRIOCgZyZWFzb24YASABKAkiMgoRUmVzZW5kU3VwcHJlc3Npb24SDAoEdHlwZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJKkwKC0V2ZW50T3JpZ2luEhwKGEVWRU5UX09SSUdJTl9VTlNQRUNJRklFRBAAEh8KG0VWRU5UX09SSUdJTl9SRUNPTkNJTElBVElPThABYgZwcm90bzM", [file_google_protobuf_timestamp, file_ngsreach_events_v1_provider]);
 
 /**
  * One verified Resend webhook delivery (one Svix message), as stored on JetStream.
@@ -55,8 +60,11 @@ export type ResendEvent = Message<"ngsreach.events.v1.ResendEvent"> & {
   workspaceId: string;
 
   /**
-   * The `svix-id` (or `webhook-id`) header: Svix's message id, identical across every retry and
-   * replay of the same event. Always set. (workspace_id, svix_id) identifies an event uniquely.
+   * The event's id, identical across every retry and replay of the same event. Always set;
+   * (workspace_id, svix_id) identifies an event uniquely. Resend: the `svix-id` (or `webhook-id`)
+   * header, verbatim (Svix's "msg_..." ids). Other providers: "<provider>:<id>" with the provider's
+   * own event id — SNS MessageId ("ses:..."), SendGrid sg_event_id, Mailgun event-data.id, Postmark
+   * (which has none) a SHA-256 of record type, message id, event time and bounce id.
    *
    * @generated from field: string svix_id = 3;
    */
@@ -65,7 +73,10 @@ export type ResendEvent = Message<"ngsreach.events.v1.ResendEvent"> & {
   /**
    * The envelope's `type`, verbatim, e.g. "email.bounced", "email.delivered", "contact.created".
    * Always set (the gateway rejects bodies without a string type). Unknown and future types are
-   * stored as-is; consumers skip types they do not act on.
+   * stored as-is; consumers skip types they do not act on. Other providers' events are mapped onto
+   * the same "email.*" types, plus "email.unsubscribed" (the recipient unsubscribed through the
+   * provider); an event of theirs that maps onto none (e.g. Postmark's SpamNotification) is stored as
+   * "<provider>.<its own type>", lower-cased, and acted on by nobody.
    *
    * @generated from field: string type = 4;
    */
@@ -89,7 +100,8 @@ export type ResendEvent = Message<"ngsreach.events.v1.ResendEvent"> & {
   receivedTime?: Timestamp | undefined;
 
   /**
-   * The exact request body bytes whose signature was verified (UTF-8 JSON). Always set.
+   * The exact request body bytes whose signature was verified (UTF-8 JSON). Always set. For a body
+   * that carries several events (SendGrid), that event's own JSON object, re-serialised.
    *
    * @generated from field: bytes raw_body = 7;
    */
@@ -103,6 +115,27 @@ export type ResendEvent = Message<"ngsreach.events.v1.ResendEvent"> & {
    * @generated from field: ngsreach.events.v1.EmailEventData email = 8;
    */
   email?: EmailEventData | undefined;
+
+  /**
+   * Whose webhook this is. Unset (messages stored before providers existed): Resend.
+   *
+   * @generated from field: ngsreach.events.v1.Provider provider = 9;
+   */
+  provider: Provider;
+
+  /**
+   * Where the event comes from. Unset: a provider webhook (every message before reconciliation).
+   *
+   * @generated from field: ngsreach.events.v1.EventOrigin origin = 10;
+   */
+  origin: EventOrigin;
+
+  /**
+   * For origin RECONCILIATION: the id of the reconciliation run that published it. Empty otherwise.
+   *
+   * @generated from field: string reconciliation_id = 11;
+   */
+  reconciliationId: string;
 };
 
 /**
@@ -120,7 +153,9 @@ export const ResendEventSchema: GenMessage<ResendEvent> = /*@__PURE__*/
 export type EmailEventData = Message<"ngsreach.events.v1.EmailEventData"> & {
   /**
    * Resend's email id (`data.email_id`), the key that ties events to a send record. Always set when
-   * this message is set.
+   * this message is set. Other providers: "<provider>:<message id>" (see Provider), the message id
+   * being SES mail.messageId, SendGrid sg_message_id up to its first ".", Postmark MessageID, Mailgun
+   * message.headers.message-id.
    *
    * @generated from field: string email_id = 1;
    */
@@ -142,7 +177,8 @@ export type EmailEventData = Message<"ngsreach.events.v1.EmailEventData"> & {
   from: string;
 
   /**
-   * `data.to`, verbatim and in order. A single string `to` is accepted as a one-element list.
+   * `data.to`, verbatim and in order. A single string `to` is accepted as a one-element list. When
+   * recipients_named is set, exactly the addresses this event is about.
    *
    * @generated from field: repeated string to = 4;
    */
@@ -225,6 +261,23 @@ export type EmailEventData = Message<"ngsreach.events.v1.EmailEventData"> & {
     value: ResendSuppression;
     case: "suppressed";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * True when the provider names exactly which recipients the event is about (an SES bounce's
+   * bouncedRecipients, a complaint's complainedRecipients): `to` then lists those and only those, and
+   * each of them is affected — no guessing from the send record.
+   *
+   * @generated from field: bool recipients_named = 14;
+   */
+  recipientsNamed: boolean;
+
+  /**
+   * The provider's own event type, verbatim ("Bounce", "dropped", "failed", "SubscriptionChange"...).
+   * Empty for Resend (its type is `type`).
+   *
+   * @generated from field: string provider_type = 15;
+   */
+  providerType: string;
 };
 
 /**
@@ -270,6 +323,21 @@ export type Bounce = Message<"ngsreach.events.v1.Bounce"> & {
    * @generated from field: string diagnostic_code = 4;
    */
   diagnosticCode: string;
+
+  /**
+   * The provider's own classification, verbatim (Postmark "HardBounce", SendGrid "blocked", Mailgun
+   * "permanent"). Empty for Resend.
+   *
+   * @generated from field: string provider_type = 5;
+   */
+  providerType: string;
+
+  /**
+   * The SMTP enhanced status code the provider reports ("5.1.1"), when it does. Empty if absent.
+   *
+   * @generated from field: string smtp_status = 6;
+   */
+  smtpStatus: string;
 };
 
 /**
@@ -322,7 +390,7 @@ export const ClickSchema: GenMessage<Click> = /*@__PURE__*/
   messageDesc(file_ngsreach_events_v1_resend_event, 3);
 
 /**
- * `data.failed` of an email.failed event (Resend refused to send the email).
+ * `data.failed` of an email.failed event (the provider refused to send the email).
  *
  * @generated from message ngsreach.events.v1.Failure
  */
@@ -344,7 +412,8 @@ export const FailureSchema: GenMessage<Failure> = /*@__PURE__*/
 
 /**
  * `data.suppressed` of an email.suppressed event (Resend skipped the email because the address is on
- * its suppression list).
+ * its suppression list; another provider dropped it for the same reason: type is then the provider's
+ * own type, message its reason).
  *
  * @generated from message ngsreach.events.v1.ResendSuppression
  */
@@ -370,4 +439,47 @@ export type ResendSuppression = Message<"ngsreach.events.v1.ResendSuppression"> 
  */
 export const ResendSuppressionSchema: GenMessage<ResendSuppression> = /*@__PURE__*/
   messageDesc(file_ngsreach_events_v1_resend_event, 5);
+
+/**
+ * Where an event on RESEND_EVENTS comes from.
+ *
+ * @generated from enum ngsreach.events.v1.EventOrigin
+ */
+export const EventOrigin = {
+  /**
+   * A verified provider webhook (also every message stored before origins existed).
+   *
+   * @generated from enum value: EVENT_ORIGIN_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * Reconstructed by a reconciliation run of the delivery status service from the provider's API
+   * (Resend's GET /emails/{id} `last_event`), because the webhook never came. Not signature-verified
+   * (read from the API over TLS with the workspace's API key). svix_id is
+   * "reconciliation:<email_id>:<type>" (so two runs reconstruct one event once, and the Nats-Msg-Id is
+   * derived from workspace + email id + type); event_time is the email's created_at at the provider
+   * (when it was sent: the real event happened at or after it, exactly when is unknown); received_time
+   * is when the run observed it; raw_body is the provider's answer's fields the event was built from.
+   * Consumers count it toward send-level numbers (delivered, unique opens and clicks, bounces,
+   * complaints, suppression) and never toward event totals (opens, clicks); a real event of the same
+   * kind for the same email supersedes it.
+   *
+   * @generated from enum value: EVENT_ORIGIN_RECONCILIATION = 1;
+   */
+  RECONCILIATION: 1,
+} as const;
+
+/**
+ * Where an event on RESEND_EVENTS comes from.
+ *
+ * @generated from enum ngsreach.events.v1.EventOrigin
+ */
+export type EventOrigin = (typeof EventOrigin)[keyof typeof EventOrigin] | UnknownEnum;
+
+/**
+ * Describes the enum ngsreach.events.v1.EventOrigin.
+ */
+export const EventOriginSchema: GenEnum<EventOrigin> = /*@__PURE__*/
+  enumDesc(file_ngsreach_events_v1_resend_event, 0);
 

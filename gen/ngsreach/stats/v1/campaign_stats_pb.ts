@@ -35,13 +35,15 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { MailboxProvider } from "../../events/v1/mailbox_provider_pb.ts";
+import { file_ngsreach_events_v1_mailbox_provider } from "../../events/v1/mailbox_provider_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file ngsreach/stats/v1/campaign_stats.proto.
  */
 export const file_ngsreach_stats_v1_campaign_stats: GenFile = /*@__PURE__*/
-  fileDesc("CiZuZ3NyZWFjaC9zdGF0cy92MS9jYW1wYWlnbl9zdGF0cy5wcm90bxIRbmdzcmVhY2guc3RhdHMudjEimAMKDUNhbXBhaWduU3RhdHMSFAoMd29ya3NwYWNlX2lkGAEgASgJEhMKC2NhbXBhaWduX2lkGAIgASgJEgwKBHNlbnQYAyABKAQSEQoJZGVsaXZlcmVkGAQgASgEEhgKEGRlbGl2ZXJ5X2RlbGF5ZWQYBSABKAQSFAoMaGFyZF9ib3VuY2VkGAYgASgEEhQKDHNvZnRfYm91bmNlZBgHIAEoBBISCgpjb21wbGFpbmVkGAggASgEEg4KBmZhaWxlZBgJIAEoBBISCgpzdXBwcmVzc2VkGAogASgEEg0KBW9wZW5zGAsgASgEEhQKDHVuaXF1ZV9vcGVucxgMIAEoBBIOCgZjbGlja3MYDSABKAQSFQoNdW5pcXVlX2NsaWNrcxgOIAEoBBIWCg5zY2FubmVyX2NsaWNrcxgPIAEoBBInCgVyYXRlcxgQIAEoCzIYLm5nc3JlYWNoLnN0YXRzLnYxLlJhdGVzEjAKDHVwZGF0ZWRfdGltZRgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiqAEKBVJhdGVzEhUKDWRlbGl2ZXJ5X3JhdGUYASABKAESEQoJb3Blbl9yYXRlGAIgASgBEhIKCmNsaWNrX3JhdGUYAyABKAESGgoSY2xpY2tfdG9fb3Blbl9yYXRlGAQgASgBEhMKC2JvdW5jZV9yYXRlGAUgASgBEhgKEHNvZnRfYm91bmNlX3JhdGUYBiABKAESFgoOY29tcGxhaW50X3JhdGUYByABKAEixAEKCkxpbmtDbGlja3MSDAoEbGluaxgBIAEoCRIOCgZjbGlja3MYAiABKAQSFQoNdW5pcXVlX2NsaWNrcxgDIAEoBBIWCg5zY2FubmVyX2NsaWNrcxgEIAEoBBI0ChBmaXJzdF9jbGlja190aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X2NsaWNrX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIssCCg9UaW1lU2VyaWVzUG9pbnQSNQoRYnVja2V0X3N0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHNlbnQYAiABKAQSEQoJZGVsaXZlcmVkGAMgASgEEhgKEGRlbGl2ZXJ5X2RlbGF5ZWQYBCABKAQSFAoMaGFyZF9ib3VuY2VkGAUgASgEEhQKDHNvZnRfYm91bmNlZBgGIAEoBBISCgpjb21wbGFpbmVkGAcgASgEEg4KBmZhaWxlZBgIIAEoBBISCgpzdXBwcmVzc2VkGAkgASgEEg0KBW9wZW5zGAogASgEEhQKDHVuaXF1ZV9vcGVucxgLIAEoBBIOCgZjbGlja3MYDCABKAQSFQoNdW5pcXVlX2NsaWNrcxgNIAEoBBIWCg5zY2FubmVyX2NsaWNrcxgOIAEoBCJEChdHZXRDYW1wYWlnblN0YXRzUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEwoLY2FtcGFpZ25faWQYAiABKAkiSwoYR2V0Q2FtcGFpZ25TdGF0c1Jlc3BvbnNlEi8KBXN0YXRzGAEgASgLMiAubmdzcmVhY2guc3RhdHMudjEuQ2FtcGFpZ25TdGF0cyJKChxCYXRjaEdldENhbXBhaWduU3RhdHNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIUCgxjYW1wYWlnbl9pZHMYAiADKAkiUAodQmF0Y2hHZXRDYW1wYWlnblN0YXRzUmVzcG9uc2USLwoFc3RhdHMYASADKAsyIC5uZ3NyZWFjaC5zdGF0cy52MS5DYW1wYWlnblN0YXRzImkKFUxpc3RMaW5rQ2xpY2tzUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEwoLY2FtcGFpZ25faWQYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiXwoWTGlzdExpbmtDbGlja3NSZXNwb25zZRIsCgVsaW5rcxgBIAMoCzIdLm5nc3JlYWNoLnN0YXRzLnYxLkxpbmtDbGlja3MSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIqcBChxHZXRDYW1wYWlnblRpbWVTZXJpZXNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRITCgtjYW1wYWlnbl9pZBgCIAEoCRIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUwodR2V0Q2FtcGFpZ25UaW1lU2VyaWVzUmVzcG9uc2USMgoGcG9pbnRzGAEgAygLMiIubmdzcmVhY2guc3RhdHMudjEuVGltZVNlcmllc1BvaW50ImAKGVdhdGNoQ2FtcGFpZ25TdGF0c1JlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEhQKDGNhbXBhaWduX2lkcxgCIAMoCRIXCg9taW5faW50ZXJ2YWxfbXMYAyABKA0iTQoaV2F0Y2hDYW1wYWlnblN0YXRzUmVzcG9uc2USLwoFc3RhdHMYASABKAsyIC5uZ3NyZWFjaC5zdGF0cy52MS5DYW1wYWlnblN0YXRzMtcEChRDYW1wYWlnblN0YXRzU2VydmljZRJrChBHZXRDYW1wYWlnblN0YXRzEioubmdzcmVhY2guc3RhdHMudjEuR2V0Q2FtcGFpZ25TdGF0c1JlcXVlc3QaKy5uZ3NyZWFjaC5zdGF0cy52MS5HZXRDYW1wYWlnblN0YXRzUmVzcG9uc2USegoVQmF0Y2hHZXRDYW1wYWlnblN0YXRzEi8ubmdzcmVhY2guc3RhdHMudjEuQmF0Y2hHZXRDYW1wYWlnblN0YXRzUmVxdWVzdBowLm5nc3JlYWNoLnN0YXRzLnYxLkJhdGNoR2V0Q2FtcGFpZ25TdGF0c1Jlc3BvbnNlEmUKDkxpc3RMaW5rQ2xpY2tzEigubmdzcmVhY2guc3RhdHMudjEuTGlzdExpbmtDbGlja3NSZXF1ZXN0GikubmdzcmVhY2guc3RhdHMudjEuTGlzdExpbmtDbGlja3NSZXNwb25zZRJ6ChVHZXRDYW1wYWlnblRpbWVTZXJpZXMSLy5uZ3NyZWFjaC5zdGF0cy52MS5HZXRDYW1wYWlnblRpbWVTZXJpZXNSZXF1ZXN0GjAubmdzcmVhY2guc3RhdHMudjEuR2V0Q2FtcGFpZ25UaW1lU2VyaWVzUmVzcG9uc2UScwoSV2F0Y2hDYW1wYWlnblN0YXRzEiwubmdzcmVhY2guc3RhdHMudjEuV2F0Y2hDYW1wYWlnblN0YXRzUmVxdWVzdBotLm5nc3JlYWNoLnN0YXRzLnYxLldhdGNoQ2FtcGFpZ25TdGF0c1Jlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("CiZuZ3NyZWFjaC9zdGF0cy92MS9jYW1wYWlnbl9zdGF0cy5wcm90bxIRbmdzcmVhY2guc3RhdHMudjEimQQKDUNhbXBhaWduU3RhdHMSFAoMd29ya3NwYWNlX2lkGAEgASgJEhMKC2NhbXBhaWduX2lkGAIgASgJEgwKBHNlbnQYAyABKAQSEQoJZGVsaXZlcmVkGAQgASgEEhgKEGRlbGl2ZXJ5X2RlbGF5ZWQYBSABKAQSFAoMaGFyZF9ib3VuY2VkGAYgASgEEhQKDHNvZnRfYm91bmNlZBgHIAEoBBISCgpjb21wbGFpbmVkGAggASgEEg4KBmZhaWxlZBgJIAEoBBISCgpzdXBwcmVzc2VkGAogASgEEg0KBW9wZW5zGAsgASgEEhQKDHVuaXF1ZV9vcGVucxgMIAEoBBIOCgZjbGlja3MYDSABKAQSFQoNdW5pcXVlX2NsaWNrcxgOIAEoBBIWCg5zY2FubmVyX2NsaWNrcxgPIAEoBBInCgVyYXRlcxgQIAEoCzIYLm5nc3JlYWNoLnN0YXRzLnYxLlJhdGVzEjAKDHVwZGF0ZWRfdGltZRgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMdW5zdWJzY3JpYmVkGBIgASgEEjUKC2J5X3Byb3ZpZGVyGBMgAygLMiAubmdzcmVhY2guc3RhdHMudjEuUHJvdmlkZXJTdGF0cxIbChNodW1hbl91bmlxdWVfY2xpY2tzGBQgASgEEhUKDW1hY2hpbmVfb3BlbnMYFSABKAQivAMKDVByb3ZpZGVyU3RhdHMSNQoIcHJvdmlkZXIYASABKA4yIy5uZ3NyZWFjaC5ldmVudHMudjEuTWFpbGJveFByb3ZpZGVyEgwKBHNlbnQYAiABKAQSEQoJZGVsaXZlcmVkGAMgASgEEhgKEGRlbGl2ZXJ5X2RlbGF5ZWQYBCABKAQSFAoMaGFyZF9ib3VuY2VkGAUgASgEEhQKDHNvZnRfYm91bmNlZBgGIAEoBBISCgpjb21wbGFpbmVkGAcgASgEEg4KBmZhaWxlZBgIIAEoBBISCgpzdXBwcmVzc2VkGAkgASgEEg0KBW9wZW5zGAogASgEEhQKDHVuaXF1ZV9vcGVucxgLIAEoBBIOCgZjbGlja3MYDCABKAQSFQoNdW5pcXVlX2NsaWNrcxgNIAEoBBIWCg5zY2FubmVyX2NsaWNrcxgOIAEoBBIUCgx1bnN1YnNjcmliZWQYDyABKAQSJwoFcmF0ZXMYECABKAsyGC5uZ3NyZWFjaC5zdGF0cy52MS5SYXRlcxIbChNodW1hbl91bmlxdWVfY2xpY2tzGBEgASgEEhUKDW1hY2hpbmVfb3BlbnMYEiABKAQi3AEKBVJhdGVzEhUKDWRlbGl2ZXJ5X3JhdGUYASABKAESEQoJb3Blbl9yYXRlGAIgASgBEhIKCmNsaWNrX3JhdGUYAyABKAESGgoSY2xpY2tfdG9fb3Blbl9yYXRlGAQgASgBEhMKC2JvdW5jZV9yYXRlGAUgASgBEhgKEHNvZnRfYm91bmNlX3JhdGUYBiABKAESFgoOY29tcGxhaW50X3JhdGUYByABKAESGAoQdW5zdWJzY3JpYmVfcmF0ZRgIIAEoARIYChBodW1hbl9jbGlja19yYXRlGAkgASgBIsQBCgpMaW5rQ2xpY2tzEgwKBGxpbmsYASABKAkSDgoGY2xpY2tzGAIgASgEEhUKDXVuaXF1ZV9jbGlja3MYAyABKAQSFgoOc2Nhbm5lcl9jbGlja3MYBCABKAQSNAoQZmlyc3RfY2xpY2tfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbGFzdF9jbGlja190aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKVAwoPVGltZVNlcmllc1BvaW50EjUKEWJ1Y2tldF9zdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRzZW50GAIgASgEEhEKCWRlbGl2ZXJlZBgDIAEoBBIYChBkZWxpdmVyeV9kZWxheWVkGAQgASgEEhQKDGhhcmRfYm91bmNlZBgFIAEoBBIUCgxzb2Z0X2JvdW5jZWQYBiABKAQSEgoKY29tcGxhaW5lZBgHIAEoBBIOCgZmYWlsZWQYCCABKAQSEgoKc3VwcHJlc3NlZBgJIAEoBBINCgVvcGVucxgKIAEoBBIUCgx1bmlxdWVfb3BlbnMYCyABKAQSDgoGY2xpY2tzGAwgASgEEhUKDXVuaXF1ZV9jbGlja3MYDSABKAQSFgoOc2Nhbm5lcl9jbGlja3MYDiABKAQSFAoMdW5zdWJzY3JpYmVkGA8gASgEEhsKE2h1bWFuX3VuaXF1ZV9jbGlja3MYECABKAQSFQoNbWFjaGluZV9vcGVucxgRIAEoBCJEChdHZXRDYW1wYWlnblN0YXRzUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEwoLY2FtcGFpZ25faWQYAiABKAkiSwoYR2V0Q2FtcGFpZ25TdGF0c1Jlc3BvbnNlEi8KBXN0YXRzGAEgASgLMiAubmdzcmVhY2guc3RhdHMudjEuQ2FtcGFpZ25TdGF0cyJKChxCYXRjaEdldENhbXBhaWduU3RhdHNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIUCgxjYW1wYWlnbl9pZHMYAiADKAkiUAodQmF0Y2hHZXRDYW1wYWlnblN0YXRzUmVzcG9uc2USLwoFc3RhdHMYASADKAsyIC5uZ3NyZWFjaC5zdGF0cy52MS5DYW1wYWlnblN0YXRzImkKFUxpc3RMaW5rQ2xpY2tzUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEwoLY2FtcGFpZ25faWQYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiXwoWTGlzdExpbmtDbGlja3NSZXNwb25zZRIsCgVsaW5rcxgBIAMoCzIdLm5nc3JlYWNoLnN0YXRzLnYxLkxpbmtDbGlja3MSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIqcBChxHZXRDYW1wYWlnblRpbWVTZXJpZXNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRITCgtjYW1wYWlnbl9pZBgCIAEoCRIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUwodR2V0Q2FtcGFpZ25UaW1lU2VyaWVzUmVzcG9uc2USMgoGcG9pbnRzGAEgAygLMiIubmdzcmVhY2guc3RhdHMudjEuVGltZVNlcmllc1BvaW50ImAKGVdhdGNoQ2FtcGFpZ25TdGF0c1JlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEhQKDGNhbXBhaWduX2lkcxgCIAMoCRIXCg9taW5faW50ZXJ2YWxfbXMYAyABKA0iTQoaV2F0Y2hDYW1wYWlnblN0YXRzUmVzcG9uc2USLwoFc3RhdHMYASABKAsyIC5uZ3NyZWFjaC5zdGF0cy52MS5DYW1wYWlnblN0YXRzIpcBCiFHZXRXb3Jrc3BhY2VEZWxpdmVyYWJpbGl0eVJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEi4KCnN0YXJ0X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJYCiJHZXRXb3Jrc3BhY2VEZWxpdmVyYWJpbGl0eVJlc3BvbnNlEjIKBGRheXMYASADKAsyJC5uZ3NyZWFjaC5zdGF0cy52MS5EZWxpdmVyYWJpbGl0eURheSKFAQoRRGVsaXZlcmFiaWxpdHlEYXkSMgoOZGF5X3N0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjwKCXByb3ZpZGVycxgCIAMoCzIpLm5nc3JlYWNoLnN0YXRzLnYxLlByb3ZpZGVyRGVsaXZlcmFiaWxpdHki3QEKFlByb3ZpZGVyRGVsaXZlcmFiaWxpdHkSNQoIcHJvdmlkZXIYASABKA4yIy5uZ3NyZWFjaC5ldmVudHMudjEuTWFpbGJveFByb3ZpZGVyEgwKBHNlbnQYAiABKAQSEQoJZGVsaXZlcmVkGAMgASgEEhQKDGhhcmRfYm91bmNlZBgEIAEoBBIUCgxzb2Z0X2JvdW5jZWQYBSABKAQSEgoKY29tcGxhaW5lZBgGIAEoBBIWCg5jb21wbGFpbnRfcmF0ZRgHIAEoARITCgtib3VuY2VfcmF0ZRgIIAEoASJgChdNYWlsYm94UHJvdmlkZXJPdmVycmlkZRIOCgZkb21haW4YASABKAkSNQoIcHJvdmlkZXIYAiABKA4yIy5uZ3NyZWFjaC5ldmVudHMudjEuTWFpbGJveFByb3ZpZGVyInkKIlNldE1haWxib3hQcm92aWRlck92ZXJyaWRlc1JlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEj0KCW92ZXJyaWRlcxgCIAMoCzIqLm5nc3JlYWNoLnN0YXRzLnYxLk1haWxib3hQcm92aWRlck92ZXJyaWRlImQKI1NldE1haWxib3hQcm92aWRlck92ZXJyaWRlc1Jlc3BvbnNlEj0KCW92ZXJyaWRlcxgBIAMoCzIqLm5nc3JlYWNoLnN0YXRzLnYxLk1haWxib3hQcm92aWRlck92ZXJyaWRlIjoKIkdldE1haWxib3hQcm92aWRlck92ZXJyaWRlc1JlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJImQKI0dldE1haWxib3hQcm92aWRlck92ZXJyaWRlc1Jlc3BvbnNlEj0KCW92ZXJyaWRlcxgBIAMoCzIqLm5nc3JlYWNoLnN0YXRzLnYxLk1haWxib3hQcm92aWRlck92ZXJyaWRlMoEIChRDYW1wYWlnblN0YXRzU2VydmljZRJrChBHZXRDYW1wYWlnblN0YXRzEioubmdzcmVhY2guc3RhdHMudjEuR2V0Q2FtcGFpZ25TdGF0c1JlcXVlc3QaKy5uZ3NyZWFjaC5zdGF0cy52MS5HZXRDYW1wYWlnblN0YXRzUmVzcG9uc2USegoVQmF0Y2hHZXRDYW1wYWlnblN0YXRzEi8ubmdzcmVhY2guc3RhdHMudjEuQmF0Y2hHZXRDYW1wYWlnblN0YXRzUmVxdWVzdBowLm5nc3JlYWNoLnN0YXRzLnYxLkJhdGNoR2V0Q2FtcGFpZ25TdGF0c1Jlc3BvbnNlEmUKDkxpc3RMaW5rQ2xpY2tzEigubmdzcmVhY2guc3RhdHMudjEuTGlzdExpbmtDbGlja3NSZXF1ZXN0GikubmdzcmVhY2guc3RhdHMudjEuTGlzdExpbmtDbGlja3NSZXNwb25zZRJ6ChVHZXRDYW1wYWlnblRpbWVTZXJpZXMSLy5uZ3NyZWFjaC5zdGF0cy52MS5HZXRDYW1wYWlnblRpbWVTZXJpZXNSZXF1ZXN0GjAubmdzcmVhY2guc3RhdHMudjEuR2V0Q2FtcGFpZ25UaW1lU2VyaWVzUmVzcG9uc2UScwoSV2F0Y2hDYW1wYWlnblN0YXRzEiwubmdzcmVhY2guc3RhdHMudjEuV2F0Y2hDYW1wYWlnblN0YXRzUmVxdWVzdBotLm5nc3JlYWNoLnN0YXRzLnYxLldhdGNoQ2FtcGFpZ25TdGF0c1Jlc3BvbnNlMAESiQEKGkdldFdvcmtzcGFjZURlbGl2ZXJhYmlsaXR5EjQubmdzcmVhY2guc3RhdHMudjEuR2V0V29ya3NwYWNlRGVsaXZlcmFiaWxpdHlSZXF1ZXN0GjUubmdzcmVhY2guc3RhdHMudjEuR2V0V29ya3NwYWNlRGVsaXZlcmFiaWxpdHlSZXNwb25zZRKMAQobU2V0TWFpbGJveFByb3ZpZGVyT3ZlcnJpZGVzEjUubmdzcmVhY2guc3RhdHMudjEuU2V0TWFpbGJveFByb3ZpZGVyT3ZlcnJpZGVzUmVxdWVzdBo2Lm5nc3JlYWNoLnN0YXRzLnYxLlNldE1haWxib3hQcm92aWRlck92ZXJyaWRlc1Jlc3BvbnNlEowBChtHZXRNYWlsYm94UHJvdmlkZXJPdmVycmlkZXMSNS5uZ3NyZWFjaC5zdGF0cy52MS5HZXRNYWlsYm94UHJvdmlkZXJPdmVycmlkZXNSZXF1ZXN0GjYubmdzcmVhY2guc3RhdHMudjEuR2V0TWFpbGJveFByb3ZpZGVyT3ZlcnJpZGVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_ngsreach_events_v1_mailbox_provider]);
 
 /**
  * Statistics of one campaign. "Sends" are distinct Resend email ids attributed to the campaign;
@@ -172,6 +174,44 @@ export type CampaignStats = Message<"ngsreach.stats.v1.CampaignStats"> & {
    * @generated from field: google.protobuf.Timestamp updated_time = 17;
    */
   updatedTime?: Timestamp | undefined;
+
+  /**
+   * Sends whose recipient unsubscribed through the sending provider (email.unsubscribed), each send
+   * counted once however often it is reported.
+   *
+   * @generated from field: uint64 unsubscribed = 18;
+   */
+  unsubscribed: bigint;
+
+  /**
+   * The same counts and rates per mailbox provider of the recipients, one entry per provider with any
+   * count, in ngsreach.events.v1.MailboxProvider order. Exact like the totals; the entries add up to
+   * them, except that a send counted before this breakdown existed (2026-12-02) appears in it only
+   * after its next event.
+   *
+   * @generated from field: repeated ngsreach.stats.v1.ProviderStats by_provider = 19;
+   */
+  byProvider: ProviderStats[];
+
+  /**
+   * Sends with at least one click that is not a scanner click (see scanner_clicks): unique_clicks
+   * without the sends whose only clicks are automated link scanning. A heuristic (user agents, and
+   * clicks within seconds of delivery); unique_clicks stays as reported. Reconstructed clicks
+   * (reconciliation) never count here: they carry no user agent or click time.
+   *
+   * @generated from field: uint64 human_unique_clicks = 20;
+   */
+  humanUniqueClicks: bigint;
+
+  /**
+   * Informational subset of opens: email.opened events the service judges automated — less than
+   * STATS_MACHINE_OPEN_WINDOW_SECONDS (5 s) after the send's first delivery, or before it (privacy
+   * proxies and security gateways fetch images on arrival). A heuristic; opens and unique_opens stay
+   * as reported, machine opens included. Judged again when a late delivery arrives.
+   *
+   * @generated from field: uint64 machine_opens = 21;
+   */
+  machineOpens: bigint;
 };
 
 /**
@@ -180,6 +220,148 @@ export type CampaignStats = Message<"ngsreach.stats.v1.CampaignStats"> & {
  */
 export const CampaignStatsSchema: GenMessage<CampaignStats> = /*@__PURE__*/
   messageDesc(file_ngsreach_stats_v1_campaign_stats, 0);
+
+/**
+ * A campaign's counts at one mailbox provider: the same definitions as CampaignStats, restricted to
+ * the sends to that provider's recipients.
+ *
+ * @generated from message ngsreach.stats.v1.ProviderStats
+ */
+export type ProviderStats = Message<"ngsreach.stats.v1.ProviderStats"> & {
+  /**
+   * The provider. Never UNSPECIFIED.
+   *
+   * @generated from field: ngsreach.events.v1.MailboxProvider provider = 1;
+   */
+  provider: MailboxProvider;
+
+  /**
+   * As CampaignStats.sent, at this provider.
+   *
+   * @generated from field: uint64 sent = 2;
+   */
+  sent: bigint;
+
+  /**
+   * As CampaignStats.delivered, at this provider.
+   *
+   * @generated from field: uint64 delivered = 3;
+   */
+  delivered: bigint;
+
+  /**
+   * As CampaignStats.delivery_delayed, at this provider.
+   *
+   * @generated from field: uint64 delivery_delayed = 4;
+   */
+  deliveryDelayed: bigint;
+
+  /**
+   * As CampaignStats.hard_bounced, at this provider.
+   *
+   * @generated from field: uint64 hard_bounced = 5;
+   */
+  hardBounced: bigint;
+
+  /**
+   * As CampaignStats.soft_bounced, at this provider.
+   *
+   * @generated from field: uint64 soft_bounced = 6;
+   */
+  softBounced: bigint;
+
+  /**
+   * As CampaignStats.complained, at this provider.
+   *
+   * @generated from field: uint64 complained = 7;
+   */
+  complained: bigint;
+
+  /**
+   * As CampaignStats.failed, at this provider.
+   *
+   * @generated from field: uint64 failed = 8;
+   */
+  failed: bigint;
+
+  /**
+   * As CampaignStats.suppressed, at this provider.
+   *
+   * @generated from field: uint64 suppressed = 9;
+   */
+  suppressed: bigint;
+
+  /**
+   * As CampaignStats.opens, at this provider.
+   *
+   * @generated from field: uint64 opens = 10;
+   */
+  opens: bigint;
+
+  /**
+   * As CampaignStats.unique_opens, at this provider.
+   *
+   * @generated from field: uint64 unique_opens = 11;
+   */
+  uniqueOpens: bigint;
+
+  /**
+   * As CampaignStats.clicks, at this provider.
+   *
+   * @generated from field: uint64 clicks = 12;
+   */
+  clicks: bigint;
+
+  /**
+   * As CampaignStats.unique_clicks, at this provider.
+   *
+   * @generated from field: uint64 unique_clicks = 13;
+   */
+  uniqueClicks: bigint;
+
+  /**
+   * As CampaignStats.scanner_clicks, at this provider.
+   *
+   * @generated from field: uint64 scanner_clicks = 14;
+   */
+  scannerClicks: bigint;
+
+  /**
+   * As CampaignStats.unsubscribed, at this provider.
+   *
+   * @generated from field: uint64 unsubscribed = 15;
+   */
+  unsubscribed: bigint;
+
+  /**
+   * Rates of these counts (complaint_rate = complained / delivered at this provider: the number Gmail's
+   * and Yahoo's bulk-sender rules look at).
+   *
+   * @generated from field: ngsreach.stats.v1.Rates rates = 16;
+   */
+  rates?: Rates | undefined;
+
+  /**
+   * As CampaignStats.human_unique_clicks, at this provider.
+   *
+   * @generated from field: uint64 human_unique_clicks = 17;
+   */
+  humanUniqueClicks: bigint;
+
+  /**
+   * As CampaignStats.machine_opens, at this provider.
+   *
+   * @generated from field: uint64 machine_opens = 18;
+   */
+  machineOpens: bigint;
+};
+
+/**
+ * Describes the message ngsreach.stats.v1.ProviderStats.
+ * Use `create(ProviderStatsSchema)` to create a new message.
+ */
+export const ProviderStatsSchema: GenMessage<ProviderStats> = /*@__PURE__*/
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 1);
 
 /**
  * Rates as fractions 0..1 (0.25 = 25 %), computed from the counts of the same CampaignStats.
@@ -236,6 +418,20 @@ export type Rates = Message<"ngsreach.stats.v1.Rates"> & {
    * @generated from field: double complaint_rate = 7;
    */
   complaintRate: number;
+
+  /**
+   * unsubscribed / delivered.
+   *
+   * @generated from field: double unsubscribe_rate = 8;
+   */
+  unsubscribeRate: number;
+
+  /**
+   * human_unique_clicks / delivered: the click rate without link scanners.
+   *
+   * @generated from field: double human_click_rate = 9;
+   */
+  humanClickRate: number;
 };
 
 /**
@@ -243,7 +439,7 @@ export type Rates = Message<"ngsreach.stats.v1.Rates"> & {
  * Use `create(RatesSchema)` to create a new message.
  */
 export const RatesSchema: GenMessage<Rates> = /*@__PURE__*/
-  messageDesc(file_ngsreach_stats_v1_campaign_stats, 1);
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 2);
 
 /**
  * Click counts of one link of a campaign.
@@ -299,7 +495,7 @@ export type LinkClicks = Message<"ngsreach.stats.v1.LinkClicks"> & {
  * Use `create(LinkClicksSchema)` to create a new message.
  */
 export const LinkClicksSchema: GenMessage<LinkClicks> = /*@__PURE__*/
-  messageDesc(file_ngsreach_stats_v1_campaign_stats, 2);
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 3);
 
 /**
  * Counts of one hour of a campaign's time series. Each count is attributed to the hour of the event
@@ -408,6 +604,27 @@ export type TimeSeriesPoint = Message<"ngsreach.stats.v1.TimeSeriesPoint"> & {
    * @generated from field: uint64 scanner_clicks = 14;
    */
   scannerClicks: bigint;
+
+  /**
+   * Sends of the hour's bucket whose recipient unsubscribed (first report of each send).
+   *
+   * @generated from field: uint64 unsubscribed = 15;
+   */
+  unsubscribed: bigint;
+
+  /**
+   * Sends whose first human click (see CampaignStats.human_unique_clicks) is in this hour.
+   *
+   * @generated from field: uint64 human_unique_clicks = 16;
+   */
+  humanUniqueClicks: bigint;
+
+  /**
+   * Machine opens (see CampaignStats.machine_opens) in this hour.
+   *
+   * @generated from field: uint64 machine_opens = 17;
+   */
+  machineOpens: bigint;
 };
 
 /**
@@ -415,7 +632,7 @@ export type TimeSeriesPoint = Message<"ngsreach.stats.v1.TimeSeriesPoint"> & {
  * Use `create(TimeSeriesPointSchema)` to create a new message.
  */
 export const TimeSeriesPointSchema: GenMessage<TimeSeriesPoint> = /*@__PURE__*/
-  messageDesc(file_ngsreach_stats_v1_campaign_stats, 3);
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 4);
 
 /**
  * Request of CampaignStatsService.GetCampaignStats.
@@ -443,7 +660,7 @@ export type GetCampaignStatsRequest = Message<"ngsreach.stats.v1.GetCampaignStat
  * Use `create(GetCampaignStatsRequestSchema)` to create a new message.
  */
 export const GetCampaignStatsRequestSchema: GenMessage<GetCampaignStatsRequest> = /*@__PURE__*/
-  messageDesc(file_ngsreach_stats_v1_campaign_stats, 4);
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 5);
 
 /**
  * Response of CampaignStatsService.GetCampaignStats.
@@ -464,7 +681,7 @@ export type GetCampaignStatsResponse = Message<"ngsreach.stats.v1.GetCampaignSta
  * Use `create(GetCampaignStatsResponseSchema)` to create a new message.
  */
 export const GetCampaignStatsResponseSchema: GenMessage<GetCampaignStatsResponse> = /*@__PURE__*/
-  messageDesc(file_ngsreach_stats_v1_campaign_stats, 5);
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 6);
 
 /**
  * Request of CampaignStatsService.BatchGetCampaignStats.
@@ -492,7 +709,7 @@ export type BatchGetCampaignStatsRequest = Message<"ngsreach.stats.v1.BatchGetCa
  * Use `create(BatchGetCampaignStatsRequestSchema)` to create a new message.
  */
 export const BatchGetCampaignStatsRequestSchema: GenMessage<BatchGetCampaignStatsRequest> = /*@__PURE__*/
-  messageDesc(file_ngsreach_stats_v1_campaign_stats, 6);
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 7);
 
 /**
  * Response of CampaignStatsService.BatchGetCampaignStats.
@@ -513,7 +730,7 @@ export type BatchGetCampaignStatsResponse = Message<"ngsreach.stats.v1.BatchGetC
  * Use `create(BatchGetCampaignStatsResponseSchema)` to create a new message.
  */
 export const BatchGetCampaignStatsResponseSchema: GenMessage<BatchGetCampaignStatsResponse> = /*@__PURE__*/
-  messageDesc(file_ngsreach_stats_v1_campaign_stats, 7);
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 8);
 
 /**
  * Request of CampaignStatsService.ListLinkClicks.
@@ -555,7 +772,7 @@ export type ListLinkClicksRequest = Message<"ngsreach.stats.v1.ListLinkClicksReq
  * Use `create(ListLinkClicksRequestSchema)` to create a new message.
  */
 export const ListLinkClicksRequestSchema: GenMessage<ListLinkClicksRequest> = /*@__PURE__*/
-  messageDesc(file_ngsreach_stats_v1_campaign_stats, 8);
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 9);
 
 /**
  * Response of CampaignStatsService.ListLinkClicks.
@@ -583,7 +800,7 @@ export type ListLinkClicksResponse = Message<"ngsreach.stats.v1.ListLinkClicksRe
  * Use `create(ListLinkClicksResponseSchema)` to create a new message.
  */
 export const ListLinkClicksResponseSchema: GenMessage<ListLinkClicksResponse> = /*@__PURE__*/
-  messageDesc(file_ngsreach_stats_v1_campaign_stats, 9);
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 10);
 
 /**
  * Request of CampaignStatsService.GetCampaignTimeSeries.
@@ -626,7 +843,7 @@ export type GetCampaignTimeSeriesRequest = Message<"ngsreach.stats.v1.GetCampaig
  * Use `create(GetCampaignTimeSeriesRequestSchema)` to create a new message.
  */
 export const GetCampaignTimeSeriesRequestSchema: GenMessage<GetCampaignTimeSeriesRequest> = /*@__PURE__*/
-  messageDesc(file_ngsreach_stats_v1_campaign_stats, 10);
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 11);
 
 /**
  * Response of CampaignStatsService.GetCampaignTimeSeries.
@@ -647,7 +864,7 @@ export type GetCampaignTimeSeriesResponse = Message<"ngsreach.stats.v1.GetCampai
  * Use `create(GetCampaignTimeSeriesResponseSchema)` to create a new message.
  */
 export const GetCampaignTimeSeriesResponseSchema: GenMessage<GetCampaignTimeSeriesResponse> = /*@__PURE__*/
-  messageDesc(file_ngsreach_stats_v1_campaign_stats, 11);
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 12);
 
 /**
  * Request of CampaignStatsService.WatchCampaignStats.
@@ -683,7 +900,7 @@ export type WatchCampaignStatsRequest = Message<"ngsreach.stats.v1.WatchCampaign
  * Use `create(WatchCampaignStatsRequestSchema)` to create a new message.
  */
 export const WatchCampaignStatsRequestSchema: GenMessage<WatchCampaignStatsRequest> = /*@__PURE__*/
-  messageDesc(file_ngsreach_stats_v1_campaign_stats, 12);
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 13);
 
 /**
  * One update streamed by CampaignStatsService.WatchCampaignStats.
@@ -704,7 +921,282 @@ export type WatchCampaignStatsResponse = Message<"ngsreach.stats.v1.WatchCampaig
  * Use `create(WatchCampaignStatsResponseSchema)` to create a new message.
  */
 export const WatchCampaignStatsResponseSchema: GenMessage<WatchCampaignStatsResponse> = /*@__PURE__*/
-  messageDesc(file_ngsreach_stats_v1_campaign_stats, 13);
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 14);
+
+/**
+ * Request of GetWorkspaceDeliverability.
+ *
+ * @generated from message ngsreach.stats.v1.GetWorkspaceDeliverabilityRequest
+ */
+export type GetWorkspaceDeliverabilityRequest = Message<"ngsreach.stats.v1.GetWorkspaceDeliverabilityRequest"> & {
+  /**
+   * Required.
+   *
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * Required: the first day reported is the UTC day holding this instant.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 2;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Required, after start_time: the last day reported is the one before the UTC day boundary at or
+   * after this instant. At most 90 days in all.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 3;
+   */
+  endTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message ngsreach.stats.v1.GetWorkspaceDeliverabilityRequest.
+ * Use `create(GetWorkspaceDeliverabilityRequestSchema)` to create a new message.
+ */
+export const GetWorkspaceDeliverabilityRequestSchema: GenMessage<GetWorkspaceDeliverabilityRequest> = /*@__PURE__*/
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 15);
+
+/**
+ * Response of GetWorkspaceDeliverability.
+ *
+ * @generated from message ngsreach.stats.v1.GetWorkspaceDeliverabilityResponse
+ */
+export type GetWorkspaceDeliverabilityResponse = Message<"ngsreach.stats.v1.GetWorkspaceDeliverabilityResponse"> & {
+  /**
+   * Every day of the range, in time order.
+   *
+   * @generated from field: repeated ngsreach.stats.v1.DeliverabilityDay days = 1;
+   */
+  days: DeliverabilityDay[];
+};
+
+/**
+ * Describes the message ngsreach.stats.v1.GetWorkspaceDeliverabilityResponse.
+ * Use `create(GetWorkspaceDeliverabilityResponseSchema)` to create a new message.
+ */
+export const GetWorkspaceDeliverabilityResponseSchema: GenMessage<GetWorkspaceDeliverabilityResponse> = /*@__PURE__*/
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 16);
+
+/**
+ * One UTC day of a workspace's sending.
+ *
+ * @generated from message ngsreach.stats.v1.DeliverabilityDay
+ */
+export type DeliverabilityDay = Message<"ngsreach.stats.v1.DeliverabilityDay"> & {
+  /**
+   * 00:00 UTC of the day.
+   *
+   * @generated from field: google.protobuf.Timestamp day_start_time = 1;
+   */
+  dayStartTime?: Timestamp | undefined;
+
+  /**
+   * The providers with any count that day, in ngsreach.events.v1.MailboxProvider order.
+   *
+   * @generated from field: repeated ngsreach.stats.v1.ProviderDeliverability providers = 2;
+   */
+  providers: ProviderDeliverability[];
+};
+
+/**
+ * Describes the message ngsreach.stats.v1.DeliverabilityDay.
+ * Use `create(DeliverabilityDaySchema)` to create a new message.
+ */
+export const DeliverabilityDaySchema: GenMessage<DeliverabilityDay> = /*@__PURE__*/
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 17);
+
+/**
+ * One day's numbers at one mailbox provider; each send counted once per kind, in the day of its first
+ * event of that kind.
+ *
+ * @generated from message ngsreach.stats.v1.ProviderDeliverability
+ */
+export type ProviderDeliverability = Message<"ngsreach.stats.v1.ProviderDeliverability"> & {
+  /**
+   * Never UNSPECIFIED.
+   *
+   * @generated from field: ngsreach.events.v1.MailboxProvider provider = 1;
+   */
+  provider: MailboxProvider;
+
+  /**
+   * Sends registered (or seen sent) that day.
+   *
+   * @generated from field: uint64 sent = 2;
+   */
+  sent: bigint;
+
+  /**
+   * Sends first delivered that day.
+   *
+   * @generated from field: uint64 delivered = 3;
+   */
+  delivered: bigint;
+
+  /**
+   * Sends first hard-bounced that day.
+   *
+   * @generated from field: uint64 hard_bounced = 4;
+   */
+  hardBounced: bigint;
+
+  /**
+   * Sends first soft-bounced that day.
+   *
+   * @generated from field: uint64 soft_bounced = 5;
+   */
+  softBounced: bigint;
+
+  /**
+   * Sends first complained about that day.
+   *
+   * @generated from field: uint64 complained = 6;
+   */
+  complained: bigint;
+
+  /**
+   * complained / delivered of the day (0 when nothing was delivered): Gmail's and Yahoo's spam rate.
+   *
+   * @generated from field: double complaint_rate = 7;
+   */
+  complaintRate: number;
+
+  /**
+   * hard_bounced / sent of the day (0 when nothing was sent).
+   *
+   * @generated from field: double bounce_rate = 8;
+   */
+  bounceRate: number;
+};
+
+/**
+ * Describes the message ngsreach.stats.v1.ProviderDeliverability.
+ * Use `create(ProviderDeliverabilitySchema)` to create a new message.
+ */
+export const ProviderDeliverabilitySchema: GenMessage<ProviderDeliverability> = /*@__PURE__*/
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 18);
+
+/**
+ * One domain counted as a mailbox provider's.
+ *
+ * @generated from message ngsreach.stats.v1.MailboxProviderOverride
+ */
+export type MailboxProviderOverride = Message<"ngsreach.stats.v1.MailboxProviderOverride"> & {
+  /**
+   * A domain name ("acme.com"); compared lower-cased, without a trailing dot; covers its subdomains.
+   *
+   * @generated from field: string domain = 1;
+   */
+  domain: string;
+
+  /**
+   * The provider its mail goes to. Not UNSPECIFIED.
+   *
+   * @generated from field: ngsreach.events.v1.MailboxProvider provider = 2;
+   */
+  provider: MailboxProvider;
+};
+
+/**
+ * Describes the message ngsreach.stats.v1.MailboxProviderOverride.
+ * Use `create(MailboxProviderOverrideSchema)` to create a new message.
+ */
+export const MailboxProviderOverrideSchema: GenMessage<MailboxProviderOverride> = /*@__PURE__*/
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 19);
+
+/**
+ * Request of SetMailboxProviderOverrides.
+ *
+ * @generated from message ngsreach.stats.v1.SetMailboxProviderOverridesRequest
+ */
+export type SetMailboxProviderOverridesRequest = Message<"ngsreach.stats.v1.SetMailboxProviderOverridesRequest"> & {
+  /**
+   * Required.
+   *
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * The whole new list (replaces the old one); at most 1,000.
+   *
+   * @generated from field: repeated ngsreach.stats.v1.MailboxProviderOverride overrides = 2;
+   */
+  overrides: MailboxProviderOverride[];
+};
+
+/**
+ * Describes the message ngsreach.stats.v1.SetMailboxProviderOverridesRequest.
+ * Use `create(SetMailboxProviderOverridesRequestSchema)` to create a new message.
+ */
+export const SetMailboxProviderOverridesRequestSchema: GenMessage<SetMailboxProviderOverridesRequest> = /*@__PURE__*/
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 20);
+
+/**
+ * Response of SetMailboxProviderOverrides.
+ *
+ * @generated from message ngsreach.stats.v1.SetMailboxProviderOverridesResponse
+ */
+export type SetMailboxProviderOverridesResponse = Message<"ngsreach.stats.v1.SetMailboxProviderOverridesResponse"> & {
+  /**
+   * The list as stored: domains normalised, in request order.
+   *
+   * @generated from field: repeated ngsreach.stats.v1.MailboxProviderOverride overrides = 1;
+   */
+  overrides: MailboxProviderOverride[];
+};
+
+/**
+ * Describes the message ngsreach.stats.v1.SetMailboxProviderOverridesResponse.
+ * Use `create(SetMailboxProviderOverridesResponseSchema)` to create a new message.
+ */
+export const SetMailboxProviderOverridesResponseSchema: GenMessage<SetMailboxProviderOverridesResponse> = /*@__PURE__*/
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 21);
+
+/**
+ * Request of GetMailboxProviderOverrides.
+ *
+ * @generated from message ngsreach.stats.v1.GetMailboxProviderOverridesRequest
+ */
+export type GetMailboxProviderOverridesRequest = Message<"ngsreach.stats.v1.GetMailboxProviderOverridesRequest"> & {
+  /**
+   * Required.
+   *
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+};
+
+/**
+ * Describes the message ngsreach.stats.v1.GetMailboxProviderOverridesRequest.
+ * Use `create(GetMailboxProviderOverridesRequestSchema)` to create a new message.
+ */
+export const GetMailboxProviderOverridesRequestSchema: GenMessage<GetMailboxProviderOverridesRequest> = /*@__PURE__*/
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 22);
+
+/**
+ * Response of GetMailboxProviderOverrides.
+ *
+ * @generated from message ngsreach.stats.v1.GetMailboxProviderOverridesResponse
+ */
+export type GetMailboxProviderOverridesResponse = Message<"ngsreach.stats.v1.GetMailboxProviderOverridesResponse"> & {
+  /**
+   * The stored list, as SetMailboxProviderOverrides stored it.
+   *
+   * @generated from field: repeated ngsreach.stats.v1.MailboxProviderOverride overrides = 1;
+   */
+  overrides: MailboxProviderOverride[];
+};
+
+/**
+ * Describes the message ngsreach.stats.v1.GetMailboxProviderOverridesResponse.
+ * Use `create(GetMailboxProviderOverridesResponseSchema)` to create a new message.
+ */
+export const GetMailboxProviderOverridesResponseSchema: GenMessage<GetMailboxProviderOverridesResponse> = /*@__PURE__*/
+  messageDesc(file_ngsreach_stats_v1_campaign_stats, 23);
 
 /**
  * Read-only statistics per campaign.
@@ -775,6 +1267,50 @@ export const CampaignStatsService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchCampaignStatsRequestSchema;
     output: typeof WatchCampaignStatsResponseSchema;
+  },
+  /**
+   * Returns a workspace's sending numbers per UTC day and mailbox provider, over the sends of all its
+   * campaigns: what the bulk-sender rules of Gmail and Yahoo look at (complaint rate per day under
+   * 0.3 %, better under 0.1 %). One entry per day of the range — start rounded down to its UTC day, end
+   * rounded up — in time order, days without sends included (with no providers). A send counts in the
+   * day of its first event of each kind (sent: the registration's sent time), like the hourly series.
+   * Exact under redelivery like every other number here.
+   * Errors: InvalidArgument (workspace_id, start_time, end_time: missing, end_time not after
+   * start_time, or a range longer than 90 days), Unauthenticated, Unavailable.
+   *
+   * @generated from rpc ngsreach.stats.v1.CampaignStatsService.GetWorkspaceDeliverability
+   */
+  getWorkspaceDeliverability: {
+    methodKind: "unary";
+    input: typeof GetWorkspaceDeliverabilityRequestSchema;
+    output: typeof GetWorkspaceDeliverabilityResponseSchema;
+  },
+  /**
+   * Replaces the workspace's mailbox-provider overrides: domains whose mail a provider hosts although
+   * the domain is not one of its consumer domains (a company's own domain on Google Workspace or
+   * Microsoft 365), each covering its subdomains. Sends counted from then on use them (within 30 s on
+   * every instance); sends already counted keep their provider. An empty list removes them all.
+   * Errors: InvalidArgument (workspace_id; overrides: more than 1,000, a domain that is not a domain
+   * name, a provider UNSPECIFIED, or a domain listed twice — the message names the entry),
+   * Unauthenticated, Unavailable.
+   *
+   * @generated from rpc ngsreach.stats.v1.CampaignStatsService.SetMailboxProviderOverrides
+   */
+  setMailboxProviderOverrides: {
+    methodKind: "unary";
+    input: typeof SetMailboxProviderOverridesRequestSchema;
+    output: typeof SetMailboxProviderOverridesResponseSchema;
+  },
+  /**
+   * Returns the workspace's mailbox-provider overrides (empty when it has none).
+   * Errors: InvalidArgument (workspace_id), Unauthenticated, Unavailable.
+   *
+   * @generated from rpc ngsreach.stats.v1.CampaignStatsService.GetMailboxProviderOverrides
+   */
+  getMailboxProviderOverrides: {
+    methodKind: "unary";
+    input: typeof GetMailboxProviderOverridesRequestSchema;
+    output: typeof GetMailboxProviderOverridesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ngsreach_stats_v1_campaign_stats, 0);

@@ -36,6 +36,8 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { SubscriberSend } from "../../delivery/v1/delivery_status_pb.ts";
+import { file_ngsreach_delivery_v1_delivery_status } from "../../delivery/v1/delivery_status_pb.ts";
 import type { SuppressionReason, SuppressionSource } from "../../events/v1/domain_events_pb.ts";
 import { file_ngsreach_events_v1_domain_events } from "../../events/v1/domain_events_pb.ts";
 import type { Message, UnknownEnum } from "@bufbuild/protobuf";
@@ -44,7 +46,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file ngsreach/suppression/v1/suppression.proto.
  */
 export const file_ngsreach_suppression_v1_suppression: GenFile = /*@__PURE__*/
-  fileDesc("CiluZ3NyZWFjaC9zdXBwcmVzc2lvbi92MS9zdXBwcmVzc2lvbi5wcm90bxIXbmdzcmVhY2guc3VwcHJlc3Npb24udjEi9gIKC1N1cHByZXNzaW9uEg0KBWVtYWlsGAEgASgJEhUKDXN1YnNjcmliZXJfaWQYAiABKAkSOQoGc3RhdHVzGAMgASgOMikubmdzcmVhY2guc3VwcHJlc3Npb24udjEuU3Vic2NyaWJlclN0YXR1cxI1CgZyZWFzb24YBCABKA4yJS5uZ3NyZWFjaC5ldmVudHMudjEuU3VwcHJlc3Npb25SZWFzb24SNQoGc291cmNlGAUgASgOMiUubmdzcmVhY2guZXZlbnRzLnYxLlN1cHByZXNzaW9uU291cmNlEjMKD3N1cHByZXNzZWRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHc3ZpeF9pZBgHIAEoCRIQCghlbWFpbF9pZBgIIAEoCRITCgtjYW1wYWlnbl9pZBgJIAEoCRINCgVhY3RvchgKIAEoCRIMCgRub3RlGAsgASgJEg4KBmRldGFpbBgMIAEoCSKEAwoWU3Vic2NyaWJlckhpc3RvcnlFbnRyeRI7CgRraW5kGAEgASgOMi0ubmdzcmVhY2guc3VwcHJlc3Npb24udjEuU3Vic2NyaWJlckNoYW5nZUtpbmQSLwoLY2hhbmdlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjkKBnN0YXR1cxgDIAEoDjIpLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLlN1YnNjcmliZXJTdGF0dXMSNQoGcmVhc29uGAQgASgOMiUubmdzcmVhY2guZXZlbnRzLnYxLlN1cHByZXNzaW9uUmVhc29uEjUKBnNvdXJjZRgFIAEoDjIlLm5nc3JlYWNoLmV2ZW50cy52MS5TdXBwcmVzc2lvblNvdXJjZRIPCgdzdml4X2lkGAYgASgJEhAKCGVtYWlsX2lkGAcgASgJEhMKC2NhbXBhaWduX2lkGAggASgJEg0KBWFjdG9yGAkgASgJEgwKBG5vdGUYCiABKAkiywMKClN1YnNjcmliZXISFAoMd29ya3NwYWNlX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhUKDXN1YnNjcmliZXJfaWQYAyABKAkSOQoGc3RhdHVzGAQgASgOMikubmdzcmVhY2guc3VwcHJlc3Npb24udjEuU3Vic2NyaWJlclN0YXR1cxI5CgtzdXBwcmVzc2lvbhgFIAEoCzIkLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLlN1cHByZXNzaW9uEhkKEXNvZnRfYm91bmNlX2NvdW50GAYgASgNEh0KFXNvZnRfYm91bmNlX3RocmVzaG9sZBgHIAEoDRIiChpzb2Z0X2JvdW5jZV93aW5kb3dfc2Vjb25kcxgIIAEoDRI5ChVsYXN0X3NvZnRfYm91bmNlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEkAKB2hpc3RvcnkYCiADKAsyLy5uZ3NyZWFjaC5zdXBwcmVzc2lvbi52MS5TdWJzY3JpYmVySGlzdG9yeUVudHJ5EjAKDHVwZGF0ZWRfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi9gEKEFN1cHByZXNzaW9uQ2hlY2sSDQoFZW1haWwYASABKAkSGAoQbm9ybWFsaXplZF9lbWFpbBgCIAEoCRISCgpzdXBwcmVzc2VkGAMgASgIEjUKBnJlYXNvbhgEIAEoDjIlLm5nc3JlYWNoLmV2ZW50cy52MS5TdXBwcmVzc2lvblJlYXNvbhI5CgZzdGF0dXMYBSABKA4yKS5uZ3NyZWFjaC5zdXBwcmVzc2lvbi52MS5TdWJzY3JpYmVyU3RhdHVzEjMKD3N1cHByZXNzZWRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQAoYQ2hlY2tTdXBwcmVzc2lvbnNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIOCgZlbWFpbHMYAiADKAkiVwoZQ2hlY2tTdXBwcmVzc2lvbnNSZXNwb25zZRI6CgdyZXN1bHRzGAEgAygLMikubmdzcmVhY2guc3VwcHJlc3Npb24udjEuU3VwcHJlc3Npb25DaGVjayJkChRHZXRTdWJzY3JpYmVyUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDwoFZW1haWwYAiABKAlIABIXCg1zdWJzY3JpYmVyX2lkGAMgASgJSABCDAoKc3Vic2NyaWJlciJQChVHZXRTdWJzY3JpYmVyUmVzcG9uc2USNwoKc3Vic2NyaWJlchgBIAEoCzIjLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLlN1YnNjcmliZXIijQEKF0xpc3RTdXBwcmVzc2lvbnNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRI1CgZyZWFzb24YAiABKA4yJS5uZ3NyZWFjaC5ldmVudHMudjEuU3VwcHJlc3Npb25SZWFzb24SEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkibwoYTGlzdFN1cHByZXNzaW9uc1Jlc3BvbnNlEjoKDHN1cHByZXNzaW9ucxgBIAMoCzIkLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLlN1cHByZXNzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKnAQoVQWRkU3VwcHJlc3Npb25SZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIVCg1zdWJzY3JpYmVyX2lkGAMgASgJEjUKBnJlYXNvbhgEIAEoDjIlLm5nc3JlYWNoLmV2ZW50cy52MS5TdXBwcmVzc2lvblJlYXNvbhINCgVhY3RvchgFIAEoCRIMCgRub3RlGAYgASgJImQKFkFkZFN1cHByZXNzaW9uUmVzcG9uc2USOQoLc3VwcHJlc3Npb24YASABKAsyJC5uZ3NyZWFjaC5zdXBwcmVzc2lvbi52MS5TdXBwcmVzc2lvbhIPCgdjaGFuZ2VkGAIgASgIIlwKGFJlbW92ZVN1cHByZXNzaW9uUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDQoFZW1haWwYAiABKAkSDQoFYWN0b3IYAyABKAkSDAoEbm90ZRgEIAEoCSJjChlSZW1vdmVTdXBwcmVzc2lvblJlc3BvbnNlEg8KB2NoYW5nZWQYASABKAgSNQoHcmVtb3ZlZBgCIAEoCzIkLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLlN1cHByZXNzaW9uImgKGUV4cG9ydFN1cHByZXNzaW9uc1JlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEjUKBnJlYXNvbhgCIAEoDjIlLm5nc3JlYWNoLmV2ZW50cy52MS5TdXBwcmVzc2lvblJlYXNvbiJYChpFeHBvcnRTdXBwcmVzc2lvbnNSZXNwb25zZRI6CgxzdXBwcmVzc2lvbnMYASADKAsyJC5uZ3NyZWFjaC5zdXBwcmVzc2lvbi52MS5TdXBwcmVzc2lvbiq2AQoQU3Vic2NyaWJlclN0YXR1cxIhCh1TVUJTQ1JJQkVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhwKGFNVQlNDUklCRVJfU1RBVFVTX0FDVElWRRABEh0KGVNVQlNDUklCRVJfU1RBVFVTX0JPVU5DRUQQAhIgChxTVUJTQ1JJQkVSX1NUQVRVU19DT01QTEFJTkVEEAMSIAocU1VCU0NSSUJFUl9TVEFUVVNfU1VQUFJFU1NFRBAEKo4BChRTdWJzY3JpYmVyQ2hhbmdlS2luZBImCiJTVUJTQ1JJQkVSX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASJQohU1VCU0NSSUJFUl9DSEFOR0VfS0lORF9TVVBQUkVTU0VEEAESJwojU1VCU0NSSUJFUl9DSEFOR0VfS0lORF9VTlNVUFBSRVNTRUQQAjLpBQoSU3VwcHJlc3Npb25TZXJ2aWNlEnoKEUNoZWNrU3VwcHJlc3Npb25zEjEubmdzcmVhY2guc3VwcHJlc3Npb24udjEuQ2hlY2tTdXBwcmVzc2lvbnNSZXF1ZXN0GjIubmdzcmVhY2guc3VwcHJlc3Npb24udjEuQ2hlY2tTdXBwcmVzc2lvbnNSZXNwb25zZRJuCg1HZXRTdWJzY3JpYmVyEi0ubmdzcmVhY2guc3VwcHJlc3Npb24udjEuR2V0U3Vic2NyaWJlclJlcXVlc3QaLi5uZ3NyZWFjaC5zdXBwcmVzc2lvbi52MS5HZXRTdWJzY3JpYmVyUmVzcG9uc2USdwoQTGlzdFN1cHByZXNzaW9ucxIwLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLkxpc3RTdXBwcmVzc2lvbnNSZXF1ZXN0GjEubmdzcmVhY2guc3VwcHJlc3Npb24udjEuTGlzdFN1cHByZXNzaW9uc1Jlc3BvbnNlEnEKDkFkZFN1cHByZXNzaW9uEi4ubmdzcmVhY2guc3VwcHJlc3Npb24udjEuQWRkU3VwcHJlc3Npb25SZXF1ZXN0Gi8ubmdzcmVhY2guc3VwcHJlc3Npb24udjEuQWRkU3VwcHJlc3Npb25SZXNwb25zZRJ6ChFSZW1vdmVTdXBwcmVzc2lvbhIxLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLlJlbW92ZVN1cHByZXNzaW9uUmVxdWVzdBoyLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLlJlbW92ZVN1cHByZXNzaW9uUmVzcG9uc2USfwoSRXhwb3J0U3VwcHJlc3Npb25zEjIubmdzcmVhY2guc3VwcHJlc3Npb24udjEuRXhwb3J0U3VwcHJlc3Npb25zUmVxdWVzdBozLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLkV4cG9ydFN1cHByZXNzaW9uc1Jlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_ngsreach_events_v1_domain_events]);
+  fileDesc("CiluZ3NyZWFjaC9zdXBwcmVzc2lvbi92MS9zdXBwcmVzc2lvbi5wcm90bxIXbmdzcmVhY2guc3VwcHJlc3Npb24udjEihgMKC1N1cHByZXNzaW9uEg0KBWVtYWlsGAEgASgJEhUKDXN1YnNjcmliZXJfaWQYAiABKAkSOQoGc3RhdHVzGAMgASgOMikubmdzcmVhY2guc3VwcHJlc3Npb24udjEuU3Vic2NyaWJlclN0YXR1cxI1CgZyZWFzb24YBCABKA4yJS5uZ3NyZWFjaC5ldmVudHMudjEuU3VwcHJlc3Npb25SZWFzb24SNQoGc291cmNlGAUgASgOMiUubmdzcmVhY2guZXZlbnRzLnYxLlN1cHByZXNzaW9uU291cmNlEjMKD3N1cHByZXNzZWRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHc3ZpeF9pZBgHIAEoCRIQCghlbWFpbF9pZBgIIAEoCRITCgtjYW1wYWlnbl9pZBgJIAEoCRINCgVhY3RvchgKIAEoCRIMCgRub3RlGAsgASgJEg4KBmRldGFpbBgMIAEoCRIOCgZlcmFzZWQYDSABKAgihAMKFlN1YnNjcmliZXJIaXN0b3J5RW50cnkSOwoEa2luZBgBIAEoDjItLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLlN1YnNjcmliZXJDaGFuZ2VLaW5kEi8KC2NoYW5nZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI5CgZzdGF0dXMYAyABKA4yKS5uZ3NyZWFjaC5zdXBwcmVzc2lvbi52MS5TdWJzY3JpYmVyU3RhdHVzEjUKBnJlYXNvbhgEIAEoDjIlLm5nc3JlYWNoLmV2ZW50cy52MS5TdXBwcmVzc2lvblJlYXNvbhI1CgZzb3VyY2UYBSABKA4yJS5uZ3NyZWFjaC5ldmVudHMudjEuU3VwcHJlc3Npb25Tb3VyY2USDwoHc3ZpeF9pZBgGIAEoCRIQCghlbWFpbF9pZBgHIAEoCRITCgtjYW1wYWlnbl9pZBgIIAEoCRINCgVhY3RvchgJIAEoCRIMCgRub3RlGAogASgJItsDCgpTdWJzY3JpYmVyEhQKDHdvcmtzcGFjZV9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIVCg1zdWJzY3JpYmVyX2lkGAMgASgJEjkKBnN0YXR1cxgEIAEoDjIpLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLlN1YnNjcmliZXJTdGF0dXMSOQoLc3VwcHJlc3Npb24YBSABKAsyJC5uZ3NyZWFjaC5zdXBwcmVzc2lvbi52MS5TdXBwcmVzc2lvbhIZChFzb2Z0X2JvdW5jZV9jb3VudBgGIAEoDRIdChVzb2Z0X2JvdW5jZV90aHJlc2hvbGQYByABKA0SIgoac29mdF9ib3VuY2Vfd2luZG93X3NlY29uZHMYCCABKA0SOQoVbGFzdF9zb2Z0X2JvdW5jZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBJACgdoaXN0b3J5GAogAygLMi8ubmdzcmVhY2guc3VwcHJlc3Npb24udjEuU3Vic2NyaWJlckhpc3RvcnlFbnRyeRIwCgx1cGRhdGVkX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmVyYXNlZBgMIAEoCCL2AQoQU3VwcHJlc3Npb25DaGVjaxINCgVlbWFpbBgBIAEoCRIYChBub3JtYWxpemVkX2VtYWlsGAIgASgJEhIKCnN1cHByZXNzZWQYAyABKAgSNQoGcmVhc29uGAQgASgOMiUubmdzcmVhY2guZXZlbnRzLnYxLlN1cHByZXNzaW9uUmVhc29uEjkKBnN0YXR1cxgFIAEoDjIpLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLlN1YnNjcmliZXJTdGF0dXMSMwoPc3VwcHJlc3NlZF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJAChhDaGVja1N1cHByZXNzaW9uc1JlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEg4KBmVtYWlscxgCIAMoCSJXChlDaGVja1N1cHByZXNzaW9uc1Jlc3BvbnNlEjoKB3Jlc3VsdHMYASADKAsyKS5uZ3NyZWFjaC5zdXBwcmVzc2lvbi52MS5TdXBwcmVzc2lvbkNoZWNrImQKFEdldFN1YnNjcmliZXJSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIPCgVlbWFpbBgCIAEoCUgAEhcKDXN1YnNjcmliZXJfaWQYAyABKAlIAEIMCgpzdWJzY3JpYmVyIlAKFUdldFN1YnNjcmliZXJSZXNwb25zZRI3CgpzdWJzY3JpYmVyGAEgASgLMiMubmdzcmVhY2guc3VwcHJlc3Npb24udjEuU3Vic2NyaWJlciKNAQoXTGlzdFN1cHByZXNzaW9uc1JlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEjUKBnJlYXNvbhgCIAEoDjIlLm5nc3JlYWNoLmV2ZW50cy52MS5TdXBwcmVzc2lvblJlYXNvbhIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJvChhMaXN0U3VwcHJlc3Npb25zUmVzcG9uc2USOgoMc3VwcHJlc3Npb25zGAEgAygLMiQubmdzcmVhY2guc3VwcHJlc3Npb24udjEuU3VwcHJlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIqcBChVBZGRTdXBwcmVzc2lvblJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhUKDXN1YnNjcmliZXJfaWQYAyABKAkSNQoGcmVhc29uGAQgASgOMiUubmdzcmVhY2guZXZlbnRzLnYxLlN1cHByZXNzaW9uUmVhc29uEg0KBWFjdG9yGAUgASgJEgwKBG5vdGUYBiABKAkiZAoWQWRkU3VwcHJlc3Npb25SZXNwb25zZRI5CgtzdXBwcmVzc2lvbhgBIAEoCzIkLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLlN1cHByZXNzaW9uEg8KB2NoYW5nZWQYAiABKAgiXAoYUmVtb3ZlU3VwcHJlc3Npb25SZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCRINCgVhY3RvchgDIAEoCRIMCgRub3RlGAQgASgJImMKGVJlbW92ZVN1cHByZXNzaW9uUmVzcG9uc2USDwoHY2hhbmdlZBgBIAEoCBI1CgdyZW1vdmVkGAIgASgLMiQubmdzcmVhY2guc3VwcHJlc3Npb24udjEuU3VwcHJlc3Npb24iaAoZRXhwb3J0U3VwcHJlc3Npb25zUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSNQoGcmVhc29uGAIgASgOMiUubmdzcmVhY2guZXZlbnRzLnYxLlN1cHByZXNzaW9uUmVhc29uIlgKGkV4cG9ydFN1cHByZXNzaW9uc1Jlc3BvbnNlEjoKDHN1cHByZXNzaW9ucxgBIAMoCzIkLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLlN1cHByZXNzaW9uIpkBChZFcmFzZVN1YnNjcmliZXJSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIPCgVlbWFpbBgCIAEoCUgAEhcKDXN1YnNjcmliZXJfaWQYAyABKAlIABINCgVhY3RvchgEIAEoCRIMCgRub3RlGAUgASgJEhQKDHB1cmdlX3N0cmVhbRgGIAEoCEIMCgpzdWJzY3JpYmVyIkwKF0VyYXNlU3Vic2NyaWJlclJlc3BvbnNlEjEKB2VyYXN1cmUYASABKAsyIC5uZ3NyZWFjaC5zdXBwcmVzc2lvbi52MS5FcmFzdXJlIj0KEUdldEVyYXN1cmVSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRISCgplcmFzdXJlX2lkGAIgASgJIkcKEkdldEVyYXN1cmVSZXNwb25zZRIxCgdlcmFzdXJlGAEgASgLMiAubmdzcmVhY2guc3VwcHJlc3Npb24udjEuRXJhc3VyZSJyCg9FcmFzdXJlUHJvZ3Jlc3MSDwoHc2VydmljZRgBIAEoCRIMCgRkb25lGAIgASgIEi0KCWRvbmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJZG9jdW1lbnRzGAQgASgNItACCgdFcmFzdXJlEhIKCmVyYXN1cmVfaWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEjQKBXN0YXRlGAMgASgOMiUubmdzcmVhY2guc3VwcHJlc3Npb24udjEuRXJhc3VyZVN0YXRlEjIKDnJlcXVlc3RlZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglkb25lX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmNhbGxlchgGIAEoCRINCgVhY3RvchgHIAEoCRIRCglhZGRyZXNzZXMYCCABKA0SOgoIc2VydmljZXMYCSADKAsyKC5uZ3NyZWFjaC5zdXBwcmVzc2lvbi52MS5FcmFzdXJlUHJvZ3Jlc3MSFAoMcHVyZ2Vfc3RyZWFtGAogASgIImsKG0V4cG9ydFN1YnNjcmliZXJEYXRhUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDwoFZW1haWwYAiABKAlIABIXCg1zdWJzY3JpYmVyX2lkGAMgASgJSABCDAoKc3Vic2NyaWJlciKXAQocRXhwb3J0U3Vic2NyaWJlckRhdGFSZXNwb25zZRI5CgpzdWJzY3JpYmVyGAEgASgLMiMubmdzcmVhY2guc3VwcHJlc3Npb24udjEuU3Vic2NyaWJlckgAEjQKBHNlbmQYAiABKAsyJC5uZ3NyZWFjaC5kZWxpdmVyeS52MS5TdWJzY3JpYmVyU2VuZEgAQgYKBHBhcnQqtgEKEFN1YnNjcmliZXJTdGF0dXMSIQodU1VCU0NSSUJFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIcChhTVUJTQ1JJQkVSX1NUQVRVU19BQ1RJVkUQARIdChlTVUJTQ1JJQkVSX1NUQVRVU19CT1VOQ0VEEAISIAocU1VCU0NSSUJFUl9TVEFUVVNfQ09NUExBSU5FRBADEiAKHFNVQlNDUklCRVJfU1RBVFVTX1NVUFBSRVNTRUQQBCqOAQoUU3Vic2NyaWJlckNoYW5nZUtpbmQSJgoiU1VCU0NSSUJFUl9DSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEiUKIVNVQlNDUklCRVJfQ0hBTkdFX0tJTkRfU1VQUFJFU1NFRBABEicKI1NVQlNDUklCRVJfQ0hBTkdFX0tJTkRfVU5TVVBQUkVTU0VEEAIqYAoMRXJhc3VyZVN0YXRlEh0KGUVSQVNVUkVfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVFUkFTVVJFX1NUQVRFX1BFTkRJTkcQARIWChJFUkFTVVJFX1NUQVRFX0RPTkUQAjLOCAoSU3VwcHJlc3Npb25TZXJ2aWNlEnoKEUNoZWNrU3VwcHJlc3Npb25zEjEubmdzcmVhY2guc3VwcHJlc3Npb24udjEuQ2hlY2tTdXBwcmVzc2lvbnNSZXF1ZXN0GjIubmdzcmVhY2guc3VwcHJlc3Npb24udjEuQ2hlY2tTdXBwcmVzc2lvbnNSZXNwb25zZRJuCg1HZXRTdWJzY3JpYmVyEi0ubmdzcmVhY2guc3VwcHJlc3Npb24udjEuR2V0U3Vic2NyaWJlclJlcXVlc3QaLi5uZ3NyZWFjaC5zdXBwcmVzc2lvbi52MS5HZXRTdWJzY3JpYmVyUmVzcG9uc2USdwoQTGlzdFN1cHByZXNzaW9ucxIwLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLkxpc3RTdXBwcmVzc2lvbnNSZXF1ZXN0GjEubmdzcmVhY2guc3VwcHJlc3Npb24udjEuTGlzdFN1cHByZXNzaW9uc1Jlc3BvbnNlEnEKDkFkZFN1cHByZXNzaW9uEi4ubmdzcmVhY2guc3VwcHJlc3Npb24udjEuQWRkU3VwcHJlc3Npb25SZXF1ZXN0Gi8ubmdzcmVhY2guc3VwcHJlc3Npb24udjEuQWRkU3VwcHJlc3Npb25SZXNwb25zZRJ6ChFSZW1vdmVTdXBwcmVzc2lvbhIxLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLlJlbW92ZVN1cHByZXNzaW9uUmVxdWVzdBoyLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLlJlbW92ZVN1cHByZXNzaW9uUmVzcG9uc2USfwoSRXhwb3J0U3VwcHJlc3Npb25zEjIubmdzcmVhY2guc3VwcHJlc3Npb24udjEuRXhwb3J0U3VwcHJlc3Npb25zUmVxdWVzdBozLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLkV4cG9ydFN1cHByZXNzaW9uc1Jlc3BvbnNlMAESdAoPRXJhc2VTdWJzY3JpYmVyEi8ubmdzcmVhY2guc3VwcHJlc3Npb24udjEuRXJhc2VTdWJzY3JpYmVyUmVxdWVzdBowLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLkVyYXNlU3Vic2NyaWJlclJlc3BvbnNlEmUKCkdldEVyYXN1cmUSKi5uZ3NyZWFjaC5zdXBwcmVzc2lvbi52MS5HZXRFcmFzdXJlUmVxdWVzdBorLm5nc3JlYWNoLnN1cHByZXNzaW9uLnYxLkdldEVyYXN1cmVSZXNwb25zZRKFAQoURXhwb3J0U3Vic2NyaWJlckRhdGESNC5uZ3NyZWFjaC5zdXBwcmVzc2lvbi52MS5FeHBvcnRTdWJzY3JpYmVyRGF0YVJlcXVlc3QaNS5uZ3NyZWFjaC5zdXBwcmVzc2lvbi52MS5FeHBvcnRTdWJzY3JpYmVyRGF0YVJlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_ngsreach_delivery_v1_delivery_status, file_ngsreach_events_v1_domain_events]);
 
 /**
  * A current suppression of one address.
@@ -136,6 +138,14 @@ export type Suppression = Message<"ngsreach.suppression.v1.Suppression"> & {
    * @generated from field: string detail = 12;
    */
   detail: string;
+
+  /**
+   * True when the subscriber's data was erased (EraseSubscriber): email, subscriber_id and note are
+   * empty; the suppression is kept under a keyed hash of the address.
+   *
+   * @generated from field: bool erased = 13;
+   */
+  erased: boolean;
 };
 
 /**
@@ -317,6 +327,13 @@ export type Subscriber = Message<"ngsreach.suppression.v1.Subscriber"> & {
    * @generated from field: google.protobuf.Timestamp updated_time = 11;
    */
   updatedTime?: Timestamp | undefined;
+
+  /**
+   * True when the subscriber's data was erased: email and subscriber_id are empty, notes are gone.
+   *
+   * @generated from field: bool erased = 12;
+   */
+  erased: boolean;
 };
 
 /**
@@ -772,6 +789,348 @@ export const ExportSuppressionsResponseSchema: GenMessage<ExportSuppressionsResp
   messageDesc(file_ngsreach_suppression_v1_suppression, 15);
 
 /**
+ * Request of SuppressionService.EraseSubscriber. Exactly one of email and subscriber_id is required.
+ *
+ * @generated from message ngsreach.suppression.v1.EraseSubscriberRequest
+ */
+export type EraseSubscriberRequest = Message<"ngsreach.suppression.v1.EraseSubscriberRequest"> & {
+  /**
+   * Required. Workspace.
+   *
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * Whom to erase.
+   *
+   * @generated from oneof ngsreach.suppression.v1.EraseSubscriberRequest.subscriber
+   */
+  subscriber: {
+    /**
+     * The address (normalised before use).
+     *
+     * @generated from field: string email = 2;
+     */
+    value: string;
+    case: "email";
+  } | {
+    /**
+     * The subscriber id: every address known under it, and every send to it.
+     *
+     * @generated from field: string subscriber_id = 3;
+     */
+    value: string;
+    case: "subscriberId";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Required. Who asks (user or service name), for the audit.
+   *
+   * @generated from field: string actor = 4;
+   */
+  actor: string;
+
+  /**
+   * Required. Why (e.g. the ticket of the request), for the audit. Must not contain the address.
+   *
+   * @generated from field: string note = 5;
+   */
+  note: string;
+
+  /**
+   * Optional. Also delete the subscriber's messages from the RESEND_EVENTS and DOMAIN_EVENTS streams
+   * now (once every consumer of the stream is past them) instead of letting them age out.
+   *
+   * @generated from field: bool purge_stream = 6;
+   */
+  purgeStream: boolean;
+};
+
+/**
+ * Describes the message ngsreach.suppression.v1.EraseSubscriberRequest.
+ * Use `create(EraseSubscriberRequestSchema)` to create a new message.
+ */
+export const EraseSubscriberRequestSchema: GenMessage<EraseSubscriberRequest> = /*@__PURE__*/
+  messageDesc(file_ngsreach_suppression_v1_suppression, 16);
+
+/**
+ * Response of SuppressionService.EraseSubscriber.
+ *
+ * @generated from message ngsreach.suppression.v1.EraseSubscriberResponse
+ */
+export type EraseSubscriberResponse = Message<"ngsreach.suppression.v1.EraseSubscriberResponse"> & {
+  /**
+   * The erasure as accepted (state PENDING).
+   *
+   * @generated from field: ngsreach.suppression.v1.Erasure erasure = 1;
+   */
+  erasure?: Erasure | undefined;
+};
+
+/**
+ * Describes the message ngsreach.suppression.v1.EraseSubscriberResponse.
+ * Use `create(EraseSubscriberResponseSchema)` to create a new message.
+ */
+export const EraseSubscriberResponseSchema: GenMessage<EraseSubscriberResponse> = /*@__PURE__*/
+  messageDesc(file_ngsreach_suppression_v1_suppression, 17);
+
+/**
+ * Request of SuppressionService.GetErasure.
+ *
+ * @generated from message ngsreach.suppression.v1.GetErasureRequest
+ */
+export type GetErasureRequest = Message<"ngsreach.suppression.v1.GetErasureRequest"> & {
+  /**
+   * Required. Workspace.
+   *
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * Required. EraseSubscriberResponse.erasure.erasure_id.
+   *
+   * @generated from field: string erasure_id = 2;
+   */
+  erasureId: string;
+};
+
+/**
+ * Describes the message ngsreach.suppression.v1.GetErasureRequest.
+ * Use `create(GetErasureRequestSchema)` to create a new message.
+ */
+export const GetErasureRequestSchema: GenMessage<GetErasureRequest> = /*@__PURE__*/
+  messageDesc(file_ngsreach_suppression_v1_suppression, 18);
+
+/**
+ * Response of SuppressionService.GetErasure.
+ *
+ * @generated from message ngsreach.suppression.v1.GetErasureResponse
+ */
+export type GetErasureResponse = Message<"ngsreach.suppression.v1.GetErasureResponse"> & {
+  /**
+   * The erasure.
+   *
+   * @generated from field: ngsreach.suppression.v1.Erasure erasure = 1;
+   */
+  erasure?: Erasure | undefined;
+};
+
+/**
+ * Describes the message ngsreach.suppression.v1.GetErasureResponse.
+ * Use `create(GetErasureResponseSchema)` to create a new message.
+ */
+export const GetErasureResponseSchema: GenMessage<GetErasureResponse> = /*@__PURE__*/
+  messageDesc(file_ngsreach_suppression_v1_suppression, 19);
+
+/**
+ * One service's part of an erasure.
+ *
+ * @generated from message ngsreach.suppression.v1.ErasureProgress
+ */
+export type ErasureProgress = Message<"ngsreach.suppression.v1.ErasureProgress"> & {
+  /**
+   * "suppression", "delivery-status", "webhook-gateway", or "streams" (purge_stream).
+   *
+   * @generated from field: string service = 1;
+   */
+  service: string;
+
+  /**
+   * True once the service has erased what it held.
+   *
+   * @generated from field: bool done = 2;
+   */
+  done: boolean;
+
+  /**
+   * When it finished; unset while not done.
+   *
+   * @generated from field: google.protobuf.Timestamp done_time = 3;
+   */
+  doneTime?: Timestamp | undefined;
+
+  /**
+   * Stored documents it changed (for "streams": messages deleted).
+   *
+   * @generated from field: uint32 documents = 4;
+   */
+  documents: number;
+};
+
+/**
+ * Describes the message ngsreach.suppression.v1.ErasureProgress.
+ * Use `create(ErasureProgressSchema)` to create a new message.
+ */
+export const ErasureProgressSchema: GenMessage<ErasureProgress> = /*@__PURE__*/
+  messageDesc(file_ngsreach_suppression_v1_suppression, 20);
+
+/**
+ * An erasure request and its progress. Holds no address.
+ *
+ * @generated from message ngsreach.suppression.v1.Erasure
+ */
+export type Erasure = Message<"ngsreach.suppression.v1.Erasure"> & {
+  /**
+   * Id (UUID).
+   *
+   * @generated from field: string erasure_id = 1;
+   */
+  erasureId: string;
+
+  /**
+   * Workspace.
+   *
+   * @generated from field: string workspace_id = 2;
+   */
+  workspaceId: string;
+
+  /**
+   * PENDING or DONE.
+   *
+   * @generated from field: ngsreach.suppression.v1.ErasureState state = 3;
+   */
+  state: ErasureState;
+
+  /**
+   * When EraseSubscriber accepted it.
+   *
+   * @generated from field: google.protobuf.Timestamp requested_time = 4;
+   */
+  requestedTime?: Timestamp | undefined;
+
+  /**
+   * When the last service finished; unset while PENDING.
+   *
+   * @generated from field: google.protobuf.Timestamp done_time = 5;
+   */
+  doneTime?: Timestamp | undefined;
+
+  /**
+   * The authenticated caller (token name).
+   *
+   * @generated from field: string caller = 6;
+   */
+  caller: string;
+
+  /**
+   * The request's actor.
+   *
+   * @generated from field: string actor = 7;
+   */
+  actor: string;
+
+  /**
+   * How many addresses the request covered.
+   *
+   * @generated from field: uint32 addresses = 8;
+   */
+  addresses: number;
+
+  /**
+   * One entry per service, in a fixed order.
+   *
+   * @generated from field: repeated ngsreach.suppression.v1.ErasureProgress services = 9;
+   */
+  services: ErasureProgress[];
+
+  /**
+   * The request's purge_stream.
+   *
+   * @generated from field: bool purge_stream = 10;
+   */
+  purgeStream: boolean;
+};
+
+/**
+ * Describes the message ngsreach.suppression.v1.Erasure.
+ * Use `create(ErasureSchema)` to create a new message.
+ */
+export const ErasureSchema: GenMessage<Erasure> = /*@__PURE__*/
+  messageDesc(file_ngsreach_suppression_v1_suppression, 21);
+
+/**
+ * Request of SuppressionService.ExportSubscriberData. Exactly one of email and subscriber_id is
+ * required.
+ *
+ * @generated from message ngsreach.suppression.v1.ExportSubscriberDataRequest
+ */
+export type ExportSubscriberDataRequest = Message<"ngsreach.suppression.v1.ExportSubscriberDataRequest"> & {
+  /**
+   * Required. Workspace.
+   *
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * Whose data.
+   *
+   * @generated from oneof ngsreach.suppression.v1.ExportSubscriberDataRequest.subscriber
+   */
+  subscriber: {
+    /**
+     * The address (normalised before lookup).
+     *
+     * @generated from field: string email = 2;
+     */
+    value: string;
+    case: "email";
+  } | {
+    /**
+     * The subscriber id: every address known under it, and every send to it.
+     *
+     * @generated from field: string subscriber_id = 3;
+     */
+    value: string;
+    case: "subscriberId";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message ngsreach.suppression.v1.ExportSubscriberDataRequest.
+ * Use `create(ExportSubscriberDataRequestSchema)` to create a new message.
+ */
+export const ExportSubscriberDataRequestSchema: GenMessage<ExportSubscriberDataRequest> = /*@__PURE__*/
+  messageDesc(file_ngsreach_suppression_v1_suppression, 22);
+
+/**
+ * One message streamed by SuppressionService.ExportSubscriberData.
+ *
+ * @generated from message ngsreach.suppression.v1.ExportSubscriberDataResponse
+ */
+export type ExportSubscriberDataResponse = Message<"ngsreach.suppression.v1.ExportSubscriberDataResponse"> & {
+  /**
+   * @generated from oneof ngsreach.suppression.v1.ExportSubscriberDataResponse.part
+   */
+  part: {
+    /**
+     * One address with its suppression state and history (one message per address).
+     *
+     * @generated from field: ngsreach.suppression.v1.Subscriber subscriber = 1;
+     */
+    value: Subscriber;
+    case: "subscriber";
+  } | {
+    /**
+     * One send and up to 500 of its timeline entries (a send with more comes in several messages).
+     *
+     * @generated from field: ngsreach.delivery.v1.SubscriberSend send = 2;
+     */
+    value: SubscriberSend;
+    case: "send";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message ngsreach.suppression.v1.ExportSubscriberDataResponse.
+ * Use `create(ExportSubscriberDataResponseSchema)` to create a new message.
+ */
+export const ExportSubscriberDataResponseSchema: GenMessage<ExportSubscriberDataResponse> = /*@__PURE__*/
+  messageDesc(file_ngsreach_suppression_v1_suppression, 23);
+
+/**
  * Delivery status of a subscriber address, derived from its current suppression reason.
  *
  * @generated from enum ngsreach.suppression.v1.SubscriberStatus
@@ -807,7 +1166,8 @@ export const SubscriberStatus = {
   COMPLAINED: 3,
 
   /**
-   * Suppressed because Resend suppressed it (reason SUPPRESSED_BY_RESEND) or manually (reason MANUAL).
+   * Suppressed because Resend suppressed it (reason SUPPRESSED_BY_RESEND), manually (reason MANUAL), or
+   * because the recipient unsubscribed through the sending provider (reason UNSUBSCRIBED).
    *
    * @generated from enum value: SUBSCRIBER_STATUS_SUPPRESSED = 4;
    */
@@ -867,6 +1227,47 @@ export type SubscriberChangeKind = (typeof SubscriberChangeKind)[keyof typeof Su
  */
 export const SubscriberChangeKindSchema: GenEnum<SubscriberChangeKind> = /*@__PURE__*/
   enumDesc(file_ngsreach_suppression_v1_suppression, 1);
+
+/**
+ * State of an erasure.
+ *
+ * @generated from enum ngsreach.suppression.v1.ErasureState
+ */
+export const ErasureState = {
+  /**
+   * Not set; never returned.
+   *
+   * @generated from enum value: ERASURE_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * Some service has not erased yet (it may be down: it applies the request when it comes back).
+   *
+   * @generated from enum value: ERASURE_STATE_PENDING = 1;
+   */
+  PENDING: 1,
+
+  /**
+   * Every service is done (and the streams purged, when asked).
+   *
+   * @generated from enum value: ERASURE_STATE_DONE = 2;
+   */
+  DONE: 2,
+} as const;
+
+/**
+ * State of an erasure.
+ *
+ * @generated from enum ngsreach.suppression.v1.ErasureState
+ */
+export type ErasureState = (typeof ErasureState)[keyof typeof ErasureState] | UnknownEnum;
+
+/**
+ * Describes the enum ngsreach.suppression.v1.ErasureState.
+ */
+export const ErasureStateSchema: GenEnum<ErasureState> = /*@__PURE__*/
+  enumDesc(file_ngsreach_suppression_v1_suppression, 2);
 
 /**
  * Suppression checks, audit history and manual management.
@@ -954,6 +1355,53 @@ export const SuppressionService: GenService<{
     methodKind: "server_streaming";
     input: typeof ExportSuppressionsRequestSchema;
     output: typeof ExportSuppressionsResponseSchema;
+  },
+  /**
+   * Erases a subscriber's personal data in every service (GDPR art. 17), by address or by subscriber
+   * id, and returns at once with the erasure's id; GetErasure follows it. The request is durable
+   * (ErasureRequested on erasure.<workspace_id>.requested): a service that is down applies it when it
+   * comes back. Delivery status removes the address, IP addresses and user agents from the sends and
+   * timelines (statuses and times stay); the suppression service keeps the suppression only as a keyed
+   * hash of the address (suppressing it, reason ERASED, if it was not), so CheckSuppressions still
+   * answers "suppressed" and nothing returns the address again; the webhook gateway removes it from
+   * audit entries. Audited with the caller (the entry names the erasure, not the address). Raw
+   * webhook bodies in the RESEND_EVENTS stream age out with the stream (7 days); purge_stream deletes
+   * the subscriber's messages from the streams now. Errors: InvalidArgument (workspace_id; email or
+   * subscriber_id: exactly one must be set; email: not an email address; actor, note), NotFound
+   * (subscriber_id: no address is known for it — nothing would be erased by address), FailedPrecondition
+   * (the server has no SECRETS_KEY to derive the hash key from), Unauthenticated, Unavailable.
+   *
+   * @generated from rpc ngsreach.suppression.v1.SuppressionService.EraseSubscriber
+   */
+  eraseSubscriber: {
+    methodKind: "unary";
+    input: typeof EraseSubscriberRequestSchema;
+    output: typeof EraseSubscriberResponseSchema;
+  },
+  /**
+   * Returns an erasure's progress: per service whether it is done. Errors: InvalidArgument
+   * (workspace_id, erasure_id), NotFound, Unauthenticated, Unavailable.
+   *
+   * @generated from rpc ngsreach.suppression.v1.SuppressionService.GetErasure
+   */
+  getErasure: {
+    methodKind: "unary";
+    input: typeof GetErasureRequestSchema;
+    output: typeof GetErasureResponseSchema;
+  },
+  /**
+   * Streams everything the services hold about one address or subscriber id (GDPR art. 15): first the
+   * subscriber (suppression state and history; omitted when never seen), then each send with its
+   * timeline entries, from the delivery status service. An erased subscriber yields nothing. Errors:
+   * InvalidArgument (workspace_id; email or subscriber_id: exactly one must be set; email: not an
+   * email address), Unauthenticated, Unavailable (the suppression or the delivery status service).
+   *
+   * @generated from rpc ngsreach.suppression.v1.SuppressionService.ExportSubscriberData
+   */
+  exportSubscriberData: {
+    methodKind: "server_streaming";
+    input: typeof ExportSubscriberDataRequestSchema;
+    output: typeof ExportSubscriberDataResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ngsreach_suppression_v1_suppression, 0);

@@ -1,5 +1,6 @@
-// Workspace settings: the Resend (Svix) webhook signing secrets of a workspace and the health of its
-// webhook endpoint POST /webhooks/resend?workspaceId=<workspace_id>.
+// Workspace settings: the webhook credentials of a workspace, per sending provider (Resend's Svix
+// signing secrets, and SES, SendGrid, Postmark and Mailgun credentials: see ngsreach.events.v1.Provider),
+// and the health of its webhook endpoints POST /webhooks/<provider>?workspaceId=<workspace_id>.
 //
 // Served by the webhook gateway (default port 8080) over gRPC, gRPC-Web and the Connect protocol
 // (JSON over HTTP/1.1 works with plain curl), e.g.
@@ -35,6 +36,8 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Provider } from "../../events/v1/provider_pb.ts";
+import { file_ngsreach_events_v1_provider } from "../../events/v1/provider_pb.ts";
 import type { AuditEntry } from "../../events/v1/audit_pb.ts";
 import { file_ngsreach_events_v1_audit } from "../../events/v1/audit_pb.ts";
 import type { Message, UnknownEnum } from "@bufbuild/protobuf";
@@ -43,7 +46,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file ngsreach/workspace/v1/workspace_settings.proto.
  */
 export const file_ngsreach_workspace_v1_workspace_settings: GenFile = /*@__PURE__*/
-  fileDesc("Ci5uZ3NyZWFjaC93b3Jrc3BhY2UvdjEvd29ya3NwYWNlX3NldHRpbmdzLnByb3RvEhVuZ3NyZWFjaC53b3Jrc3BhY2UudjEinAIKEVdlYmhvb2tTZWNyZXRJbmZvEhMKC2ZpbmdlcnByaW50GAEgASgJEjYKBHJvbGUYAiABKA4yKC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldFJvbGUSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYBSABKAkSFQoNdW5kZWNyeXB0YWJsZRgGIAEoCBIxCghwcm92aWRlchgHIAEoDjIfLm5nc3JlYWNoLndvcmtzcGFjZS52MS5Qcm92aWRlciKPAQoXU2V0V2ViaG9va1NlY3JldFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEg4KBnNlY3JldBgCIAEoCRINCgVhY3RvchgDIAEoCRIMCgRub3RlGAQgASgJEjEKCHByb3ZpZGVyGAUgASgOMh8ubmdzcmVhY2gud29ya3NwYWNlLnYxLlByb3ZpZGVyIlUKGFNldFdlYmhvb2tTZWNyZXRSZXNwb25zZRI5CgdzZWNyZXRzGAEgAygLMigubmdzcmVhY2gud29ya3NwYWNlLnYxLldlYmhvb2tTZWNyZXRJbmZvItYBChpSb3RhdGVXZWJob29rU2VjcmV0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEgoKbmV3X3NlY3JldBgCIAEoCRIjChZvbGRfc2VjcmV0X3R0bF9zZWNvbmRzGAMgASgNSACIAQESDQoFYWN0b3IYBCABKAkSDAoEbm90ZRgFIAEoCRIxCghwcm92aWRlchgGIAEoDjIfLm5nc3JlYWNoLndvcmtzcGFjZS52MS5Qcm92aWRlckIZChdfb2xkX3NlY3JldF90dGxfc2Vjb25kcyJYChtSb3RhdGVXZWJob29rU2VjcmV0UmVzcG9uc2USOQoHc2VjcmV0cxgBIAMoCzIoLm5nc3JlYWNoLndvcmtzcGFjZS52MS5XZWJob29rU2VjcmV0SW5mbyK/AQoaUmVtb3ZlV2ViaG9va1NlY3JldFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEjsKBXdoaWNoGAIgASgOMiwubmdzcmVhY2gud29ya3NwYWNlLnYxLldlYmhvb2tTZWNyZXRTZWxlY3RvchINCgVhY3RvchgDIAEoCRIMCgRub3RlGAQgASgJEjEKCHByb3ZpZGVyGAUgASgOMh8ubmdzcmVhY2gud29ya3NwYWNlLnYxLlByb3ZpZGVyIm8KG1JlbW92ZVdlYmhvb2tTZWNyZXRSZXNwb25zZRIVCg1yZW1vdmVkX2NvdW50GAEgASgNEjkKB3NlY3JldHMYAiADKAsyKC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldEluZm8iLwoXR2V0V2ViaG9va0hlYWx0aFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJIooBChZXZWJob29rUmVqZWN0aW9uQ291bnRzEhUKDWJhZF9zaWduYXR1cmUYASABKAQSGQoRZXhwaXJlZF90aW1lc3RhbXAYAiABKAQSGQoRdW5rbm93bl93b3Jrc3BhY2UYAyABKAQSEAoIYmFkX2JvZHkYBCABKAQSEQoJdG9vX2xhcmdlGAUgASgEIqQEChhHZXRXZWJob29rSGVhbHRoUmVzcG9uc2USNgoSbGFzdF9hY2NlcHRlZF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChF3aW5kb3dfc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIYWNjZXB0ZWQYAyABKAQSEQoJZHVwbGljYXRlGAQgASgEEj8KCHJlamVjdGVkGAUgASgLMi0ubmdzcmVhY2gud29ya3NwYWNlLnYxLldlYmhvb2tSZWplY3Rpb25Db3VudHMSEwoLdW5hdmFpbGFibGUYBiABKAQSGwoTYWN0aXZlX3NlY3JldF9jb3VudBgHIAEoDRI/ChtwcmV2aW91c19zZWNyZXRfZXhwaXJlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjkKB3NlY3JldHMYCSADKAsyKC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldEluZm8SMgoFc3RhdGUYCiABKA4yIy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1N0YXRlEh0KFXVuZGVjcnlwdGFibGVfa2V5X2lkcxgLIAMoCRIcChRzZWNyZXRfdW5kZWNyeXB0YWJsZRgMIAEoBBIUCgxyYXRlX2xpbWl0ZWQYDSABKAQiXQoXUmVlbmNyeXB0U2VjcmV0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDQoFYWN0b3IYAyABKAkSDAoEbm90ZRgEIAEoCSKRAgoYUmVlbmNyeXB0U2VjcmV0c1Jlc3BvbnNlEg4KBmtleV9pZBgBIAEoCRIaChJ3b3Jrc3BhY2VzX3NjYW5uZWQYAiABKA0SGwoTd29ya3NwYWNlc19yZXNlYWxlZBgDIAEoDRIYChBzZWNyZXRzX3Jlc2VhbGVkGAQgASgNEhcKD3NlY3JldHNfY3VycmVudBgFIAEoDRIdChVzZWNyZXRzX3VuZGVjcnlwdGFibGUYBiABKA0SIwobdW5kZWNyeXB0YWJsZV93b3Jrc3BhY2VfaWRzGAcgAygJEhwKFHdvcmtzcGFjZXNfY29udGVuZGVkGAggASgNEhcKD25leHRfcGFnZV90b2tlbhgJIAEoCSJWChdMaXN0QXVkaXRFbnRyaWVzUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiZAoYTGlzdEF1ZGl0RW50cmllc1Jlc3BvbnNlEi8KB2VudHJpZXMYASADKAsyHi5uZ3NyZWFjaC5ldmVudHMudjEuQXVkaXRFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqewoRV2ViaG9va1NlY3JldFJvbGUSIwofV0VCSE9PS19TRUNSRVRfUk9MRV9VTlNQRUNJRklFRBAAEh8KG1dFQkhPT0tfU0VDUkVUX1JPTEVfQ1VSUkVOVBABEiAKHFdFQkhPT0tfU0VDUkVUX1JPTEVfUFJFVklPVVMQAiqIAQoMV2ViaG9va1N0YXRlEh0KGVdFQkhPT0tfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBXRUJIT09LX1NUQVRFX09LEAESGwoXV0VCSE9PS19TVEFURV9OT19TRUNSRVQQAhImCiJXRUJIT09LX1NUQVRFX1NFQ1JFVF9VTkRFQ1JZUFRBQkxFEAMqjwEKCFByb3ZpZGVyEhgKFFBST1ZJREVSX1VOU1BFQ0lGSUVEEAASEwoPUFJPVklERVJfUkVTRU5EEAESEAoMUFJPVklERVJfU0VTEAISFQoRUFJPVklERVJfU0VOREdSSUQQAxIVChFQUk9WSURFUl9QT1NUTUFSSxAEEhQKEFBST1ZJREVSX01BSUxHVU4QBSqHAQoVV2ViaG9va1NlY3JldFNlbGVjdG9yEicKI1dFQkhPT0tfU0VDUkVUX1NFTEVDVE9SX1VOU1BFQ0lGSUVEEAASJAogV0VCSE9PS19TRUNSRVRfU0VMRUNUT1JfUFJFVklPVVMQARIfChtXRUJIT09LX1NFQ1JFVF9TRUxFQ1RPUl9BTEwQAjLqBQoYV29ya3NwYWNlU2V0dGluZ3NTZXJ2aWNlEnMKEFNldFdlYmhvb2tTZWNyZXQSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuU2V0V2ViaG9va1NlY3JldFJlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuU2V0V2ViaG9va1NlY3JldFJlc3BvbnNlEnwKE1JvdGF0ZVdlYmhvb2tTZWNyZXQSMS5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUm90YXRlV2ViaG9va1NlY3JldFJlcXVlc3QaMi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUm90YXRlV2ViaG9va1NlY3JldFJlc3BvbnNlEnwKE1JlbW92ZVdlYmhvb2tTZWNyZXQSMS5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVtb3ZlV2ViaG9va1NlY3JldFJlcXVlc3QaMi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVtb3ZlV2ViaG9va1NlY3JldFJlc3BvbnNlEnMKEEdldFdlYmhvb2tIZWFsdGgSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuR2V0V2ViaG9va0hlYWx0aFJlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuR2V0V2ViaG9va0hlYWx0aFJlc3BvbnNlEnMKEFJlZW5jcnlwdFNlY3JldHMSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVlbmNyeXB0U2VjcmV0c1JlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVlbmNyeXB0U2VjcmV0c1Jlc3BvbnNlEnMKEExpc3RBdWRpdEVudHJpZXMSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuTGlzdEF1ZGl0RW50cmllc1JlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuTGlzdEF1ZGl0RW50cmllc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_ngsreach_events_v1_audit]);
+  fileDesc("Ci5uZ3NyZWFjaC93b3Jrc3BhY2UvdjEvd29ya3NwYWNlX3NldHRpbmdzLnByb3RvEhVuZ3NyZWFjaC53b3Jrc3BhY2UudjEimQIKEVdlYmhvb2tTZWNyZXRJbmZvEhMKC2ZpbmdlcnByaW50GAEgASgJEjYKBHJvbGUYAiABKA4yKC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldFJvbGUSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYBSABKAkSFQoNdW5kZWNyeXB0YWJsZRgGIAEoCBIuCghwcm92aWRlchgHIAEoDjIcLm5nc3JlYWNoLmV2ZW50cy52MS5Qcm92aWRlciKMAQoXU2V0V2ViaG9va1NlY3JldFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEg4KBnNlY3JldBgCIAEoCRINCgVhY3RvchgDIAEoCRIMCgRub3RlGAQgASgJEi4KCHByb3ZpZGVyGAUgASgOMhwubmdzcmVhY2guZXZlbnRzLnYxLlByb3ZpZGVyIlUKGFNldFdlYmhvb2tTZWNyZXRSZXNwb25zZRI5CgdzZWNyZXRzGAEgAygLMigubmdzcmVhY2gud29ya3NwYWNlLnYxLldlYmhvb2tTZWNyZXRJbmZvItMBChpSb3RhdGVXZWJob29rU2VjcmV0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEgoKbmV3X3NlY3JldBgCIAEoCRIjChZvbGRfc2VjcmV0X3R0bF9zZWNvbmRzGAMgASgNSACIAQESDQoFYWN0b3IYBCABKAkSDAoEbm90ZRgFIAEoCRIuCghwcm92aWRlchgGIAEoDjIcLm5nc3JlYWNoLmV2ZW50cy52MS5Qcm92aWRlckIZChdfb2xkX3NlY3JldF90dGxfc2Vjb25kcyJYChtSb3RhdGVXZWJob29rU2VjcmV0UmVzcG9uc2USOQoHc2VjcmV0cxgBIAMoCzIoLm5nc3JlYWNoLndvcmtzcGFjZS52MS5XZWJob29rU2VjcmV0SW5mbyK8AQoaUmVtb3ZlV2ViaG9va1NlY3JldFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEjsKBXdoaWNoGAIgASgOMiwubmdzcmVhY2gud29ya3NwYWNlLnYxLldlYmhvb2tTZWNyZXRTZWxlY3RvchINCgVhY3RvchgDIAEoCRIMCgRub3RlGAQgASgJEi4KCHByb3ZpZGVyGAUgASgOMhwubmdzcmVhY2guZXZlbnRzLnYxLlByb3ZpZGVyIm8KG1JlbW92ZVdlYmhvb2tTZWNyZXRSZXNwb25zZRIVCg1yZW1vdmVkX2NvdW50GAEgASgNEjkKB3NlY3JldHMYAiADKAsyKC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldEluZm8iLwoXR2V0V2ViaG9va0hlYWx0aFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJIooBChZXZWJob29rUmVqZWN0aW9uQ291bnRzEhUKDWJhZF9zaWduYXR1cmUYASABKAQSGQoRZXhwaXJlZF90aW1lc3RhbXAYAiABKAQSGQoRdW5rbm93bl93b3Jrc3BhY2UYAyABKAQSEAoIYmFkX2JvZHkYBCABKAQSEQoJdG9vX2xhcmdlGAUgASgEItcFChhHZXRXZWJob29rSGVhbHRoUmVzcG9uc2USNgoSbGFzdF9hY2NlcHRlZF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChF3aW5kb3dfc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIYWNjZXB0ZWQYAyABKAQSEQoJZHVwbGljYXRlGAQgASgEEj8KCHJlamVjdGVkGAUgASgLMi0ubmdzcmVhY2gud29ya3NwYWNlLnYxLldlYmhvb2tSZWplY3Rpb25Db3VudHMSEwoLdW5hdmFpbGFibGUYBiABKAQSGwoTYWN0aXZlX3NlY3JldF9jb3VudBgHIAEoDRI/ChtwcmV2aW91c19zZWNyZXRfZXhwaXJlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjkKB3NlY3JldHMYCSADKAsyKC5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1NlY3JldEluZm8SMgoFc3RhdGUYCiABKA4yIy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuV2ViaG9va1N0YXRlEh0KFXVuZGVjcnlwdGFibGVfa2V5X2lkcxgLIAMoCRIcChRzZWNyZXRfdW5kZWNyeXB0YWJsZRgMIAEoBBIUCgxyYXRlX2xpbWl0ZWQYDSABKAQSIwobc25zX3N1YnNjcmlwdGlvbnNfY29uZmlybWVkGA4gASgEEhgKEHNuc191bnN1YnNjcmliZWQYDyABKAQSOwoIYXBpX2tleXMYECADKAsyKS5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUHJvdmlkZXJBcGlLZXlJbmZvEjUKEXNpbGVudF9zaW5jZV90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJdChdSZWVuY3J5cHRTZWNyZXRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRINCgVhY3RvchgDIAEoCRIMCgRub3RlGAQgASgJIpECChhSZWVuY3J5cHRTZWNyZXRzUmVzcG9uc2USDgoGa2V5X2lkGAEgASgJEhoKEndvcmtzcGFjZXNfc2Nhbm5lZBgCIAEoDRIbChN3b3Jrc3BhY2VzX3Jlc2VhbGVkGAMgASgNEhgKEHNlY3JldHNfcmVzZWFsZWQYBCABKA0SFwoPc2VjcmV0c19jdXJyZW50GAUgASgNEh0KFXNlY3JldHNfdW5kZWNyeXB0YWJsZRgGIAEoDRIjCht1bmRlY3J5cHRhYmxlX3dvcmtzcGFjZV9pZHMYByADKAkSHAoUd29ya3NwYWNlc19jb250ZW5kZWQYCCABKA0SFwoPbmV4dF9wYWdlX3Rva2VuGAkgASgJIlYKF0xpc3RBdWRpdEVudHJpZXNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJkChhMaXN0QXVkaXRFbnRyaWVzUmVzcG9uc2USLwoHZW50cmllcxgBIAMoCzIeLm5nc3JlYWNoLmV2ZW50cy52MS5BdWRpdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKxAQoSUHJvdmlkZXJBcGlLZXlJbmZvEi4KCHByb3ZpZGVyGAEgASgOMhwubmdzcmVhY2guZXZlbnRzLnYxLlByb3ZpZGVyEhMKC2ZpbmdlcnByaW50GAIgASgJEi8KC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYBCABKAkSFQoNdW5kZWNyeXB0YWJsZRgFIAEoCCKOAQoYU2V0UHJvdmlkZXJBcGlLZXlSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIuCghwcm92aWRlchgCIAEoDjIcLm5nc3JlYWNoLmV2ZW50cy52MS5Qcm92aWRlchIPCgdhcGlfa2V5GAMgASgJEg0KBWFjdG9yGAQgASgJEgwKBG5vdGUYBSABKAkiVwoZU2V0UHJvdmlkZXJBcGlLZXlSZXNwb25zZRI6CgdhcGlfa2V5GAEgASgLMikubmdzcmVhY2gud29ya3NwYWNlLnYxLlByb3ZpZGVyQXBpS2V5SW5mbyKAAQobUmVtb3ZlUHJvdmlkZXJBcGlLZXlSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIuCghwcm92aWRlchgCIAEoDjIcLm5nc3JlYWNoLmV2ZW50cy52MS5Qcm92aWRlchINCgVhY3RvchgDIAEoCRIMCgRub3RlGAQgASgJIi8KHFJlbW92ZVByb3ZpZGVyQXBpS2V5UmVzcG9uc2USDwoHcmVtb3ZlZBgBIAEoCCp7ChFXZWJob29rU2VjcmV0Um9sZRIjCh9XRUJIT09LX1NFQ1JFVF9ST0xFX1VOU1BFQ0lGSUVEEAASHwobV0VCSE9PS19TRUNSRVRfUk9MRV9DVVJSRU5UEAESIAocV0VCSE9PS19TRUNSRVRfUk9MRV9QUkVWSU9VUxACKogBCgxXZWJob29rU3RhdGUSHQoZV0VCSE9PS19TVEFURV9VTlNQRUNJRklFRBAAEhQKEFdFQkhPT0tfU1RBVEVfT0sQARIbChdXRUJIT09LX1NUQVRFX05PX1NFQ1JFVBACEiYKIldFQkhPT0tfU1RBVEVfU0VDUkVUX1VOREVDUllQVEFCTEUQAyqHAQoVV2ViaG9va1NlY3JldFNlbGVjdG9yEicKI1dFQkhPT0tfU0VDUkVUX1NFTEVDVE9SX1VOU1BFQ0lGSUVEEAASJAogV0VCSE9PS19TRUNSRVRfU0VMRUNUT1JfUFJFVklPVVMQARIfChtXRUJIT09LX1NFQ1JFVF9TRUxFQ1RPUl9BTEwQAjLjBwoYV29ya3NwYWNlU2V0dGluZ3NTZXJ2aWNlEnMKEFNldFdlYmhvb2tTZWNyZXQSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuU2V0V2ViaG9va1NlY3JldFJlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuU2V0V2ViaG9va1NlY3JldFJlc3BvbnNlEnwKE1JvdGF0ZVdlYmhvb2tTZWNyZXQSMS5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUm90YXRlV2ViaG9va1NlY3JldFJlcXVlc3QaMi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUm90YXRlV2ViaG9va1NlY3JldFJlc3BvbnNlEnwKE1JlbW92ZVdlYmhvb2tTZWNyZXQSMS5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVtb3ZlV2ViaG9va1NlY3JldFJlcXVlc3QaMi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVtb3ZlV2ViaG9va1NlY3JldFJlc3BvbnNlEnMKEEdldFdlYmhvb2tIZWFsdGgSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuR2V0V2ViaG9va0hlYWx0aFJlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuR2V0V2ViaG9va0hlYWx0aFJlc3BvbnNlEnMKEFJlZW5jcnlwdFNlY3JldHMSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVlbmNyeXB0U2VjcmV0c1JlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuUmVlbmNyeXB0U2VjcmV0c1Jlc3BvbnNlEnMKEExpc3RBdWRpdEVudHJpZXMSLi5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuTGlzdEF1ZGl0RW50cmllc1JlcXVlc3QaLy5uZ3NyZWFjaC53b3Jrc3BhY2UudjEuTGlzdEF1ZGl0RW50cmllc1Jlc3BvbnNlEnYKEVNldFByb3ZpZGVyQXBpS2V5Ei8ubmdzcmVhY2gud29ya3NwYWNlLnYxLlNldFByb3ZpZGVyQXBpS2V5UmVxdWVzdBowLm5nc3JlYWNoLndvcmtzcGFjZS52MS5TZXRQcm92aWRlckFwaUtleVJlc3BvbnNlEn8KFFJlbW92ZVByb3ZpZGVyQXBpS2V5EjIubmdzcmVhY2gud29ya3NwYWNlLnYxLlJlbW92ZVByb3ZpZGVyQXBpS2V5UmVxdWVzdBozLm5nc3JlYWNoLndvcmtzcGFjZS52MS5SZW1vdmVQcm92aWRlckFwaUtleVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_ngsreach_events_v1_provider, file_ngsreach_events_v1_audit]);
 
 /**
  * Non-secret description of an active webhook secret.
@@ -99,7 +102,7 @@ export type WebhookSecretInfo = Message<"ngsreach.workspace.v1.WebhookSecretInfo
   /**
    * The provider the credential belongs to (never UNSPECIFIED).
    *
-   * @generated from field: ngsreach.workspace.v1.Provider provider = 7;
+   * @generated from field: ngsreach.events.v1.Provider provider = 7;
    */
   provider: Provider;
 };
@@ -149,7 +152,7 @@ export type SetWebhookSecretRequest = Message<"ngsreach.workspace.v1.SetWebhookS
   /**
    * Optional. Whose credential this is; unset = Resend. Only that provider's secrets are replaced.
    *
-   * @generated from field: ngsreach.workspace.v1.Provider provider = 5;
+   * @generated from field: ngsreach.events.v1.Provider provider = 5;
    */
   provider: Provider;
 };
@@ -228,7 +231,7 @@ export type RotateWebhookSecretRequest = Message<"ngsreach.workspace.v1.RotateWe
   /**
    * Optional. Whose credential to rotate; unset = Resend. Other providers' secrets are untouched.
    *
-   * @generated from field: ngsreach.workspace.v1.Provider provider = 6;
+   * @generated from field: ngsreach.events.v1.Provider provider = 6;
    */
   provider: Provider;
 };
@@ -299,7 +302,7 @@ export type RemoveWebhookSecretRequest = Message<"ngsreach.workspace.v1.RemoveWe
   /**
    * Optional. Whose secrets to remove; unset = Resend. Other providers' secrets are untouched.
    *
-   * @generated from field: ngsreach.workspace.v1.Provider provider = 5;
+   * @generated from field: ngsreach.events.v1.Provider provider = 5;
    */
   provider: Provider;
 };
@@ -511,6 +514,38 @@ export type GetWebhookHealthResponse = Message<"ngsreach.workspace.v1.GetWebhook
    * @generated from field: uint64 rate_limited = 13;
    */
   rateLimited: bigint;
+
+  /**
+   * Amazon SNS subscriptions the gateway confirmed in the window (a SubscriptionConfirmation from an
+   * allowed topic, verified; the gateway fetched its SubscribeURL).
+   *
+   * @generated from field: uint64 sns_subscriptions_confirmed = 14;
+   */
+  snsSubscriptionsConfirmed: bigint;
+
+  /**
+   * Amazon SNS UnsubscribeConfirmation messages in the window: a subscription of an allowed topic to
+   * this endpoint was deleted, so SES events stop arriving until it is subscribed again.
+   *
+   * @generated from field: uint64 sns_unsubscribed = 15;
+   */
+  snsUnsubscribed: bigint;
+
+  /**
+   * The API keys stored for reconciliation (fingerprints only), one per provider at most.
+   *
+   * @generated from field: repeated ngsreach.workspace.v1.ProviderApiKeyInfo api_keys = 16;
+   */
+  apiKeys: ProviderApiKeyInfo[];
+
+  /**
+   * Set while the workspace is silent: a send was recorded at least RECONCILE_SILENCE_MINUTES ago
+   * and no verified webhook arrived after it (webhooks are being lost). The time the first such send
+   * was recorded. A reconciliation of the sends since then starts when a Resend API key is set.
+   *
+   * @generated from field: google.protobuf.Timestamp silent_since_time = 17;
+   */
+  silentSinceTime?: Timestamp | undefined;
 };
 
 /**
@@ -703,6 +738,188 @@ export const ListAuditEntriesResponseSchema: GenMessage<ListAuditEntriesResponse
   messageDesc(file_ngsreach_workspace_v1_workspace_settings, 13);
 
 /**
+ * Non-secret description of a stored provider API key.
+ *
+ * @generated from message ngsreach.workspace.v1.ProviderApiKeyInfo
+ */
+export type ProviderApiKeyInfo = Message<"ngsreach.workspace.v1.ProviderApiKeyInfo"> & {
+  /**
+   * The provider the key belongs to (never UNSPECIFIED).
+   *
+   * @generated from field: ngsreach.events.v1.Provider provider = 1;
+   */
+  provider: Provider;
+
+  /**
+   * First 8 lowercase hex characters of SHA-256 of the key as given.
+   *
+   * @generated from field: string fingerprint = 2;
+   */
+  fingerprint: string;
+
+  /**
+   * When the key was set.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 3;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * Id of the SECRETS_KEY key that sealed it ("malformed" when the stored value carries none).
+   *
+   * @generated from field: string key_id = 4;
+   */
+  keyId: string;
+
+  /**
+   * True when the gateway's SECRETS_KEY cannot decrypt it.
+   *
+   * @generated from field: bool undecryptable = 5;
+   */
+  undecryptable: boolean;
+};
+
+/**
+ * Describes the message ngsreach.workspace.v1.ProviderApiKeyInfo.
+ * Use `create(ProviderApiKeyInfoSchema)` to create a new message.
+ */
+export const ProviderApiKeyInfoSchema: GenMessage<ProviderApiKeyInfo> = /*@__PURE__*/
+  messageDesc(file_ngsreach_workspace_v1_workspace_settings, 14);
+
+/**
+ * Request of WorkspaceSettingsService.SetProviderApiKey.
+ *
+ * @generated from message ngsreach.workspace.v1.SetProviderApiKeyRequest
+ */
+export type SetProviderApiKeyRequest = Message<"ngsreach.workspace.v1.SetProviderApiKeyRequest"> & {
+  /**
+   * Required. Workspace.
+   *
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * Optional. Whose key; unset = Resend. Only Resend is accepted for now.
+   *
+   * @generated from field: ngsreach.events.v1.Provider provider = 2;
+   */
+  provider: Provider;
+
+  /**
+   * Required. The API key ("re_..." for Resend). Never returned.
+   *
+   * @generated from field: string api_key = 3;
+   */
+  apiKey: string;
+
+  /**
+   * Optional. Who is making the change, for the audit log.
+   *
+   * @generated from field: string actor = 4;
+   */
+  actor: string;
+
+  /**
+   * Optional. Why, for the audit log.
+   *
+   * @generated from field: string note = 5;
+   */
+  note: string;
+};
+
+/**
+ * Describes the message ngsreach.workspace.v1.SetProviderApiKeyRequest.
+ * Use `create(SetProviderApiKeyRequestSchema)` to create a new message.
+ */
+export const SetProviderApiKeyRequestSchema: GenMessage<SetProviderApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_ngsreach_workspace_v1_workspace_settings, 15);
+
+/**
+ * Response of WorkspaceSettingsService.SetProviderApiKey.
+ *
+ * @generated from message ngsreach.workspace.v1.SetProviderApiKeyResponse
+ */
+export type SetProviderApiKeyResponse = Message<"ngsreach.workspace.v1.SetProviderApiKeyResponse"> & {
+  /**
+   * The stored key (fingerprint only).
+   *
+   * @generated from field: ngsreach.workspace.v1.ProviderApiKeyInfo api_key = 1;
+   */
+  apiKey?: ProviderApiKeyInfo | undefined;
+};
+
+/**
+ * Describes the message ngsreach.workspace.v1.SetProviderApiKeyResponse.
+ * Use `create(SetProviderApiKeyResponseSchema)` to create a new message.
+ */
+export const SetProviderApiKeyResponseSchema: GenMessage<SetProviderApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_ngsreach_workspace_v1_workspace_settings, 16);
+
+/**
+ * Request of WorkspaceSettingsService.RemoveProviderApiKey.
+ *
+ * @generated from message ngsreach.workspace.v1.RemoveProviderApiKeyRequest
+ */
+export type RemoveProviderApiKeyRequest = Message<"ngsreach.workspace.v1.RemoveProviderApiKeyRequest"> & {
+  /**
+   * Required. Workspace.
+   *
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * Optional. Whose key; unset = Resend. Only Resend is accepted for now.
+   *
+   * @generated from field: ngsreach.events.v1.Provider provider = 2;
+   */
+  provider: Provider;
+
+  /**
+   * Optional. Who is making the change, for the audit log.
+   *
+   * @generated from field: string actor = 3;
+   */
+  actor: string;
+
+  /**
+   * Optional. Why, for the audit log.
+   *
+   * @generated from field: string note = 4;
+   */
+  note: string;
+};
+
+/**
+ * Describes the message ngsreach.workspace.v1.RemoveProviderApiKeyRequest.
+ * Use `create(RemoveProviderApiKeyRequestSchema)` to create a new message.
+ */
+export const RemoveProviderApiKeyRequestSchema: GenMessage<RemoveProviderApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_ngsreach_workspace_v1_workspace_settings, 17);
+
+/**
+ * Response of WorkspaceSettingsService.RemoveProviderApiKey.
+ *
+ * @generated from message ngsreach.workspace.v1.RemoveProviderApiKeyResponse
+ */
+export type RemoveProviderApiKeyResponse = Message<"ngsreach.workspace.v1.RemoveProviderApiKeyResponse"> & {
+  /**
+   * Whether a key was there and is now removed.
+   *
+   * @generated from field: bool removed = 1;
+   */
+  removed: boolean;
+};
+
+/**
+ * Describes the message ngsreach.workspace.v1.RemoveProviderApiKeyResponse.
+ * Use `create(RemoveProviderApiKeyResponseSchema)` to create a new message.
+ */
+export const RemoveProviderApiKeyResponseSchema: GenMessage<RemoveProviderApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_ngsreach_workspace_v1_workspace_settings, 18);
+
+/**
  * Role of an active webhook secret.
  *
  * @generated from enum ngsreach.workspace.v1.WebhookSecretRole
@@ -795,76 +1012,6 @@ export const WebhookStateSchema: GenEnum<WebhookState> = /*@__PURE__*/
   enumDesc(file_ngsreach_workspace_v1_workspace_settings, 1);
 
 /**
- * The sending provider a webhook credential belongs to. A workspace holds credentials per provider;
- * each RPC that changes them acts on one provider's only. Unset means Resend, so callers that predate
- * the field keep working. What the credential is, per provider (validated; never returned):
- * - RESEND: the Svix signing secret, "whsec_" followed by base64 of at least 16 bytes.
- * - SES: the allowed SNS topic ARN(s) (up to 10, separated by commas, spaces or new lines).
- * - SENDGRID: the Event Webhook verification key (base64 DER public key, ECDSA P-256; PEM accepted).
- * - POSTMARK: "username:password", the HTTP Basic credentials set on the webhook (password at least
- *   16 characters).
- * - MAILGUN: the HTTP webhook signing key.
- * Only the Resend endpoint verifies webhooks today; the other providers' endpoints come later.
- *
- * @generated from enum ngsreach.workspace.v1.Provider
- */
-export const Provider = {
-  /**
-   * Not set: Resend.
-   *
-   * @generated from enum value: PROVIDER_UNSPECIFIED = 0;
-   */
-  UNSPECIFIED: 0,
-
-  /**
-   * @generated from enum value: PROVIDER_RESEND = 1;
-   */
-  RESEND: 1,
-
-  /**
-   * @generated from enum value: PROVIDER_SES = 2;
-   */
-  SES: 2,
-
-  /**
-   * @generated from enum value: PROVIDER_SENDGRID = 3;
-   */
-  SENDGRID: 3,
-
-  /**
-   * @generated from enum value: PROVIDER_POSTMARK = 4;
-   */
-  POSTMARK: 4,
-
-  /**
-   * @generated from enum value: PROVIDER_MAILGUN = 5;
-   */
-  MAILGUN: 5,
-} as const;
-
-/**
- * The sending provider a webhook credential belongs to. A workspace holds credentials per provider;
- * each RPC that changes them acts on one provider's only. Unset means Resend, so callers that predate
- * the field keep working. What the credential is, per provider (validated; never returned):
- * - RESEND: the Svix signing secret, "whsec_" followed by base64 of at least 16 bytes.
- * - SES: the allowed SNS topic ARN(s) (up to 10, separated by commas, spaces or new lines).
- * - SENDGRID: the Event Webhook verification key (base64 DER public key, ECDSA P-256; PEM accepted).
- * - POSTMARK: "username:password", the HTTP Basic credentials set on the webhook (password at least
- *   16 characters).
- * - MAILGUN: the HTTP webhook signing key.
- * Only the Resend endpoint verifies webhooks today; the other providers' endpoints come later.
- *
- * @generated from enum ngsreach.workspace.v1.Provider
- */
-export type Provider = (typeof Provider)[keyof typeof Provider] | UnknownEnum;
-
-/**
- * Describes the enum ngsreach.workspace.v1.Provider.
- */
-export const ProviderSchema: GenEnum<Provider> = /*@__PURE__*/
-  enumDesc(file_ngsreach_workspace_v1_workspace_settings, 2);
-
-/**
  * Which secrets RemoveWebhookSecret removes.
  *
  * @generated from enum ngsreach.workspace.v1.WebhookSecretSelector
@@ -903,7 +1050,7 @@ export type WebhookSecretSelector = (typeof WebhookSecretSelector)[keyof typeof 
  * Describes the enum ngsreach.workspace.v1.WebhookSecretSelector.
  */
 export const WebhookSecretSelectorSchema: GenEnum<WebhookSecretSelector> = /*@__PURE__*/
-  enumDesc(file_ngsreach_workspace_v1_workspace_settings, 3);
+  enumDesc(file_ngsreach_workspace_v1_workspace_settings, 2);
 
 /**
  * Management of webhook signing secrets and webhook health per workspace.
@@ -1002,6 +1149,35 @@ export const WorkspaceSettingsService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEntriesRequestSchema;
     output: typeof ListAuditEntriesResponseSchema;
+  },
+  /**
+   * Stores the workspace's API key of a sending provider (only RESEND for now; any other provider is
+   * InvalidArgument (provider)), which reconciliation uses to ask the provider what became of sends
+   * whose webhooks were lost. Sealed at rest like webhook secrets (SECRETS_KEY, bound to the workspace),
+   * never returned or logged: the response carries its fingerprint only. Replaces a key already set;
+   * setting the key already stored is a no-op. Creates the workspace's settings if they do not exist
+   * yet (the webhook endpoint still answers 404 until a webhook secret is set). Audited.
+   * Errors: InvalidArgument (workspace_id, provider, api_key: a Resend key starts with "re_" and is
+   * 10 to 200 characters of [A-Za-z0-9_-], actor, note), Unauthenticated, Unavailable.
+   *
+   * @generated from rpc ngsreach.workspace.v1.WorkspaceSettingsService.SetProviderApiKey
+   */
+  setProviderApiKey: {
+    methodKind: "unary";
+    input: typeof SetProviderApiKeyRequestSchema;
+    output: typeof SetProviderApiKeyResponseSchema;
+  },
+  /**
+   * Removes the provider's API key (reconciliation then stops for that provider). Idempotent: removing
+   * a key that is not there succeeds with removed = false. Audited when a key was removed.
+   * Errors: InvalidArgument (workspace_id, provider, actor, note), Unauthenticated, Unavailable.
+   *
+   * @generated from rpc ngsreach.workspace.v1.WorkspaceSettingsService.RemoveProviderApiKey
+   */
+  removeProviderApiKey: {
+    methodKind: "unary";
+    input: typeof RemoveProviderApiKeyRequestSchema;
+    output: typeof RemoveProviderApiKeyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ngsreach_workspace_v1_workspace_settings, 0);

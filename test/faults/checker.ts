@@ -54,7 +54,7 @@ export interface Verdict {
    * id, or an adapter naming an event otherwise than its provider's id (scenario 7 stores one on purpose).
    */
   unplanned: number;
-  /** Status, statistics and suppression differences from the recomputation. */
+  /** The lost events (first 10: which, and whether the stream or the timeline misses them), then status, statistics and suppression differences from the recomputation. */
   mismatches: string[];
   answers: Record<string, number>;
   ok: boolean;
@@ -301,6 +301,8 @@ export async function check(stack: Stack, ledger: Ledger, options: CheckOptions)
   let phantom = 0;
   let inDoubt = 0;
   let copies = 0;
+  // Which acknowledged events were lost and how, so a failing verdict says where to look (CI keeps little output).
+  const lostEvents: string[] = [];
   for (const [svixId, entry] of ledger.entries) {
     const copiesOf = stored.get(svixId) ?? 0;
     const appliedOf = timeline.get(svixId) ?? 0;
@@ -309,7 +311,12 @@ export async function check(stack: Stack, ledger: Ledger, options: CheckOptions)
       acked++;
       if (copiesOf > 0) storedCount++;
       const deadLettered = options.expectedDeadLetters?.has(svixId) ?? false;
-      if (copiesOf === 0 || (appliedOf === 0 && !deadLettered)) lost++;
+      if (copiesOf === 0 || (appliedOf === 0 && !deadLettered)) {
+        lost++;
+        const { type, emailId, provider } = entry.event as PlannedEvent;
+        const how = copiesOf === 0 ? "not in RESEND_EVENTS" : "stored but no delivery-status timeline entry";
+        lostEvents.push(`lost ${svixId} (${provider} ${type} of ${emailId}, answers ${entry.outcomes.join(",")}): ${how}`);
+      }
       if (appliedOf === 1 || (deadLettered && appliedOf === 0)) applied++;
       if (appliedOf > 1) doubleApplied += appliedOf - 1;
     } else if (copiesOf > 0 || appliedOf > 0) {
@@ -333,7 +340,7 @@ export async function check(stack: Stack, ledger: Ledger, options: CheckOptions)
     phantom,
     inDoubt,
     unplanned,
-    mismatches: cheap.mismatches.slice(0, 20),
+    mismatches: [...lostEvents.slice(0, 10), ...cheap.mismatches].slice(0, 20),
     answers: ledger.answers(),
     ok: lost === 0 && doubleApplied === 0 && phantom === 0 && cheap.mismatches.length === 0,
     settleMs,

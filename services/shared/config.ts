@@ -105,6 +105,8 @@ export interface BaseConfig {
   readonly consumerBatchSize: number;
   /** Failures other than transient ones (a bug, bad input) after which a message is dead-lettered. */
   readonly consumerMaxAttempts: number;
+  /** A consumer's handler still running after this long is given up on and its messages retried (a stuck database call). */
+  readonly consumerHandlerTimeoutMs: number;
   /** Key of the list RPCs' page tokens (the same on every instance); unset: a development key. */
   readonly pageTokenKey: string | undefined;
   /** After SIGTERM, the time to answer in-flight requests, finish pulled messages and close; then exit by force. */
@@ -186,6 +188,7 @@ export function loadBaseConfig(env: Env = process.env): BaseConfig {
     requestTimeoutMs: read.integer("HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 600_000),
     consumerBatchSize: read.integer("CONSUMER_BATCH_SIZE", 64, 1, 256),
     consumerMaxAttempts: read.integer("CONSUMER_MAX_ATTEMPTS", 10, 1, 1000),
+    consumerHandlerTimeoutMs: read.integer("CONSUMER_HANDLER_TIMEOUT_SECONDS", 60, 5, 3600) * 1000,
     pageTokenKey,
     shutdownDrainMs: read.integer("SHUTDOWN_DRAIN_SECONDS", 15, 5, 600) * 1000,
     startupTimeoutMs: read.integer("STARTUP_TIMEOUT_SECONDS", 120, 5, 3600) * 1000,

@@ -93,6 +93,46 @@ describe("the shared JetStream consumer loop", () => {
     expect(info.delivered.consumer_seq).toBe(1);
   });
 
+  it("gives up on a handler that never settles (a database call left unanswered) and retries its message, alone or in a batch, without dead-lettering it", async () => {
+    const workspace = uniqueName("ws");
+    const bodies = ["stuck-alone", "m1", "m2", "m3", "stuck-in-batch", "m5"];
+    for (const [i, body] of bodies.entries()) await nats.js.publish(`resend.events.${workspace}.email.sent`, bytes(body), { msgID: `${workspace}:${i}` });
+    const attempts = new Map<string, number>();
+    const applied: string[] = [];
+    const never = new Promise<never>(() => undefined);
+    const apply = async (body: string) => {
+      attempts.set(body, (attempts.get(body) ?? 0) + 1);
+      // Its first attempts hang for good: "stuck-alone" in its batch, then alone after the batch was given up on.
+      if (body === "stuck-alone" ? attempts.get(body)! <= 2 : body.startsWith("stuck") && attempts.get(body) === 1) await never;
+      applied.push(body);
+    };
+    const name = uniqueName("durable");
+    const consumer = await start(name, workspace, apply, {
+      handlerTimeoutMs: 1500,
+      maxAttempts: 1,
+      // Batches that hold a stuck message hang as a whole; then each of their messages is handled alone.
+      handleBatch: async (messages) => {
+        if (messages.some((body) => body === "stuck-in-batch" && !attempts.has(body))) {
+          attempts.set("stuck-in-batch", 0);
+          await never;
+        }
+        for (const body of messages) await apply(body);
+      },
+      concurrency: 2,
+      batchSize: 4,
+    });
+    await waitFor(async () => {
+      const info = await nats.jsm.consumers.info(RESEND_EVENTS_STREAM, name);
+      return info.num_ack_pending === 0 && info.num_pending === 0;
+    }, { what: "every message acked", timeoutMs: 20_000 });
+    expect([...new Set(applied)].sort()).toEqual([...bodies].sort());
+    expect(attempts.get("stuck-alone")).toBeGreaterThanOrEqual(3);
+    const dead = await nats.jsm.streams.info(DEAD_LETTERS_STREAM, { subjects_filter: `dead.${name}` });
+    expect(dead.state.subjects?.[`dead.${name}`] ?? 0).toBe(0); // a stuck call is an outage, never a bug
+    // And its stop is not held up by the handlers still hanging.
+    await consumer.stop(2000);
+  });
+
   it("gives the messages that waited for a slot to one handleBatch call, and acks them only after it resolved", async () => {
     const workspace = uniqueName("ws");
     const bodies = Array.from({ length: 30 }, (_, i) => `m${i}`);

@@ -27,7 +27,15 @@
  *   the call throws, each message of the batch is handled alone by `handle`
  *   (retry, dead letter and ack per message), so one bad message never holds
  *   back the others and a failed bulk write, whatever it stored, is finished by
- *   idempotent single writes.
+ *   idempotent single writes;
+ * - a handler (or batch) that has not settled within `handlerTimeoutMs` is
+ *   given up on as a transient failure: nak'ed and tried again. A database
+ *   operation can wait forever — the driver (mongodb 7.9, no socket timeout,
+ *   its operation timeout removed) left an insert written at the moment
+ *   FerretDB stopped without an answer or an error, and the message sat
+ *   unapplied while kept "in progress" (fault scenario 6 on the cluster, one
+ *   run in four). Whatever the stuck call does later is harmless: every write
+ *   is idempotent and version-guarded, and the retry does the same.
  */
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import {
@@ -38,7 +46,7 @@ import {
   type JsMsg,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
-import { PoisonMessageError } from "./errors.ts";
+import { PoisonMessageError, UnavailableError } from "./errors.ts";
 import { isTransientFailure } from "./failures.ts";
 import { mapLimited } from "./map-limited.ts";
 import type { Logger } from "./log.ts";
@@ -79,6 +87,8 @@ export interface ConsumerSpec<T> {
   batchSize?: number;
   /** Failures other than transient ones after which a message is dead-lettered (default 10). */
   maxAttempts?: number;
+  /** A handler or batch still running after this long is given up on and its messages retried (default 60 s). */
+  handlerTimeoutMs?: number;
 }
 
 /** Headers on a dead letter; the CLI's replay reads them. */
@@ -147,6 +157,7 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
   };
 
   const maxAttempts = Math.max(1, spec.maxAttempts ?? 10);
+  const handlerTimeoutMs = spec.handlerTimeoutMs ?? 60_000;
   const failures = new FailureCounts();
   const handleOne = async (msg: JsMsg): Promise<void> => {
     const started = performance.now();
@@ -160,7 +171,7 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
     const meta = { subject: msg.subject, streamSequence: msg.seq, deliveryCount: msg.info.deliveryCount };
     try {
       const decoded = decodeOrPoison(spec, msg);
-      const skipped = (await spec.handle(decoded, meta)) === "skipped";
+      const skipped = (await withinDeadline(spec.handle(decoded, meta), handlerTimeoutMs, spec.name)) === "skipped";
       msg.ack();
       failures.forget(msg.seq);
       ended(skipped ? "skipped" : "applied");
@@ -208,7 +219,9 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
     const started = performance.now();
     let skipped = 0;
     try {
-      const applied = await traceBatch(spec, decoded.map((entry) => entry.msg), () => spec.handleBatch!(decoded.map((entry) => entry.message)));
+      const applied = await traceBatch(spec, decoded.map((entry) => entry.msg), () =>
+        withinDeadline(spec.handleBatch!(decoded.map((entry) => entry.message)), handlerTimeoutMs, spec.name),
+      );
       skipped = Math.min(decoded.length, applied?.skipped ?? 0);
     } catch (error) {
       metrics.batch((performance.now() - started) / 1000, decoded.length, true);
@@ -329,6 +342,19 @@ export async function startConsumer<T>(deps: ConsumerDeps, spec: ConsumerSpec<T>
       log.info("consumer stopped", { consumer: spec.name, finishedAfterStop: settled - settledBefore, returned, retriedAfterStop: retried - retriedBefore });
     },
   };
+}
+
+/** The handler's outcome, or an UnavailableError (transient: retried) if it has not settled within `timeoutMs`. */
+async function withinDeadline<R>(work: Promise<R>, timeoutMs: number, consumer: string): Promise<R> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new UnavailableError(`${consumer}: handler did not finish within ${timeoutMs / 1000} s; retrying the message`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function decodeOrPoison<T>(spec: ConsumerSpec<T>, msg: JsMsg): T {

@@ -31,4 +31,17 @@ describe("the per-key lock", () => {
     await Promise.all([lock.runAll(["x", "y", "z"], exclusive), lock.runAll(["z", "y", "x"], exclusive), lock.run("y", exclusive)]);
     expect(most).toBe(1);
   });
+
+  it("holds a key no longer than maxWaitMs for work that never settles, and keeps the order of those after it", async () => {
+    const lock = new KeyedLock({ maxWaitMs: 50 });
+    void lock.run("a", () => new Promise<never>(() => undefined)); // a database call that never answers
+    const log: string[] = [];
+    const work = (name: string) => async () => {
+      log.push(`${name}>`);
+      await tick();
+      log.push(`<${name}`);
+    };
+    await Promise.all([lock.run("a", work("a1")), lock.run("a", work("a2")), lock.run("a", work("a3"))]);
+    expect(log).toEqual(["a1>", "<a1", "a2>", "<a2", "a3>", "<a3"]);
+  });
 });

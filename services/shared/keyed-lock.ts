@@ -10,21 +10,34 @@
  * saves those wasted round trips.
  */
 export class KeyedLock {
-  readonly #tails = new Map<string, Promise<void>>();
+  readonly #tails = new Map<string, Turn>();
+  readonly #maxWaitMs: number;
 
-  /** Runs `work` after every earlier `run` of the same key finished. */
+  /**
+   * `maxWaitMs`: how long a run waits for the one before it, counted from when that one began. A holder
+   * whose work never settles (a database call left without an answer; consumer.ts gives up on its message
+   * and retries it) would otherwise hold its key in this process for good, and every later writer of that
+   * document with it. Going ahead after the wait costs at most a lost version guard and a redo.
+   */
+  constructor({ maxWaitMs = 10_000 }: { maxWaitMs?: number } = {}) {
+    this.#maxWaitMs = maxWaitMs;
+  }
+
+  /** Runs `work` after every earlier `run` of the same key finished (or ran `maxWaitMs` without finishing). */
   async run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => (release = resolve));
-    const tail = previous.then(() => mine);
-    this.#tails.set(key, tail);
-    await previous;
+    const previous = this.#tails.get(key);
+    const mine = new Turn();
+    this.#tails.set(key, mine);
+    if (previous) {
+      await previous.started;
+      await waitAtMost(previous.finished, this.#maxWaitMs);
+    }
+    mine.start();
     try {
       return await work();
     } finally {
-      release();
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+      mine.finish();
+      if (this.#tails.get(key) === mine) this.#tails.delete(key);
     }
   }
 
@@ -36,5 +49,27 @@ export class KeyedLock {
     const sorted = [...new Set(keys)].sort();
     const holding = (index: number): Promise<T> => (index === sorted.length ? work() : this.run(sorted[index]!, () => holding(index + 1)));
     return await holding(0);
+  }
+}
+
+/** One run's place in its key's queue: when it began its work, and when it finished. */
+class Turn {
+  readonly started: Promise<void>;
+  readonly finished: Promise<void>;
+  start!: () => void;
+  finish!: () => void;
+  constructor() {
+    this.started = new Promise<void>((resolve) => (this.start = resolve));
+    this.finished = new Promise<void>((resolve) => (this.finish = resolve));
+  }
+}
+
+/** Resolves when `promise` does or after `ms`, whichever comes first. */
+async function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }

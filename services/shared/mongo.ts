@@ -55,11 +55,16 @@ export async function connectMongo(uri: string, database: string, appName: strin
       await client.close();
     },
     ping: async () => {
+      // Bounded here, not by the driver's `timeoutMS` (mongodb 7.9 ignores it): a ping written on a connection
+      // the server dropped at that moment can wait forever, and /healthz must still answer.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 1000)));
       try {
-        await db.command({ ping: 1 }, { timeoutMS: 1000 });
-        return true;
+        return await Promise.race([db.command({ ping: 1 }).then(() => true), late]);
       } catch {
         return false;
+      } finally {
+        clearTimeout(timer);
       }
     },
   };

@@ -119,7 +119,7 @@ async function startSteps(definition: ServiceDefinition, config: BaseConfig, pro
     parts = await definition.build(context);
     for (const spec of parts.consumers ?? []) {
       progress.step = `starting consumer ${spec.name}`;
-      consumers.push(await startConsumer({ js: nats.js, jsm: nats.jsm, log: logger, metrics }, { batchSize: config.consumerBatchSize, maxAttempts: config.consumerMaxAttempts, ...spec }));
+      consumers.push(await startConsumer({ js: nats.js, jsm: nats.jsm, log: logger, metrics }, { batchSize: config.consumerBatchSize, maxAttempts: config.consumerMaxAttempts, handlerTimeoutMs: config.consumerHandlerTimeoutMs, ...spec }));
     }
     registerScrapeGauges({ metrics, nats, mongo, consumers: (parts.consumers ?? []).map(({ name, stream }) => ({ name, stream })) });
   } catch (error) {

@@ -60,16 +60,24 @@ const startupTimeoutSeconds = 45;
  * Starts a service entry point (default `services/<name>/main.ts`) and waits for /healthz. A start-up that
  * hit its deadline (STARTUP_TIMEOUT_SECONDS; the process exited naming the step) is started once more, as an
  * orchestrator would, and said on the console; CI saw one delivery-status start-up hang on a fresh machine.
+ * So is one whose port, free when drawn, another process took before the service bound it (seen with a
+ * second suite running beside this one): it is started again on another port.
  */
 export async function spawnEntry(name: ServiceName, env: Record<string, string>, entry?: string): Promise<ServiceProc> {
-  try {
-    return await spawnOnce(name, env, entry);
-  } catch (error) {
-    if (!(error as Error).message.includes(startupTimedOut)) throw error;
-    console.log(`[faults] ${name} started again after its start-up deadline: ${(error as Error).message}`);
-    return await spawnOnce(name, env, entry);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOnce(name, env, entry);
+    } catch (error) {
+      const message = (error as Error).message;
+      const again = message.includes(startupTimedOut) ? "its start-up deadline" : portTaken.test(message) ? "its port was taken" : undefined;
+      if (!again || attempt === 3) throw error;
+      console.log(`[faults] ${name} started again after ${again}: ${message.split("\n").find((line) => line.includes(startupTimedOut) || portTaken.test(line))}`);
+    }
   }
 }
+
+/** What services/shared/rpc/server.ts says when its port is taken. */
+const portTaken = /start-up failed: port \d+ on \S+ is already in use/;
 
 async function spawnOnce(name: ServiceName, env: Record<string, string>, entry?: string): Promise<ServiceProc> {
   const port = await freePort();
@@ -84,18 +92,24 @@ async function spawnOnce(name: ServiceName, env: Record<string, string>, entry?:
   child.stderr!.on("data", keep);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const baseUrl = `http://127.0.0.1:${port}`;
+  // What /healthz said last, so a start-up that never got healthy says whether it listened at all.
+  let lastProbe = "never probed";
   try {
     const healthy = await waitFor(
       async () => {
         if (child.exitCode !== null || child.signalCode !== null) return "exited";
-        return (await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.ok && "healthy";
+        const answer = await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+          async (response) => ((lastProbe = `${response.status} ${await response.text()}`), response.ok),
+          (error: unknown) => ((lastProbe = `no answer: ${String((error as Error).cause ?? error)}`), false),
+        );
+        return answer && "healthy";
       },
       { timeoutMs: 60_000, intervalMs: 100, what: `${name} to become healthy` },
     );
     if (healthy === "exited") throw new Error(`${name} exited`); // its output follows below
   } catch (error) {
     child.kill("SIGKILL");
-    throw new Error(`${(error as Error).message}\n${output}`);
+    throw new Error(`${(error as Error).message} (last /healthz: ${lastProbe})\n${output}`);
   }
   const gone = () => child.exitCode !== null || child.signalCode !== null;
   return {
@@ -237,6 +251,8 @@ export class Stack {
       MONGODB_DATABASE: this.database,
       SECRETS_KEY: testSecretsKey,
       WEBHOOK_PUBLISH_TIMEOUT_MS: "1000",
+      // A handler stuck on an unanswered database call is retried well inside the checker's 45 s settle window.
+      CONSUMER_HANDLER_TIMEOUT_SECONDS: "20",
       EVENTS_REPLICAS: String(this.natsNodes.length),
       ...(this.sns && name === "webhook-gateway" ? { SNS_EXTRA_CERT_URL_PREFIX: this.sns.prefix } : {}),
       ...this.options.env,

@@ -31,6 +31,9 @@ describe("fault scenario 6: the database stopped under load", () => {
       console.log(`[faults] 06 backlog during the outage: up to ${maxBacklog} messages; settled ${Date.now() - restartedAt} ms after the database came back`);
       const restarts = consumers.map((name) => `${name} ${stack.instancesOf(name).reduce((sum, proc) => sum + proc.output().split("database monitor stuck").length - 1, 0)}`);
       console.log(`[faults] 06 database clients restarted by the watchdog: ${restarts.join(", ")}`);
+      // A database call left unanswered as the database stopped: its handler is given up on and retried (consumer.ts).
+      const givenUp = consumers.map((name) => `${name} ${stack.instancesOf(name).reduce((sum, proc) => sum + proc.output().split("handler did not finish").length - 1, 0)}`);
+      console.log(`[faults] 06 handlers given up on and retried: ${givenUp.join(", ")}`);
       if (!verdict.ok) console.log(`[faults] 06 campaign-stats log tail:\n${stack.proc("campaign-stats").output().slice(-4000)}`);
       expect(maxBacklog).toBeGreaterThan(0);
       expect(verdict).toMatchObject({ lost: 0, doubleApplied: 0, phantom: 0, mismatches: [] });

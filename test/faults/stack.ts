@@ -58,26 +58,35 @@ const startupTimeoutSeconds = 45;
 
 /**
  * Starts a service entry point (default `services/<name>/main.ts`) and waits for /healthz. A start-up that
- * hit its deadline (STARTUP_TIMEOUT_SECONDS; the process exited naming the step) is started once more, as an
- * orchestrator would, and said on the console; CI saw one delivery-status start-up hang on a fresh machine.
- * So is one whose port, free when drawn, another process took before the service bound it (seen with a
- * second suite running beside this one): it is started again on another port.
+ * failed for a reason of the machine rather than of the service is started again (at most twice), as an
+ * orchestrator would, and said on the console: one that hit its deadline (STARTUP_TIMEOUT_SECONDS; the
+ * process exited naming the step — CI saw a delivery-status start-up hang on a fresh machine), one whose
+ * port, free when drawn, another process took before the service bound it (a second suite running beside
+ * this one), and one not healthy within a minute (a webhook-gateway on a machine at load 10).
  */
 export async function spawnEntry(name: ServiceName, env: Record<string, string>, entry?: string): Promise<ServiceProc> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await spawnOnce(name, env, entry);
     } catch (error) {
-      const message = (error as Error).message;
-      const again = message.includes(startupTimedOut) ? "its start-up deadline" : portTaken.test(message) ? "its port was taken" : undefined;
-      if (!again || attempt === 3) throw error;
-      console.log(`[faults] ${name} started again after ${again}: ${message.split("\n").find((line) => line.includes(startupTimedOut) || portTaken.test(line))}`);
+      const reason = startAgainFor((error as Error).message);
+      if (!reason || attempt === 3) throw error;
+      console.log(`[faults] ${name} started again: ${reason}`);
     }
   }
 }
 
+/** The line of a failed start-up's message that makes it worth another try; undefined for any other failure. */
+function startAgainFor(message: string): string | undefined {
+  const [first = ""] = message.split("\n");
+  if (first.includes(notHealthy)) return first;
+  return message.split("\n").find((line) => line.includes(startupTimedOut) || portTaken.test(line));
+}
+
 /** What services/shared/rpc/server.ts says when its port is taken. */
 const portTaken = /start-up failed: port \d+ on \S+ is already in use/;
+/** What spawnOnce's wait for /healthz says when it gave up. */
+const notHealthy = "to become healthy";
 
 async function spawnOnce(name: ServiceName, env: Record<string, string>, entry?: string): Promise<ServiceProc> {
   const port = await freePort();

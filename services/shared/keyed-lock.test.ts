@@ -3,15 +3,18 @@ import { KeyedLock } from "./keyed-lock.ts";
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
 
+/** Work that notes in `log` when it begins ("name>") and ends ("<name"). */
+const logged = (log: string[]) => (name: string) => async () => {
+  log.push(`${name}>`);
+  await tick();
+  log.push(`<${name}`);
+};
+
 describe("the per-key lock", () => {
   it("runs work of one key one after another and of other keys alongside", async () => {
     const lock = new KeyedLock();
     const log: string[] = [];
-    const work = (name: string) => async () => {
-      log.push(`${name}>`);
-      await tick();
-      log.push(`<${name}`);
-    };
+    const work = logged(log);
     await Promise.all([lock.run("a", work("a1")), lock.run("a", work("a2")), lock.run("b", work("b1"))]);
     expect(log.indexOf("<a1")).toBeLessThan(log.indexOf("a2>"));
     expect(log.indexOf("b1>")).toBeLessThan(log.indexOf("<a1"));
@@ -36,11 +39,7 @@ describe("the per-key lock", () => {
     const lock = new KeyedLock({ maxWaitMs: 50 });
     void lock.run("a", () => new Promise<never>(() => undefined)); // a database call that never answers
     const log: string[] = [];
-    const work = (name: string) => async () => {
-      log.push(`${name}>`);
-      await tick();
-      log.push(`<${name}`);
-    };
+    const work = logged(log);
     await Promise.all([lock.run("a", work("a1")), lock.run("a", work("a2")), lock.run("a", work("a3"))]);
     expect(log).toEqual(["a1>", "<a1", "a2>", "<a2", "a3>", "<a3"]);
   });

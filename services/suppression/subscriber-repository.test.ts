@@ -55,6 +55,20 @@ describe("the subscriber repository", () => {
     }
   });
 
+  it("answers more addresses than one $in query takes (the erased pseudonyms of 1,000 addresses can be more)", async () => {
+    const repository = new SubscriberRepository(client.db(uniqueName("test")));
+    const ws = uniqueName("ws");
+    const emails = Array.from({ length: 2_500 }, (_, i) => `a${i}@x.com`);
+    // One suppressed address in each query of 1,000 and at both edges of every query.
+    const suppressedOnes = ["a0@x.com", "a999@x.com", "a1000@x.com", "a1999@x.com", "a2000@x.com", "a2499@x.com"];
+    const manual = { reason: "manual", subscriberId: "", actor: "a", note: "n", atMs: 5 } as const;
+    await repository.insertMany(suppressedOnes.map((email) => ({ ...addManually(newSubscriber(ws, email, 1), manual).state, version: 1 })));
+    for (const strategy of ["find-one", "in"] as const) {
+      const found = await repository.suppressionsOf(ws, emails, strategy);
+      expect([...found.keys()].sort(), strategy).toEqual([...suppressedOnes].sort());
+    }
+  });
+
   it("reads a document of the old shape with its suppression and rewrites it in the new shape on save", async () => {
     const db = client.db(uniqueName("test"));
     const repository = new SubscriberRepository(db);

@@ -4,9 +4,9 @@
  * pins (or this script's patches, or the files they add) changed, so
  * `npm start` and `npm test` stay fast after the first run.
  *
- * FerretDB is built with seven patches, applied to a copy of the pinned module
+ * FerretDB is built with eight patches, applied to a copy of the pinned module
  * in .cache (the Go module cache itself is never touched); patches 1-3 and
- * 5-7 change no result, patch 4 makes concurrent writes end as on MongoDB:
+ * 5-8 change no result, patch 4 makes concurrent writes end as on MongoDB:
  * 1. FerretDB v1.24.2's SQLite backend filters `{_id: x}` on
  *    `_ferretdb_sjson->'$._id'` while the unique _id index it creates is on
  *    `_ferretdb_sjson->"_id"`; SQLite only uses an index for the same
@@ -87,6 +87,16 @@
  *    Measured (scripts/ferretdb-patches.test.ts, load average 1.4-2.0): 100
  *    guarded updateOne({_id, v}) among 50,000 documents 3,239 ms -> 145-163
  *    ms, against 142-165 ms among 10 documents.
+ * 8. Decoding stored documents (its sjson package, both backends) was ~70 % of
+ *    its CPU in a profile of CheckSuppressions' `$in` reads: every value, even
+ *    a string, went through a fresh json.Decoder (a buffer, a copy, two
+ *    scans), and every document's schema — as long as its data — was decoded
+ *    again each time. Each value is now one json.Unmarshal of its bytes (a
+ *    string without escapes taken as it is; structs still decoded strictly)
+ *    and each distinct schema is decoded once and remembered by its bytes (at
+ *    most 8 MiB of them) (tools/_ferretdb/internal/handler/sjson/
+ *    whole_decoder.go). Only the wording of errors for malformed stored data
+ *    differs. Measured: see the README's performance section.
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -185,6 +195,24 @@ const patches: Patch[] = [
     before: '\t\tif strings.HasPrefix(rootKey, "$") {\n\t\t\tcontinue\n\t\t}\n',
     after: '\t\tif strings.HasPrefix(rootKey, "$") || (idPushdown && rootKey == "_id") { // patched: _id done above\n\t\t\tcontinue\n\t\t}\n',
   },
+  // 8. sjson decoding: one json.Unmarshal per value, each distinct schema decoded once (whole_decoder.go)
+  { add: "internal/handler/sjson/whole_decoder.go" },
+  {
+    file: "internal/handler/sjson/sjson.go",
+    before:
+      "\tvar sch schema\n\tr = bytes.NewReader(jsch)\n\tdec = json.NewDecoder(r)\n\tdec.DisallowUnknownFields()\n\n" +
+      "\tif err := dec.Decode(&sch); err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}\n\n" +
+      "\tif err := checkConsumed(dec, r); err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}\n",
+    after: "\tsch, err := decodeSchema(jsch) // patched: each distinct schema decoded once\n\tif err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}\n",
+  },
+  {
+    file: "internal/handler/sjson/sjson.go",
+    before: "func checkConsumed(dec *json.Decoder, r *bytes.Reader) error {\n\tif dr := dec.Buffered().(*bytes.Reader); dr.Len() != 0 {\n\t\tb, _ := io.ReadAll(dr)\n\n\t\tif l := len(b); l != 0 {\n\t\t\treturn lazyerrors.Errorf(\"%d bytes remains in the decoder: %s\", l, b)\n\t\t}\n\t}\n",
+    after: "func checkConsumed(_ *wholeDecoder, r *bytes.Reader) error { // patched: the decoder reads its reader whole\n",
+  },
+  ...["array", "binary", "bool", "datetime", "document", "double", "int32", "int64", "object_id", "regex", "sjson", "string", "timestamp"].map(
+    (name): Patch => ({ file: `internal/handler/sjson/${name}.go`, before: "json.NewDecoder(r)", after: "newDecoder(r) /* patched */" }),
+  ),
 ];
 
 const addedFiles = patches.flatMap((patch) => ("add" in patch ? [join(addedDir, patch.add)] : []));

@@ -4,7 +4,7 @@
  * the same races against a FerretDB with its document locks off show that their checks can fail.
  */
 import { join } from "node:path";
-import { MongoClient, ObjectId, type Collection, type Db, type Document, type Filter } from "mongodb";
+import { Binary, BSON, BSONRegExp, Double, Int32, Long, MongoClient, ObjectId, Timestamp, type Collection, type Db, type Document, type Filter } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../tools/local-servers.ts";
 import type { RaceResult } from "../test/support/ferret-racer.ts";
@@ -147,6 +147,41 @@ describe("the patched local FerretDB", () => {
 
   it("ends 25 concurrent updateMany({_id: {$in: [a, b]}}, {$inc}) with 25 updateOne({_id: b}, {$inc}) at exactly 25 and 50", async () => {
     expect(await idInRace(shared.mongoUri)).toEqual([]);
+  });
+
+  // Patch 8 decodes values with one json.Unmarshal each (strings without escapes taken as they are) and remembers
+  // schemas by their bytes: every type FerretDB v1 stores (it has no nested arrays), strings that need unescaping, nested shapes, documents of
+  // one shape with other values (one cached schema) and the same keys with other types (another) come back as stored.
+  it("reads back every type and shape it stores, strings with escapes and unicode, one shape with many values, retyped fields", async () => {
+    const docs = client.db(uniqueName("patch")).collection("sjson");
+    const strings = ["", "plain", '"quoted"', "back\\slash", "line\nbreak\ttab", "\u0001\u001f", "é ü 中文 😀", "</script>&", "a\u2028b"];
+    const typed = (i: number): Document => ({
+      _id: `t${i}`,
+      double: new Double(i + 0.5),
+      whole: new Double(i),
+      string: strings[i % strings.length],
+      int: new Int32(i - 3),
+      long: Long.fromString(`900719925474099${i % 10}`),
+      bool: i % 2 === 0,
+      date: new Date(1_700_000_000_000 + i),
+      nothing: null,
+      oid: new ObjectId(`65a0000000000000000000${String(i % 100).padStart(2, "0")}`),
+      binary: new Binary(Buffer.from([i % 256, 0, 255]), 0),
+      uuid: new Binary(Buffer.alloc(16, i % 256), 4),
+      regex: new BSONRegExp(`^a${i}.*`, "i"),
+      timestamp: new Timestamp({ t: 1_700_000_000 + i, i: 1 }),
+      nested: { deeper: { list: [new Int32(1), "two", { three: new Double(3), four: strings[(i + 1) % strings.length] }], empty: {} }, none: [] },
+    });
+    const retyped = (i: number): Document => ({ _id: `r${i}`, double: strings[i % strings.length], string: new Int32(i), nested: [i] });
+    const written = [...Array.from({ length: 60 }, (_, i) => typed(i)), ...Array.from({ length: 10 }, (_, i) => retyped(i))];
+    await docs.insertMany(written);
+    const canonical = (list: Document[]) => list.map((doc) => BSON.EJSON.stringify(doc, { relaxed: false })).sort();
+    const read = await docs.find({}, { promoteValues: false, promoteLongs: false, promoteBuffers: false }).toArray();
+    expect(canonical(read)).toEqual(canonical(written));
+    // And after an update rewrote them (the same documents, now with another shape each).
+    await docs.updateMany({}, { $set: { added: "after" } });
+    const updated = await docs.find({}, { promoteValues: false, promoteLongs: false, promoteBuffers: false }).toArray();
+    expect(canonical(updated)).toEqual(canonical(written.map((doc) => ({ ...doc, added: "after" }))));
   });
 });
 
@@ -386,8 +421,15 @@ describe("the local FerretDB with its document locks off (FerretDB v1 as publish
     const client = await new MongoClient(server.url).connect();
     try {
       const faults: Record<string, string[]> = {};
-      for (const race of races) faults[race.kind] = await runRace(client, server.url, race);
-      faults.idIn = await idInRace(server.url);
+      // A race may happen to lose nothing in one run (more so as the database gets faster): the check bites if it
+      // fails the unlocked database in one of three runs.
+      const firstFaults = async (run: () => Promise<string[]>) => {
+        let seen: string[] = [];
+        for (let attempt = 0; attempt < 3 && seen.length === 0; attempt++) seen = await run();
+        return seen;
+      };
+      for (const race of races) faults[race.kind] = await firstFaults(() => runRace(client, server.url, race));
+      faults.idIn = await firstFaults(() => idInRace(server.url));
       console.log("with document locks off:", JSON.stringify(faults));
       for (const kind of [...races.map((race) => race.kind), "idIn"]) expect(faults[kind], kind).not.toEqual([]);
     } finally {

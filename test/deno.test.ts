@@ -1,3 +1,6 @@
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
@@ -11,6 +14,7 @@ import { DeliveryStatusService, SendStatus } from "../gen/ngsreach/delivery/v1/d
 import { SuppressionService } from "../gen/ngsreach/suppression/v1/suppression_pb.ts";
 import { shared, testSecretsKey, uniqueName, waitFor } from "./harness.ts";
 import { spawnService } from "./processes.ts";
+import { freePort, repoRoot } from "../tools/local-servers.ts";
 import { Provider } from "../gen/ngsreach/events/v1/provider_pb.ts";
 import { postmarkRecord, sesMessage } from "../cli/provider-samples.ts";
 import { postmarkRequest, sesRequest } from "../cli/provider-sign.ts";
@@ -49,6 +53,18 @@ describe.each(services)("%s, run by Deno from the same source", (name) => {
 });
 
 describe("the webhook gateway on Deno", () => {
+  it("refuses GATEWAY_PROCESSES above 1 at start-up, naming the variable (Deno's node:cluster is a stub)", async () => {
+    const deno = join(repoRoot, "node_modules", ".bin", "deno");
+    const run = promisify(execFile)(deno, ["run", "-A", join(repoRoot, "services", "webhook-gateway", "main.ts")], {
+      cwd: repoRoot,
+      env: { ...process.env, GATEWAY_PROCESSES: "2", GATEWAY_PORT: String(await freePort()), NATS_URL: shared.natsUrl, MONGODB_URI: shared.mongoUri, SECRETS_KEY: testSecretsKey },
+      timeout: 60_000,
+    });
+    const failed = await run.then(() => undefined, (error: { code?: number; stderr?: string }) => error);
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toContain("GATEWAY_PROCESSES: Deno runs the gateway as one process");
+  });
+
   it("answers the main rows of the status table and stores a verified event exactly once", async () => {
     const gateway = await spawnService("deno", "webhook-gateway", {
       NATS_URL: shared.natsUrl,

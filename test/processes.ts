@@ -36,7 +36,8 @@ export async function spawnService(runtime: Runtime, name: string, env: Record<s
   const args = runtime === "deno" ? ["run", "-A", entry] : [entry];
   const child = spawn(command, args, {
     cwd: repoRoot,
-    env: { ...process.env, LOG_LEVEL: "warn", ...env, [portVariables[name]!]: String(port) },
+    // One gateway process unless a test asks for workers: tests count what one process does, and the CPU is shared.
+    env: { ...process.env, LOG_LEVEL: "warn", GATEWAY_PROCESSES: "1", ...env, [portVariables[name]!]: String(port) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

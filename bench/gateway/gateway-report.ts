@@ -9,18 +9,28 @@ import type { LoadResult } from "../lib/load.ts";
 import { table } from "../lib/report.ts";
 import type { WorkloadName } from "./workloads.ts";
 
-/** "resend-traced": Resend's requests to a second gateway process with tracing on (BENCH_GATEWAY_TRACING=1). */
-export type Target = "baseline" | WorkloadName | "resend-traced";
+/**
+ * "resend-traced": Resend's requests to a second gateway process with tracing on (BENCH_GATEWAY_TRACING=1);
+ * "resend-workers": to a gateway run as GATEWAY_PROCESSES worker processes (BENCH_GATEWAY_WORKERS, default 2).
+ */
+export type Target = "baseline" | WorkloadName | "resend-traced" | "resend-workers";
 
-/** Peak memory of each server process (the traced gateway's when it ran). */
+/** Peak memory of each server process (the traced gateway's when it ran; the workers' summed with their primary). */
 export interface PeakRss {
   baseline: number;
   gateway: number;
   traced?: number;
+  workers?: number;
 }
 
 const peakOf = (target: Target, peak: PeakRss) =>
-  target === "baseline" ? peak.baseline : target === "resend-traced" ? (peak.traced ?? Number.NaN) : peak.gateway;
+  target === "baseline"
+    ? peak.baseline
+    : target === "resend-traced"
+      ? (peak.traced ?? Number.NaN)
+      : target === "resend-workers"
+        ? (peak.workers ?? Number.NaN)
+        : peak.gateway;
 
 export interface RunRow {
   round: number;
@@ -115,7 +125,7 @@ export function runTable(rows: RunRow[], peakRssMiB: PeakRss): string {
 /** One line per gateway row other than Resend's: events/s and req/s beside the baseline. */
 export function providerLines(summaries: Partial<Record<Target, TargetSummary>>): string[] {
   return (Object.entries(summaries) as [Target, TargetSummary][])
-    .filter(([target]) => target !== "baseline" && target !== "resend" && target !== "resend-traced")
+    .filter(([target]) => target !== "baseline" && target !== "resend" && target !== "resend-traced" && target !== "resend-workers")
     .map(
       ([, s]) =>
         `${s.label}: ${Math.round(s.eventsPerSecond).toLocaleString("en-US")} events/s` +
@@ -152,4 +162,30 @@ export function tracingComparison(rows: RunRow[], droppedSpans = 0) {
     `(+${list((f) => (f.cpuMsPerEventAdded * 1000).toFixed(0))} µs), p99 ${list((f) => `${f.p99Ms.off.toFixed(1)} → ${f.p99Ms.on.toFixed(1)} ms`)}; ` +
     `~${Math.round(exported / Math.max(1, events))} B of OTLP per event, ${droppedSpans} spans dropped (queue full)`;
   return { line, figures: { rounds: figures, exportedBytesPerEvent: exported / Math.max(1, events), droppedSpans } };
+}
+
+/**
+ * The gateway as worker processes against one process, per round (each takes Resend's requests in turn): events/s,
+ * CPU per event (all its processes) and p99 ratios; undefined without the workers row.
+ */
+export function workersComparison(rows: RunRow[], processes: number) {
+  const figures = rows.flatMap((many) => {
+    const one = many.server === "resend-workers" ? rows.find((row) => row.server === "resend" && row.round === many.round) : undefined;
+    const baseline = rows.find((row) => row.server === "baseline" && row.round === many.round);
+    if (!one) return [];
+    return [{
+      round: many.round,
+      eventsPerSecondRatio: many.eventsPerSecond / one.eventsPerSecond,
+      baselineRatio: baseline ? many.eventsPerSecond / baseline.eventsPerSecond : Number.NaN,
+      cpuPerEventRatio: many.serverCpuMsPerEvent / one.serverCpuMsPerEvent,
+      p99Ms: { one: one.load.p99Ms, many: many.load.p99Ms },
+    }];
+  });
+  if (figures.length === 0) return undefined;
+  const list = (pick: (figure: (typeof figures)[number]) => string) => figures.map(pick).join(", ");
+  const line =
+    `gateway, ${processes} processes vs 1 (Resend, same rounds): events/s ${list((f) => f.eventsPerSecondRatio.toFixed(2))}× ` +
+    `(${list((f) => f.baselineRatio.toFixed(2))}× the baseline's), CPU per event ${list((f) => f.cpuPerEventRatio.toFixed(2))}×, ` +
+    `p99 ${list((f) => `${f.p99Ms.one.toFixed(1)} → ${f.p99Ms.many.toFixed(1)} ms`)}`;
+  return { line, figures: { processes, rounds: figures } };
 }

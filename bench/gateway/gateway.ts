@@ -25,7 +25,10 @@
  * BENCH_GENERATOR=node (skip wrk), BENCH_GATEWAY_TRACING=1 (a second gateway
  * process with OpenTelemetry tracing on, exporting to a loopback sink that
  * discards, takes Resend's requests in a row of its own after the untraced
- * gateway's, in every round).
+ * gateway's, in every round), BENCH_GATEWAY_WORKERS (GATEWAY_PROCESSES of a
+ * third gateway, whose worker processes take Resend's requests in a row of
+ * their own after the one-process gateway's; default 2, below 2 leaves it out;
+ * its CPU is the primary's and the workers').
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
@@ -42,11 +45,11 @@ import { RESEND_EVENTS_STREAM } from "../../services/shared/nats.ts";
 import { freePort, repoRoot, startFerretDb, startNatsServer } from "../../tools/local-servers.ts";
 import { newWebhookSecret } from "../../cli/sign.ts";
 import { createTestSigner, startCertificateServer } from "../../test/support/sns-test-kit.ts";
-import { cpuSeconds, findPid, peakRssMiB, stopChild } from "../lib/proc.ts";
+import { cpuSeconds, descendantPids, findPid, peakRssMiB, stopChild, treeCpuSeconds } from "../lib/proc.ts";
 import { loadGenerator, runLoad } from "../lib/load.ts";
 import { summariseProfile, type ProfileSummary } from "../lib/profile.ts";
 import { machine, resultsDir, table, writeResult } from "../lib/report.ts";
-import { providerLines, runTable, summarise, tracingComparison, type PeakRss, type RunRow, type Target } from "./gateway-report.ts";
+import { providerLines, runTable, summarise, tracingComparison, workersComparison, type PeakRss, type RunRow, type Target } from "./gateway-report.ts";
 import { measureHotPath, printHotPath, type StepCost } from "./hot-path.ts";
 import { requestPool, type RequestPool } from "./request-pool.ts";
 import type { RequestFileInfo } from "./request-file.ts";
@@ -64,6 +67,8 @@ const sendgridRequestsPerRun = env("BENCH_GATEWAY_SENDGRID_REQUESTS", 2_000);
 const sesRequestsPerRun = env("BENCH_GATEWAY_SES_REQUESTS", 15_000);
 const cpuProfile = process.env.BENCH_CPU_PROF === "1";
 const tracingRow = process.env.BENCH_GATEWAY_TRACING === "1";
+// GATEWAY_PROCESSES of the workers row; below 2 leaves the row out.
+const workerProcesses = env("BENCH_GATEWAY_WORKERS", 2);
 // OTEL_TRACES_SAMPLER[_ARG] in the benchmark's environment reach the traced gateway (the other has no endpoint).
 const sampling = process.env.OTEL_TRACES_SAMPLER ? `, ${process.env.OTEL_TRACES_SAMPLER} ${process.env.OTEL_TRACES_SAMPLER_ARG ?? ""}`.trimEnd() : "";
 const tracedLabel = `gateway, Resend, tracing on${sampling}`;
@@ -105,6 +110,7 @@ export async function runGatewayBenchmark() {
       LOG_LEVEL: "warn",
       LISTEN_HOST: "127.0.0.1",
       SNS_EXTRA_CERT_URL_PREFIX: certificates.prefix,
+      GATEWAY_PROCESSES: "1", // one process unless the row is the workers' (its CPU is one pid's)
     };
     const gateway = spawnLogged(
       [...(cpuProfile ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, "--cpu-prof-name=gateway-latest.cpuprofile"] : []),
@@ -128,6 +134,19 @@ export async function runGatewayBenchmark() {
       cleanups.unshift(() => stop(proc));
       await waitHealthy(port, proc, join(dir, "gateway-traced.log"));
       traced = { proc, port, sink };
+    }
+    // The same gateway as worker processes: same code, database and stream, its own port; only GATEWAY_PROCESSES differs.
+    let workers: { proc: Proc; port: number } | undefined;
+    if (workerProcesses >= 2) {
+      const port = await freePort();
+      const proc = spawnLogged(
+        [join(repoRoot, "services/webhook-gateway/main.ts")],
+        { ...gatewayEnv, GATEWAY_PORT: String(port), GATEWAY_PROCESSES: String(workerProcesses) },
+        join(dir, "gateway-workers.log"),
+      );
+      cleanups.unshift(() => stop(proc));
+      await waitHealthy(port, proc, join(dir, "gateway-workers.log"));
+      workers = { proc, port };
     }
     const settings = createClient(WorkspaceSettingsService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${gatewayPort}` }));
     const audit = { workspaceId, actor: "bench", note: "gateway benchmark" };
@@ -166,10 +185,13 @@ export async function runGatewayBenchmark() {
       const onGateway = server !== "baseline";
       // The baseline replays Resend's requests from the start: it stores nothing, so repeats cost it nothing more.
       // The traced gateway takes the next unused Resend requests, as the untraced one does.
-      const pool = pools.get(server === "baseline" || server === "resend-traced" ? "resend" : server)!;
+      const pool = pools.get(server === "baseline" || server === "resend-traced" || server === "resend-workers" ? "resend" : server)!;
       const { workload } = pool;
-      const target = server === "resend-traced" ? traced!.proc : onGateway ? gateway : baseline;
-      const port = server === "resend-traced" ? traced!.port : onGateway ? gatewayPort : baselinePort;
+      const other = server === "resend-traced" ? traced! : server === "resend-workers" ? workers! : undefined;
+      const target = other ? other.proc : onGateway ? gateway : baseline;
+      const port = other ? other.port : onGateway ? gatewayPort : baselinePort;
+      // The workers row's CPU is its primary's and its workers'.
+      const serverCpu = () => (server === "resend-workers" ? treeCpuSeconds(target.pid) : cpuSeconds(target.pid));
       const exportsBefore = traced?.sink.counts();
       const runSeconds = warmup ? warmupSeconds : seconds;
       const limit = onGateway && workload.maxRequestsPerRun ? Math.ceil((workload.maxRequestsPerRun * runSeconds) / seconds) : 0;
@@ -177,9 +199,9 @@ export async function runGatewayBenchmark() {
       // A run stopped at its limit may have sent one more request per connection: the file has room for them.
       const { file, start } = await pool.take(limit > 0 ? Math.min(limit, expected) + connections : expected, !onGateway);
       const storedBefore = onGateway ? await storedCount() : 0;
-      const before = { server: cpuSeconds(target.pid), nats: natsPid ? cpuSeconds(natsPid) : 0 };
+      const before = { server: serverCpu(), nats: natsPid ? cpuSeconds(natsPid) : 0 };
       const load = await runLoad({ port, file, start, connections, seconds: runSeconds, limit });
-      const after = { server: cpuSeconds(target.pid), nats: natsPid ? cpuSeconds(natsPid) : 0 };
+      const after = { server: serverCpu(), nats: natsPid ? cpuSeconds(natsPid) : 0 };
       // Requests in flight when the load stopped (up to one per connection: 3,200 events of SendGrid arrays) are
       // finished before the next row starts, so that their CPU and their events do not count in its figures.
       const settledCount = onGateway ? await settled(storedCount) : 0;
@@ -192,7 +214,7 @@ export async function runGatewayBenchmark() {
       const row: RunRow = {
         round,
         server,
-        label: server === "resend-traced" ? tracedLabel : onGateway ? workload.label : "baseline (node:http + svix)",
+        label: server === "resend-traced" ? tracedLabel : server === "resend-workers" ? `gateway, Resend, ${workerProcesses} processes` : onGateway ? workload.label : "baseline (node:http + svix)",
         eventsPerRequest: onGateway ? workload.eventsPerRequest : 1,
         load,
         eventsPerSecond: events / load.durationS,
@@ -221,14 +243,22 @@ export async function runGatewayBenchmark() {
     };
 
     const rows: RunRow[] = [];
-    const targets: Target[] = ["baseline", ...rowNames.flatMap((name): Target[] => (name === "resend" && traced ? ["resend", "resend-traced"] : [name]))];
+    const targets: Target[] = [
+      "baseline",
+      ...rowNames.flatMap((name): Target[] => (name === "resend" ? ["resend", ...(traced ? ["resend-traced" as const] : []), ...(workers ? ["resend-workers" as const] : [])] : [name])),
+    ];
     for (let round = 1; round <= rounds; round++) {
       for (const server of targets) {
         if (round === 1) await measure(round, server, true);
         rows.push((await measure(round, server, false))!);
       }
     }
-    const peak = { baseline: peakRssMiB(baseline.pid), gateway: peakRssMiB(gateway.pid), traced: traced ? peakRssMiB(traced.proc.pid) : undefined };
+    const peak = {
+      baseline: peakRssMiB(baseline.pid),
+      gateway: peakRssMiB(gateway.pid),
+      traced: traced ? peakRssMiB(traced.proc.pid) : undefined,
+      workers: workers ? [workers.proc.pid, ...descendantPids(workers.proc.pid)].reduce((sum, pid) => sum + peakRssMiB(pid), 0) : undefined,
+    };
 
     let profile: ProfileSummary | undefined;
     if (cpuProfile) {
@@ -265,6 +295,8 @@ function report(rows: RunRow[], peak: PeakRss, resendFile: RequestFileInfo, prof
   );
   const tracing = tracingComparison(rows, droppedSpans);
   if (tracing) console.log(`\n${tracing.line}`);
+  const processes = workersComparison(rows, workerProcesses);
+  if (processes) console.log(`\n${processes.line}`);
   const others = providerLines(summaries);
   if (others.length > 0) console.log(`\nother providers, verified events/s (median of rounds) against the baseline's:\n${others.map((line) => `  ${line}`).join("\n")}`);
   printHotPath(hotPath);
@@ -292,6 +324,7 @@ function report(rows: RunRow[], peak: PeakRss, resendFile: RequestFileInfo, prof
     /** Every gateway row's summary by name (resend, sendgrid, ses-v2, ses-v1), and the baseline's. */
     summaries,
     tracing: tracing?.figures,
+    processes: processes?.figures,
     rows,
     hotPath,
     profile,

@@ -29,6 +29,20 @@ export function cpuSeconds(pid: number): number {
   return (utime + stime) / clockTicks();
 }
 
+/** The pids of the process's live children, and theirs (Linux's /proc/<pid>/task/<tid>/children). */
+export function descendantPids(pid: number): number[] {
+  const children: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const listed = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim();
+      if (listed) children.push(...listed.split(" ").map(Number));
+    }
+  } catch {
+    return [];
+  }
+  return children.flatMap((child) => [child, ...descendantPids(child)]);
+}
+
 /** Peak resident set size in MiB (VmHWM), or NaN if unreadable. */
 export function peakRssMiB(pid: number): number {
   try {

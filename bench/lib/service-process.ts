@@ -27,7 +27,7 @@ export async function startProcess(dir: string, name: string, portVariable: stri
   const out = createWriteStream(logFile);
   const child = spawn(process.execPath, [join(repoRoot, "services", name, "main.ts")], {
     cwd: repoRoot,
-    env: { ...process.env, ...extraEnv, [portVariable]: String(port) },
+    env: { ...process.env, GATEWAY_PROCESSES: "1", ...extraEnv, [portVariable]: String(port) }, // workers only when a benchmark asks
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout!.pipe(out);

@@ -8,8 +8,17 @@
  * method), never from request input.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from "prom-client";
+import { isWorkerProcess } from "./worker-processes.ts";
+import { metricsOfAllWorkers, serveRegistryToPrimary } from "./cluster-metrics.ts";
 
 export type { Counter, Gauge, Histogram };
+
+/**
+ * How a gauge's values of several worker processes of one service make its value (cluster-metrics.ts): `sum`
+ * for what each process holds (its own connections, its own cache), `max` for what every process reads from the
+ * same place (a stream's size, a consumer's pending count), `min` for "up" gauges (1 only when every worker is).
+ */
+export type AcrossWorkers = "sum" | "max" | "min";
 
 /** Seconds, from half a millisecond (a verification, a cached read) to ten (a stream election, a slow batch). */
 export const latencyBuckets: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -50,10 +59,23 @@ export class MetricsRegistry {
   }
 
   /** A gauge; with `collect`, its value is set at each scrape (which awaits a returned promise). */
-  gauge<L extends string = never>(name: string, help: string, labelNames: readonly L[] = [], collect?: (gauge: Gauge<L>) => void | Promise<void>): Gauge<L> {
+  gauge<L extends string = never>(
+    name: string,
+    help: string,
+    labelNames: readonly L[] = [],
+    collect?: (gauge: Gauge<L>) => void | Promise<void>,
+    acrossWorkers: AcrossWorkers = "sum",
+  ): Gauge<L> {
     const known = this.existing<Gauge<L>>(name, Gauge);
     if (known) return known;
-    const gauge: Gauge<L> = new Gauge({ name, help, labelNames, registers: [this.registry], ...(collect ? { collect: () => collect(gauge) } : {}) });
+    const gauge: Gauge<L> = new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      aggregator: acrossWorkers,
+      ...(collect ? { collect: () => collect(gauge) } : {}),
+    });
     return gauge;
   }
 
@@ -64,6 +86,19 @@ export class MetricsRegistry {
   /** The text exposition of every metric; runs the gauges' collect callbacks. */
   render(): Promise<string> {
     return this.registry.metrics();
+  }
+
+  /**
+   * What GET /metrics answers: render(), or in a worker process (worker-processes.ts) the whole service's
+   * metrics, every worker's gathered by the primary.
+   */
+  renderForScrape(): Promise<string> {
+    return isWorkerProcess() ? metricsOfAllWorkers() : this.render();
+  }
+
+  /** In a worker process, lets the primary gather this registry (a no-op in a process of its own). */
+  serveToPrimary(): void {
+    if (isWorkerProcess()) serveRegistryToPrimary(this.registry);
   }
 
   private existing<M>(name: string, type: abstract new (...args: never[]) => unknown): M | undefined {

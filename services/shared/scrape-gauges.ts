@@ -46,17 +46,17 @@ export function registerScrapeGauges(deps: ScrapeGaugeDeps): void {
 
   metrics.gauge("ngsreach_nats_up", "1 when NATS answered this scrape's JetStream reads in time, else 0.", [], async (gauge) => {
     gauge.set((await readJetStream()) ? 1 : 0);
-  });
+  }, "min");
   metrics.gauge("ngsreach_database_up", "1 when the database answered a ping in time, else 0.", [], async (gauge) => {
     gauge.set((await pingDatabase()) ? 1 : 0);
-  });
+  }, "min");
 
   const streamGauge = (name: string, help: string, read: (stream: { messages: number; bytes: number }) => number) =>
     metrics.gauge(name, help, ["stream"], async (gauge) => {
       const state = await readJetStream();
       gauge.reset();
       for (const [stream, values] of state?.streams ?? []) gauge.set({ stream }, read(values));
-    });
+    }, "max");
   streamGauge("ngsreach_stream_messages", "Messages stored in the JetStream stream.", (stream) => stream.messages);
   streamGauge("ngsreach_stream_bytes", "Bytes stored in the JetStream stream.", (stream) => stream.bytes);
 
@@ -67,7 +67,7 @@ export function registerScrapeGauges(deps: ScrapeGaugeDeps): void {
       const state = await readJetStream();
       gauge.reset();
       for (const [consumer, values] of state?.consumers ?? []) gauge.set({ consumer }, read(values));
-    });
+    }, "max");
   consumerGauge("ngsreach_consumer_pending_messages", "Messages of the stream the durable consumer has not been delivered yet (num_pending).", (c) => c.pending);
   consumerGauge("ngsreach_consumer_ack_pending_messages", "Messages delivered to the durable consumer and not acknowledged yet (num_ack_pending).", (c) => c.ackPending);
   consumerGauge("ngsreach_consumer_redelivered_messages", "Messages delivered to the durable consumer more than once and not acknowledged yet (num_redelivered).", (c) => c.redelivered);
@@ -75,7 +75,7 @@ export function registerScrapeGauges(deps: ScrapeGaugeDeps): void {
     const state = await readJetStream();
     gauge.reset();
     for (const [consumer, count] of state?.deadLetters ?? []) gauge.set({ consumer }, count);
-  });
+  }, "max");
 }
 
 /** Stream infos (DEAD_LETTERS with its per-subject counts) and consumer infos, each in parallel; a failed one is left out. */

@@ -9,6 +9,7 @@ import { usePageTokenKey } from "./paging.ts";
 import { startConsumer, type ConsumerSpec, type RunningConsumer } from "./consumer.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { MetricsRegistry } from "./metrics.ts";
+import { workerSlot } from "./worker-processes.ts";
 import { connectMongo, type MongoHandles } from "./mongo.ts";
 import { connectNats, ensureStreams, type NatsHandles } from "./nats.ts";
 import { internalTokenAuth } from "./rpc/auth.ts";
@@ -80,8 +81,10 @@ export async function startService(definition: ServiceDefinition, config: BaseCo
 }
 
 async function startSteps(definition: ServiceDefinition, config: BaseConfig, progress: { step: string }, log?: Logger): Promise<RunningService> {
-  const logger = log ?? createLogger({ service: definition.name }, config.logLevel);
+  const slot = workerSlot();
+  const logger = log ?? createLogger({ service: definition.name, ...(slot === undefined ? {} : { worker: slot }) }, config.logLevel);
   const metrics = new MetricsRegistry();
+  metrics.serveToPrimary();
   if (config.pageTokenKey) usePageTokenKey(config.pageTokenKey);
   else logger.warn("PAGE_TOKEN_KEY is unset: page tokens are signed with a development key; set it, the same on every instance");
   // Before the connections: the database client turns on command monitoring only when tracing is on.
@@ -170,8 +173,9 @@ function plainHttp(parts: ServiceParts, metrics: MetricsRegistry, ready: () => P
     if (parts.http?.(req, res)) return;
     const path = (req.url ?? "").split("?")[0];
     if (req.method === "GET" && path === "/metrics") {
-      // Never rejects in practice (the scrape-time gauges bound and catch their reads); a bug answers 500, not a hang.
-      void metrics.render().then(
+      // Never rejects in practice (the scrape-time gauges bound and catch their reads; gathering several worker
+      // processes' metrics is bounded too); a bug or a primary that does not answer is a 500, not a hang.
+      void metrics.renderForScrape().then(
         (text) => {
           res.writeHead(200, { "content-type": metrics.contentType });
           res.end(text);

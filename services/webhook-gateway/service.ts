@@ -3,10 +3,12 @@
  * and hosts WorkspaceSettingsService (webhook secrets and webhook health).
  */
 import { WorkspaceSettingsService } from "../../gen/ngsreach/workspace/v1/workspace_settings_pb.ts";
-import { defaultPorts, envReader, type Env } from "../shared/config.ts";
+import { availableParallelism } from "node:os";
+import { ConfigError, defaultPorts, envReader, type Env } from "../shared/config.ts";
 import { erasureRequestConsumer } from "../shared/erasure-events.ts";
 import { KeyedLock } from "../shared/keyed-lock.ts";
 import type { ServiceDefinition } from "../shared/service-host.ts";
+import { canRunWorkerProcesses } from "../shared/worker-processes.ts";
 import { loadGatewayRetentionSettings, startGatewayRetention, type GatewayRetentionSettings } from "./gateway-retention.ts";
 import { HealthRecorder } from "./health/health-recorder.ts";
 import { HealthRepository } from "./health/health-repository.ts";
@@ -37,6 +39,8 @@ import { WorkspaceRepository } from "./workspace/workspace-repository.ts";
 /** Settings of the gateway beyond the shared ones. */
 export interface GatewaySettings {
   readonly port: number;
+  /** GATEWAY_PROCESSES: worker processes sharing the port (main.ts; default one per core on Node.js, 1 on Deno). */
+  readonly processes: number;
   readonly secretKeys: SecretKeys;
   readonly maxBodyBytes: number;
   readonly publishTimeoutMs: number;
@@ -62,6 +66,7 @@ export function loadGatewaySettings(env: Env = process.env): GatewaySettings {
   const read = envReader(env);
   return Object.freeze({
     port: read.port("GATEWAY_PORT", defaultPorts.gateway),
+    processes: readProcessCount(read),
     secretKeys: parseSecretKeys(read.optionalString("SECRETS_KEY")),
     maxBodyBytes: read.integer("WEBHOOK_MAX_BODY_BYTES", 256 * 1024, 1024, 16 * 1024 * 1024),
     publishTimeoutMs: read.integer("WEBHOOK_PUBLISH_TIMEOUT_MS", 3000, 100, 60_000),
@@ -78,6 +83,15 @@ export function loadGatewaySettings(env: Env = process.env): GatewaySettings {
     snsExtraCertUrlPrefix: read.optionalString("SNS_EXTRA_CERT_URL_PREFIX"),
     retention: loadGatewayRetentionSettings(env),
   });
+}
+
+/** GATEWAY_PROCESSES, checked against what the runtime can do. */
+function readProcessCount(read: ReturnType<typeof envReader>): number {
+  const count = read.integer("GATEWAY_PROCESSES", canRunWorkerProcesses ? availableParallelism() : 1, 1, 64);
+  if (count > 1 && !canRunWorkerProcesses) {
+    throw new ConfigError("GATEWAY_PROCESSES", `Deno runs the gateway as one process (its node:cluster is a stub), got ${count}: run more gateway instances instead`);
+  }
+  return count;
 }
 
 /** The service definition the host starts. */
@@ -107,6 +121,9 @@ export function gatewayService(settings: GatewaySettings): ServiceDefinition {
       const silentWorkspaces = metrics.gauge(
         "ngsreach_webhook_silent_workspaces",
         "Workspaces with sends recorded and no verified webhook for RECONCILE_SILENCE_MINUTES, at the last silence check.",
+        [],
+        undefined,
+        "max", // every worker process checks the same silences
       );
 
       const mailgunTokens = new MailgunTokenRepository(mongo.db);

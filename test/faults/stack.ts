@@ -92,7 +92,8 @@ async function spawnOnce(name: ServiceName, env: Record<string, string>, entry?:
   const port = await freePort();
   const child = spawn(process.execPath, [entry ?? join(repoRoot, "services", name, "main.ts")], {
     cwd: repoRoot,
-    env: { NODE_COMPILE_CACHE: compileCache, STARTUP_TIMEOUT_SECONDS: String(startupTimeoutSeconds), ...process.env, LOG_LEVEL: "error", ...env, [portVariables[name]]: String(port) },
+    // One process per gateway instance unless a scenario asks for workers (GATEWAY_PROCESSES in its env).
+    env: { NODE_COMPILE_CACHE: compileCache, STARTUP_TIMEOUT_SECONDS: String(startupTimeoutSeconds), ...process.env, LOG_LEVEL: "error", GATEWAY_PROCESSES: "1", ...env, [portVariables[name]]: String(port) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -12,6 +12,7 @@
 import { runE2eBenchmark } from "./e2e/e2e.ts";
 import { runGatewayFloodBenchmark } from "./gateway/flood.ts";
 import { runGatewayBenchmark } from "./gateway/gateway.ts";
+import { runGrowthBenchmark } from "./growth/growth.ts";
 import { runRpcBenchmark } from "./rpc/rpc.ts";
 import { runWatchLatencyBenchmark } from "./watch/watch-latency.ts";
 
@@ -46,6 +47,11 @@ const benchmarks: SubBenchmark[] = [
     name: "watch",
     describe: "event published → WatchSends / WatchCampaignStats message that reflects it: p50/p99 and share within 1 s, vs a core NATS round trip",
     run: runWatchLatencyBenchmark,
+  },
+  {
+    name: "growth",
+    describe: "CheckSuppressions, GetCampaignStats, ListSends (pages 1 and 100) and end to end with BENCH_GROWTH_SMALL and BENCH_GROWTH_LARGE documents stored: each figure's growth, flat when within 1.25x",
+    run: runGrowthBenchmark,
   },
   // (bench/delivery-status, bench/campaign-stats and bench/suppression hold their owners' standalone scripts,
   // e.g. the 1,000,000-row CheckSuppressions and GetCampaignStats figures.)

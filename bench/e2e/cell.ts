@@ -24,6 +24,7 @@ import { cpuSeconds, findPid, peakRssMiB, stopChild } from "../lib/proc.ts";
 import { startProcess, type Proc } from "../lib/service-process.ts";
 import { startDatabase, type Backend } from "./backend.ts";
 import { bulkCeiling } from "./ceiling.ts";
+import { allWriteStatements, writesDuring } from "./write-statements.ts";
 import { consumerCounts } from "./consumer-metrics.ts";
 import { eventBody, eventsReflected } from "./events.ts";
 import { latency } from "./latency.ts";
@@ -96,7 +97,9 @@ export async function runE2eCell(options: CellOptions) {
     for (let i = 0; i < 5; i++) await post(eventBody(i, `warm_${run}`));
     await waitUntil(async () => eventsReflected((await statsClient.getCampaignStats({ workspaceId, campaignId: `warm_${run}` })).stats!) >= 5, 30_000);
 
+    const writesBefore = await allWriteStatements(services.map((proc) => proc.port));
     const phase1 = await sustained({ post, statsClient, run, meters, consumersIdle });
+    const writes = writesDuring(writesBefore, await allWriteStatements(services.map((proc) => proc.port)), phase1.finalApplied);
     const exactNote = phase1.exact ? "exact" : `${phase1.verdict.toUpperCase()}: ${phase1.finalApplied} counted for ${phase1.sent} sent`;
     log(`${cell}: phase 1 ingest ${Math.round(phase1.ingestPerSecond)} events/s, applied ${phase1.appliedPerSecond.toFixed(1)} events/s (10–90 % slope ${phase1.slopePerSecond.toFixed(1)}), caught up ${phase1.caughtUp}, ${exactNote}`);
     const consumers = Object.fromEntries(await Promise.all(services.map(async (proc) => [proc.name, await consumerCounts(proc.port)] as const)));
@@ -126,6 +129,8 @@ export async function runE2eCell(options: CellOptions) {
       databaseCores,
       deliveryFacts,
       deadLetters,
+      /** Document write statements of every consuming instance during phase 1, per applied event and by collection. */
+      writes,
       /** Each service instance's consumer counters after phase 1 (warm-up included). */
       consumers,
       /** Deliveries beyond one per message, by durable consumer (ack wait ran out: the work is done again). */

@@ -49,7 +49,13 @@ function report(cell: CellResult) {
   const { sustained: phase1, latency: phase2, ceiling } = cell;
   const { eventCount, lifecycle, concurrency } = settings;
   const p99Ms = phase2?.p99Ms ?? Number.NaN;
-  const targets = { consumersAtLeast70PercentOfCeiling: cell.ratio >= 0.7, p99AtMost1s: phase2 !== undefined && p99Ms <= 1000 && phase2.unresolved === 0 };
+  // The performance issue's (round two) targets; the first round's (70 % of the ceiling, p99 <= 1 s) are in the README.
+  const targets = {
+    appliedAtLeastQuarterOfCeiling: cell.ratio >= 0.25,
+    writesPerEventAtMost2_5: cell.writes.perEvent <= 2.5,
+    p99AtMost250ms: phase2 !== undefined && p99Ms <= 250 && phase2.unresolved === 0,
+  };
+  const verdict = (met: boolean) => (met ? "MET" : "NOT MET");
   const backend = cell.backend === "sqlite" ? "FerretDB/SQLite" : "FerretDB/PostgreSQL";
   const services = cell.instances === 1 ? "campaign-stats + delivery-status" : `${cell.instances}× campaign-stats + ${cell.instances}× delivery-status`;
   console.log(`\nEnd to end (gateway → JetStream → ${services} → ${backend} → GetCampaignStats), ${phase1.sent} events (${lifecycle.length} per send), ${concurrency} in flight`);
@@ -66,7 +72,11 @@ function report(cell: CellResult) {
   console.log(table(Object.entries(cell.consumers).map(([name, c]) => ({ instance: name, acked: String(c?.acked ?? "n/a"), retried: String(c?.retried ?? "n/a"), "batches ok": String(c?.batchesApplied ?? "n/a"), "batches failed": String(c?.batchesFailed ?? "n/a"), "mean batch": c?.meanBatch ?? Number.NaN }))));
   console.log(
     `\nratio applied/ceiling: ${cell.ratio.toFixed(3)}` +
-      `\ntargets: consumers >= 70 % of ceiling ${targets.consumersAtLeast70PercentOfCeiling ? "MET" : "NOT MET"} (${(cell.ratio * 100).toFixed(1)} %); p99 <= 1 s ${targets.p99AtMost1s ? "MET" : "NOT MET"} (${p99Ms.toFixed(0)} ms)` +
+      `\ndocument writes per applied event: ${cell.writes.perEvent.toFixed(2)} (${cell.writes.total} write statements for ${phase1.finalApplied} events: ` +
+      `${Object.entries(cell.writes.byCollection).map(([collection, n]) => `${collection} ${(n / Math.max(1, phase1.finalApplied)).toFixed(2)}`).join(", ")})` +
+      `\ntargets: applied/ceiling >= 0.25 ${verdict(targets.appliedAtLeastQuarterOfCeiling)} (${cell.ratio.toFixed(3)}); ` +
+      `writes/event <= 2.5 ${verdict(targets.writesPerEventAtMost2_5)} (${cell.writes.perEvent.toFixed(2)}); ` +
+      `event-to-queryable p99 <= 250 ms at half the sustained rate ${verdict(targets.p99AtMost250ms)} (${p99Ms.toFixed(0)} ms)` +
       `\nload average at start ${cell.loadAverageAtStart.map((v) => v.toFixed(2)).join(" ")}, at end ${loadavg().map((v) => v.toFixed(2)).join(" ")}`,
   );
   const result = {
@@ -82,6 +92,7 @@ function report(cell: CellResult) {
     latency: phase2,
     ceiling,
     ratio: cell.ratio,
+    writes: cell.writes,
     targets,
     deliveryFacts: cell.deliveryFacts,
     deadLetters: cell.deadLetters,

@@ -33,6 +33,7 @@ export interface LoadProgress {
 }
 
 interface BatchLoad {
+  start?: number;
   requested: number;
   batch: number;
   inFlight: number;
@@ -41,10 +42,10 @@ interface BatchLoad {
   onProgress?: (loaded: number) => void;
 }
 
-/** Writes [0, requested) in batches, `inFlight` at a time, until done or the deadline (performance.now()). */
+/** Writes [start, requested) in batches, `inFlight` at a time, until done or the deadline (performance.now()). */
 async function loadInBatches(load: BatchLoad): Promise<LoadProgress> {
   const started = performance.now();
-  let next = 0, loaded = 0;
+  let next = load.start ?? 0, loaded = 0;
   const worker = async () => {
     while (next < load.requested && performance.now() < load.deadline) {
       const from = next;
@@ -57,12 +58,15 @@ async function loadInBatches(load: BatchLoad): Promise<LoadProgress> {
   };
   await Promise.all(Array.from({ length: load.inFlight }, worker));
   const seconds = (performance.now() - started) / 1000;
-  return { requested: load.requested, loaded, seconds, perSecond: loaded / Math.max(seconds, 1e-9), stoppedByTimeBound: loaded < load.requested };
+  const wanted = load.requested - (load.start ?? 0);
+  return { requested: wanted, loaded, seconds, perSecond: loaded / Math.max(seconds, 1e-9), stoppedByTimeBound: loaded < wanted };
 }
 
 export interface LoadOptions {
   db: Db;
   workspaceId: string;
+  /** Items [start, count) are written (default start 0): a second call can top a collection up. */
+  start?: number;
   count: number;
   batch: number;
   inFlight: number;

@@ -32,9 +32,9 @@ export async function connectMongo(uri: string, database: string, appName: strin
     retryWrites: false,
     heartbeatFrequencyMS,
     connectTimeoutMS,
-    // Command events cost an event object per command: asked for only while tracing turns them into spans
-    // (not set false otherwise: a `monitorCommands=true` in MONGODB_URI still counts).
-    ...(activeTracing() ? { monitorCommands: true } : {}),
+    // An event object per command (not per document: a bulk write is one), for the write-statement counter
+    // (database-writes.ts) and, while tracing, a span per command.
+    monitorCommands: true,
   });
   if (activeTracing()) traceMongoCommands(client);
   if (log) logServerChanges(client, log);

@@ -8,6 +8,7 @@ import type { BaseConfig } from "./config.ts";
 import { usePageTokenKey } from "./paging.ts";
 import { startConsumer, type ConsumerSpec, type RunningConsumer } from "./consumer.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { countWriteStatements } from "./database-writes.ts";
 import { MetricsRegistry } from "./metrics.ts";
 import { workerSlot } from "./worker-processes.ts";
 import { connectMongo, type MongoHandles } from "./mongo.ts";
@@ -106,6 +107,7 @@ async function startSteps(definition: ServiceDefinition, config: BaseConfig, pro
     await tracing?.stop();
     throw error;
   }
+  countWriteStatements(mongo.client, metrics);
   const context: ServiceContext = { config, log: logger, metrics, nats, mongo };
   const closeConnections = async () => {
     await nats.nc.drain().catch(() => nats.nc.close());

@@ -27,7 +27,7 @@ async function oneWebhook(gateway: Awaited<ReturnType<typeof startGateway>>, nat
 }
 
 describe("tracing turned off", () => {
-  it("with no endpoint: registers no provider, processor or context manager, monitors no commands, and puts no trace context on stored events", async () => {
+  it("with no endpoint: registers no provider, processor or context manager, makes no command spans, and puts no trace context on stored events", async () => {
     const nats = await privateNats();
     const config = testBaseConfig({ natsUrl: nats.url });
     expect(config.tracing?.tracesUrl).toBeUndefined();
@@ -37,7 +37,10 @@ describe("tracing turned off", () => {
       const probe = trace.getTracer("probe").startSpan("probe");
       expect(probe.isRecording()).toBe(false);
       expect(context.with(trace.setSpan(ROOT_CONTEXT, probe), () => trace.getSpan(context.active()))).toBeUndefined();
-      expect(gateway.service.context.mongo.client.options.monitorCommands).toBe(false);
+      // Command events feed only the write-statement counter (database-writes.ts): one listener, and none of the
+      // commandSucceeded/commandFailed ones spans end on.
+      const client = gateway.service.context.mongo.client;
+      expect([client.listenerCount("commandStarted"), client.listenerCount("commandSucceeded"), client.listenerCount("commandFailed")]).toEqual([1, 0, 0]);
       const stored = await oneWebhook(gateway, nats.url);
       expect(stored.has("Nats-Msg-Id")).toBe(true);
       expect(stored.has("traceparent")).toBe(false);

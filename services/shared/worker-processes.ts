@@ -3,12 +3,13 @@
  * whose work is CPU in JavaScript (the gateway: verifying, parsing) uses every
  * core. The primary only supervises: it forks the workers, each of which is
  * the whole service (its own NATS and database connections; nothing is shared
- * in memory, as between instances), restarts one that dies after it was
- * ready, fails the start-up when one dies before, passes SIGTERM/SIGINT on and
- * exits when every worker has drained. Connections are spread over the workers
- * by the primary (round robin), requests of one keep-alive connection stay on
- * one worker. `/metrics` of any worker answers for all of them
- * (cluster-metrics.ts).
+ * in memory, as between instances). It fails the start-up when a worker dies
+ * before all were first ready; after that it replaces any worker that dies (a
+ * replacement that cannot start is tried again, up to a minute apart) while
+ * the others serve. It passes SIGTERM/SIGINT on and exits when every worker
+ * has drained. The primary hands out connections (round robin); requests of
+ * one keep-alive connection stay on one worker. `/metrics` of any worker
+ * answers for all of them (cluster-metrics.ts).
  *
  * Deno 2's node:cluster is a stub, so there a service runs as one process.
  */
@@ -54,6 +55,10 @@ export function superviseWorkers(options: WorkerProcessOptions): Promise<number>
   const restartDelayMs = options.restartDelayMs ?? 1000;
   answerMetricsRequests();
   const ready = new Set<Worker>();
+  /** Every worker was ready once: from then on a worker that dies is replaced, whenever it dies. */
+  let started = false;
+  /** Replacements of a slot in a row that died before they were ready, for the backoff. */
+  const failedRestarts = new Map<number, number>();
   let stopping = false;
   let exitCode = 0;
 
@@ -63,6 +68,8 @@ export function superviseWorkers(options: WorkerProcessOptions): Promise<number>
       worker.on("message", (message: { type?: string }) => {
         if (message?.type !== readyMessage) return;
         ready.add(worker);
+        failedRestarts.delete(slot);
+        if (ready.size === count) started = true;
         log.info("worker process ready", { slot, pid: worker.process.pid, ready: ready.size, of: count });
       });
       worker.on("exit", (code, signal) => {
@@ -72,7 +79,7 @@ export function superviseWorkers(options: WorkerProcessOptions): Promise<number>
           if (Object.keys(cluster.workers ?? {}).length === 0) resolve(exitCode);
           return;
         }
-        if (!wasReady) {
+        if (!wasReady && !started) {
           // As a one-process service exits when its start-up fails: the reason is in the worker's output above.
           log.error("worker process exited during start-up; stopping the others", { slot, code, signal });
           exitCode = 1;
@@ -80,8 +87,13 @@ export function superviseWorkers(options: WorkerProcessOptions): Promise<number>
           if (Object.keys(cluster.workers ?? {}).length === 0) resolve(exitCode);
           return;
         }
-        log.error("worker process died; starting another", { slot, code, signal, restartInMs: restartDelayMs });
-        setTimeout(() => !stopping && fork(slot), restartDelayMs).unref();
+        // Once serving, the others go on; a replacement that cannot start (its database down, say) is tried
+        // again later and later, up to a minute apart.
+        const failures = wasReady ? 0 : (failedRestarts.get(slot) ?? 0) + 1;
+        failedRestarts.set(slot, failures);
+        const delayMs = Math.min(60_000, restartDelayMs * 2 ** failures);
+        log.error(wasReady ? "worker process died; starting another" : "worker process exited before it was ready; trying again", { slot, code, signal, restartInMs: delayMs });
+        setTimeout(() => !stopping && fork(slot), delayMs).unref();
       });
     };
 

@@ -13,6 +13,7 @@ import { WorkspaceSettingsService } from "../gen/ngsreach/workspace/v1/workspace
 import { newWebhookSecret, signedHeaders } from "../cli/sign.ts";
 import { sampleEmailEvent } from "../cli/resend-samples.ts";
 import { freePort, repoRoot } from "../tools/local-servers.ts";
+import type { LocalServer } from "../tools/local-servers.ts";
 import { privateNats, shared, testSecretsKey, uniqueName, waitFor } from "./harness.ts";
 import { spawnService, type ServiceProcess } from "./processes.ts";
 import { natsReader, storedEvents } from "./support/gateway-test-kit.ts";
@@ -43,13 +44,24 @@ const readyWorkers = (output: string) =>
     .filter((line) => line.includes('"msg":"worker process ready"'))
     .map((line) => (JSON.parse(line) as { pid: number }).pid);
 
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 describe("the gateway with GATEWAY_PROCESSES=2", () => {
+  let nats: LocalServer;
   let natsUrl: string;
   let gateway: ServiceProcess;
   const env = () => ({ NATS_URL: natsUrl, MONGODB_URI: shared.mongoUri, MONGODB_DATABASE: uniqueName("workers"), SECRETS_KEY: testSecretsKey });
 
   beforeAll(async () => {
-    natsUrl = (await privateNats()).url;
+    nats = await privateNats();
+    natsUrl = nats.url;
     gateway = await spawnService("node", "webhook-gateway", { ...env(), GATEWAY_PROCESSES: "2", LOG_LEVEL: "info" });
     await waitFor(() => readyWorkers(gateway.output()).length === 2, { what: "both worker processes ready" });
   });
@@ -88,6 +100,19 @@ describe("the gateway with GATEWAY_PROCESSES=2", () => {
     await waitFor(() => readyWorkers(gateway.output()).length === 3, { what: "a new worker process ready" });
     expect(gateway.output()).toContain('"msg":"worker process died; starting another"');
     for (let i = 0; i < 6; i++) expect((await fetch(`${gateway.baseUrl}/healthz`, { headers: { connection: "close" } })).status).toBe(200);
+  });
+
+  it("tries a replacement that cannot start again later, while the other worker stays up", async () => {
+    const [kept, killed] = readyWorkers(gateway.output()).filter(alive);
+    await nats.stop(); // a new worker cannot start without NATS; the running ones wait for it to come back
+    process.kill(killed!, "SIGKILL");
+    await waitFor(() => gateway.output().includes('"msg":"worker process exited before it was ready; trying again"'), { what: "a replacement that failed its start-up" });
+    expect(alive(kept!)).toBe(true);
+    expect(gateway.child.exitCode).toBeNull();
+    await nats.restart();
+    await waitFor(() => readyWorkers(gateway.output()).length === 4, { what: "the replacement ready once NATS is back" });
+    expect(alive(kept!)).toBe(true);
+    expect((await fetch(`${gateway.baseUrl}/healthz`, { headers: { connection: "close" } })).status).toBe(200);
   });
 
   it("drains every worker on SIGTERM and exits 0", async () => {

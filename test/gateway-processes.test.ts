@@ -17,6 +17,7 @@ import type { LocalServer } from "../tools/local-servers.ts";
 import { privateNats, shared, testSecretsKey, uniqueName, waitFor } from "./harness.ts";
 import { spawnService, type ServiceProcess } from "./processes.ts";
 import { natsReader, storedEvents } from "./support/gateway-test-kit.ts";
+import { isAlive } from "./support/process-tree.ts";
 
 /** POSTs on a connection of its own (no keep-alive), so each request is a new accept for the primary to hand out. */
 function postOnNewConnection(baseUrl: string, path: string, body: string, headers: Record<string, string>): Promise<number> {
@@ -43,15 +44,6 @@ const readyWorkers = (output: string) =>
     .split("\n")
     .filter((line) => line.includes('"msg":"worker process ready"'))
     .map((line) => (JSON.parse(line) as { pid: number }).pid);
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe("the gateway with GATEWAY_PROCESSES=2", () => {
   let nats: LocalServer;
@@ -103,15 +95,15 @@ describe("the gateway with GATEWAY_PROCESSES=2", () => {
   });
 
   it("tries a replacement that cannot start again later, while the other worker stays up", async () => {
-    const [kept, killed] = readyWorkers(gateway.output()).filter(alive);
+    const [kept, killed] = readyWorkers(gateway.output()).filter(isAlive);
     await nats.stop(); // a new worker cannot start without NATS; the running ones wait for it to come back
     process.kill(killed!, "SIGKILL");
     await waitFor(() => gateway.output().includes('"msg":"worker process exited before it was ready; trying again"'), { what: "a replacement that failed its start-up" });
-    expect(alive(kept!)).toBe(true);
+    expect(isAlive(kept!)).toBe(true);
     expect(gateway.child.exitCode).toBeNull();
     await nats.restart();
     await waitFor(() => readyWorkers(gateway.output()).length === 4, { what: "the replacement ready once NATS is back" });
-    expect(alive(kept!)).toBe(true);
+    expect(isAlive(kept!)).toBe(true);
     expect((await fetch(`${gateway.baseUrl}/healthz`, { headers: { connection: "close" } })).status).toBe(200);
   });
 

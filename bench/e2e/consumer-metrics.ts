@@ -19,12 +19,17 @@ export interface ConsumerCounts {
 
 const line = /^(ngsreach_consumer_(?:messages_total|failed_batches_total|batch_messages_sum|batch_messages_count))\{([^}]*)\} (\S+)$/;
 
-/** Sums every consumer of the instance (delivery-status and campaign-stats each have one on the events stream). */
-export async function consumerCounts(port: number): Promise<ConsumerCounts | undefined> {
-  const text = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) }).then(
+/** An instance's /metrics text, or undefined when it did not answer within 5 s. */
+export function metricsText(port: number): Promise<string | undefined> {
+  return fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) }).then(
     (response) => (response.ok ? response.text() : undefined),
     () => undefined,
   );
+}
+
+/** Sums every consumer of the instance (delivery-status and campaign-stats each have one on the events stream). */
+export async function consumerCounts(port: number): Promise<ConsumerCounts | undefined> {
+  const text = await metricsText(port);
   if (text === undefined) return undefined;
   const sums = { applied: 0, skipped: 0, retried: 0, dead_lettered: 0, failedBatches: 0, batched: 0, batches: 0 };
   for (const row of text.split("\n")) {

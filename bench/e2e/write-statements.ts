@@ -3,12 +3,14 @@
  * `ngsreach_database_write_statements_total` (services/shared/database-writes.ts), read from its /metrics before
  * and after phase 1, summed over instances, by collection.
  */
+import { metricsText } from "./consumer-metrics.ts";
 
 const line = /^ngsreach_database_write_statements_total\{([^}]*)\} (\S+)$/;
 
 /** Write statements an instance sent so far, by collection. */
 export async function writeStatements(port: number): Promise<Record<string, number>> {
-  const text = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) }).then((response) => response.text());
+  const text = await metricsText(port);
+  if (text === undefined) throw new Error(`e2e bench: the instance on port ${port} did not answer /metrics`);
   const byCollection: Record<string, number> = {};
   for (const row of text.split("\n")) {
     const match = line.exec(row);

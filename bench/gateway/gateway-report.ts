@@ -23,14 +23,16 @@ export interface PeakRss {
   workers?: number;
 }
 
-const peakOf = (target: Target, peak: PeakRss) =>
-  target === "baseline"
-    ? peak.baseline
-    : target === "resend-traced"
-      ? (peak.traced ?? Number.NaN)
-      : target === "resend-workers"
-        ? (peak.workers ?? Number.NaN)
-        : peak.gateway;
+/** Which process a row's peak memory is of: every provider's row is the one gateway's. */
+const peakProcess: Partial<Record<Target, keyof PeakRss>> = { baseline: "baseline", "resend-traced": "traced", "resend-workers": "workers" };
+const peakOf = (target: Target, peak: PeakRss) => peak[peakProcess[target] ?? "gateway"] ?? Number.NaN;
+
+/** Each row of `server` with the one-process Resend row of its round (the rows a comparison of Resend runs pairs). */
+const withResendRow = (rows: RunRow[], server: Target) =>
+  rows.flatMap((row) => {
+    const resend = row.server === server ? rows.find((other) => other.server === "resend" && other.round === row.round) : undefined;
+    return resend ? [{ round: row.round, row, resend }] : [];
+  });
 
 export interface RunRow {
   round: number;
@@ -141,10 +143,7 @@ export function providerLines(summaries: Partial<Record<Target, TargetSummary>>)
  * `droppedSpans`: what the traced gateway's span processor reported dropping.
  */
 export function tracingComparison(rows: RunRow[], droppedSpans = 0) {
-  const pairs = rows.flatMap((on) => {
-    const off = on.server === "resend-traced" ? rows.find((row) => row.server === "resend" && row.round === on.round) : undefined;
-    return off ? [{ round: on.round, on, off }] : [];
-  });
+  const pairs = withResendRow(rows, "resend-traced").map(({ round, row, resend }) => ({ round, on: row, off: resend }));
   if (pairs.length === 0) return undefined;
   const events = pairs.reduce((sum, { on }) => sum + on.eventsPerSecond * on.load.durationS, 0);
   const exported = pairs.reduce((sum, { on }) => sum + (on.traceExports?.bytes ?? 0), 0);
@@ -169,17 +168,15 @@ export function tracingComparison(rows: RunRow[], droppedSpans = 0) {
  * CPU per event (all its processes) and p99 ratios; undefined without the workers row.
  */
 export function workersComparison(rows: RunRow[], processes: number) {
-  const figures = rows.flatMap((many) => {
-    const one = many.server === "resend-workers" ? rows.find((row) => row.server === "resend" && row.round === many.round) : undefined;
-    const baseline = rows.find((row) => row.server === "baseline" && row.round === many.round);
-    if (!one) return [];
-    return [{
-      round: many.round,
+  const figures = withResendRow(rows, "resend-workers").map(({ round, row: many, resend: one }) => {
+    const baseline = rows.find((row) => row.server === "baseline" && row.round === round);
+    return {
+      round,
       eventsPerSecondRatio: many.eventsPerSecond / one.eventsPerSecond,
       baselineRatio: baseline ? many.eventsPerSecond / baseline.eventsPerSecond : Number.NaN,
       cpuPerEventRatio: many.serverCpuMsPerEvent / one.serverCpuMsPerEvent,
       p99Ms: { one: one.load.p99Ms, many: many.load.p99Ms },
-    }];
+    };
   });
   if (figures.length === 0) return undefined;
   const list = (pick: (figure: (typeof figures)[number]) => string) => figures.map(pick).join(", ");

@@ -45,7 +45,8 @@ import { RESEND_EVENTS_STREAM } from "../../services/shared/nats.ts";
 import { freePort, repoRoot, startFerretDb, startNatsServer } from "../../tools/local-servers.ts";
 import { newWebhookSecret } from "../../cli/sign.ts";
 import { createTestSigner, startCertificateServer } from "../../test/support/sns-test-kit.ts";
-import { cpuSeconds, descendantPids, findPid, peakRssMiB, stopChild, treeCpuSeconds } from "../lib/proc.ts";
+import { cpuSeconds, findPid, peakRssMiB, stopChild, treeCpuSeconds } from "../lib/proc.ts";
+import { processTree } from "../../test/support/process-tree.ts";
 import { loadGenerator, runLoad } from "../lib/load.ts";
 import { summariseProfile, type ProfileSummary } from "../lib/profile.ts";
 import { machine, resultsDir, table, writeResult } from "../lib/report.ts";
@@ -257,7 +258,7 @@ export async function runGatewayBenchmark() {
       baseline: peakRssMiB(baseline.pid),
       gateway: peakRssMiB(gateway.pid),
       traced: traced ? peakRssMiB(traced.proc.pid) : undefined,
-      workers: workers ? [workers.proc.pid, ...descendantPids(workers.proc.pid)].reduce((sum, pid) => sum + peakRssMiB(pid), 0) : undefined,
+      workers: workers ? [...processTree(workers.proc.pid)].reduce((sum, pid) => sum + peakRssMiB(pid), 0) : undefined,
     };
 
     let profile: ProfileSummary | undefined;

@@ -6,6 +6,7 @@
  */
 import { execFileSync, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { processTree } from "../../test/support/process-tree.ts";
 
 let ticksPerSecond: number | undefined;
 function clockTicks(): number {
@@ -27,20 +28,6 @@ export function cpuSeconds(pid: number): number {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   return (utime + stime) / clockTicks();
-}
-
-/** The pids of the process's live children, and theirs (Linux's /proc/<pid>/task/<tid>/children). */
-export function descendantPids(pid: number): number[] {
-  const children: number[] = [];
-  try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      const listed = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim();
-      if (listed) children.push(...listed.split(" ").map(Number));
-    }
-  } catch {
-    return [];
-  }
-  return children.flatMap((child) => [child, ...descendantPids(child)]);
 }
 
 /** Peak resident set size in MiB (VmHWM), or NaN if unreadable. */
@@ -96,23 +83,8 @@ function statFields(pid: number): string[] {
  * descendant that exited before being reaped are lost; PostgreSQL's postmaster reaps its children itself.)
  */
 export function treeCpuSeconds(root: number): number {
-  const parentOf = new Map<number, number>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      parentOf.set(Number(entry), Number(statFields(Number(entry))[1]));
-    } catch {
-      /* exited */
-    }
-  }
-  const inTree = new Set([root]);
-  // Parents can have larger pids than their children once pids wrap: repeat until nothing is added.
-  for (let added = true; added; ) {
-    added = false;
-    for (const [pid, parent] of parentOf) if (!inTree.has(pid) && inTree.has(parent)) inTree.add(pid), (added = true);
-  }
   let ticks = 0;
-  for (const pid of inTree) {
+  for (const pid of processTree(root)) {
     try {
       const fields = statFields(pid);
       ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);

@@ -4,14 +4,19 @@
  */
 import type { RunningService } from "./service-host.ts";
 
+/** Says why the start-up failed, as every entry point does, and exits 1. */
+export function exitStartupFailed(name: string, error: unknown): never {
+  process.stderr.write(`${name}: start-up failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+}
+
 /** Runs `start`, then waits for a termination signal to stop it. */
 export async function runMain(name: string, start: () => Promise<RunningService>): Promise<void> {
   let service: RunningService;
   try {
     service = await start();
   } catch (error) {
-    process.stderr.write(`${name}: start-up failed: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
+    exitStartupFailed(name, error);
   }
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -6,7 +6,7 @@
 import cluster from "node:cluster";
 import { loadBaseConfig, type BaseConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
-import { runMain } from "../shared/main.ts";
+import { exitStartupFailed, runMain } from "../shared/main.ts";
 import { startService } from "../shared/service-host.ts";
 import { canRunWorkerProcesses, reportWorkerReady, superviseWorkers } from "../shared/worker-processes.ts";
 import { gatewayService, loadGatewaySettings, type GatewaySettings } from "./service.ts";
@@ -26,8 +26,7 @@ function settingsOrExit(): { base: BaseConfig; settings: GatewaySettings } {
   try {
     return { base: loadBaseConfig(), settings: loadGatewaySettings() };
   } catch (error) {
-    process.stderr.write(`${name}: start-up failed: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
+    exitStartupFailed(name, error);
   }
 }
 

@@ -36,12 +36,16 @@ export async function listSendEvents(
   return { items, nextPageToken };
 }
 
+/** The scope of ListSends' page tokens: a token works only with the filters it was made for. */
+export const sendsPageScope = (query: { workspaceId: string; campaignId: string; status?: StatusName; subscriberId?: string }) =>
+  `sends|${query.workspaceId}|${query.campaignId}|${query.status ?? ""}|${query.subscriberId ?? ""}`;
+
 /** One page of a campaign's sends, optionally by status and/or subscriber. */
 export async function listSends(
   repo: SendsRepository,
   query: { workspaceId: string; campaignId: string; status?: StatusName; subscriberId?: string; pageSize: number; pageToken: string },
 ): Promise<Page<StoredSend>> {
-  const scope = `sends|${query.workspaceId}|${query.campaignId}|${query.status ?? ""}|${query.subscriberId ?? ""}`;
+  const scope = sendsPageScope(query);
   const after = decodePageToken<string>(query.pageToken, scope);
   const sends = await repo.listByCampaign(
     query.workspaceId,

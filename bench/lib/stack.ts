@@ -23,6 +23,11 @@ export interface BenchStack {
   procs: Record<BenchService, ServiceProc | undefined>;
   /** Process ids by name, for CPU and memory samples. */
   pids: Record<string, number>;
+  /**
+   * Starts a service again on a new port (updating `procs` and `pids`): after a benchmark bulk-loaded
+   * suppressions straight into the database, which the running instance's check index never heard of.
+   */
+  restart(name: BenchService): Promise<ServiceProc>;
 }
 
 /** Starts the servers, then the services one after another (the first creates the streams). */
@@ -34,15 +39,23 @@ export async function startBenchStack(dir: string, services: readonly BenchServi
   const common = { NATS_URL: nats.url, MONGODB_URI: ferret.url, LOG_LEVEL: "warn", LISTEN_HOST: "127.0.0.1" };
   const procs: BenchStack["procs"] = { "delivery-status": undefined, "campaign-stats": undefined, suppression: undefined };
   const pids: Record<string, number> = {};
-  for (const name of services) {
-    const proc = await startProcess(dir, name, portVariables[name], common);
+  const start = async (name: BenchService, label: string = name) => {
+    const proc = await startProcess(dir, name, portVariables[name], common, label);
     cleanups.unshift(() => stopChild(proc.child));
     procs[name] = proc;
     pids[name] = proc.pid;
-  }
+    return proc;
+  };
+  for (const name of services) await start(name);
+  let restarts = 0;
+  const restart = async (name: BenchService) => {
+    const running = procs[name];
+    if (running) await stopChild(running.child);
+    return await start(name, `${name}-restarted-${++restarts}`);
+  };
   const natsPid = findPid((cmd) => cmd.includes("nats-server") && cmd.includes(`-p\0${nats.port}\0`));
   const ferretPid = findPid((cmd) => cmd.includes("ferretdb") && cmd.includes(`127.0.0.1:${ferret.port}`));
   if (natsPid) pids["nats-server"] = natsPid;
   if (ferretPid) pids.ferretdb = ferretPid;
-  return { nats, ferret, procs, pids };
+  return { nats, ferret, procs, pids, restart };
 }

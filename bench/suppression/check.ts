@@ -11,8 +11,10 @@
  * in flight, default 3), BENCH_BASELINE_SIZE (measure the same RPC and a raw
  * findOne({_id}) loop once this many are loaded, as a baseline in the same run;
  * default 1000, 0 skips), BENCH_BASELINE_CALLS (default 30),
- * BENCH_CALLS (calls with the service's default `$in` strategy, default 50), BENCH_ERASURE_CALLS (calls with
- * SECRETS_KEY set, so the half never stored is also looked up under its erased pseudonym; default 20),
+ * BENCH_CALLS (calls with the service's default strategy, the in-memory check index, default 50),
+ * BENCH_ERASURE_CALLS (index calls with SECRETS_KEY set, so the half never stored is also looked up under its
+ * erased pseudonym; default 20), BENCH_IN_CALLS (calls with the `$in` database read, the default before the
+ * index; default 20),
  * BENCH_FIND_ONE_CALLS (calls with the find-one strategy, the default before 2026-12-03; default 10, 0 skips
  * it), BENCH_CONCURRENCY (find-one lookups in flight, comma-separated list to compare, default 16),
  * BENCH_MEASURE_SECONDS (time bound per variant, default 240). Prints a table, the verdict on the performance
@@ -29,6 +31,7 @@ import { SuppressionService } from "../../gen/ngsreach/suppression/v1/suppressio
 import { loadBaseConfig } from "../../services/shared/config.ts";
 import { createLogger } from "../../services/shared/log.ts";
 import { startService } from "../../services/shared/service-host.ts";
+import { checkAnswers, checkIndexLoaded } from "../lib/check-index.ts";
 import { parseSecretKeys } from "../../services/shared/secret-box.ts";
 import { suppressionService } from "../../services/suppression/service.ts";
 import { SubscriberRepository, type LookupStrategy } from "../../services/suppression/subscriber-repository.ts";
@@ -41,11 +44,12 @@ const target = env("BENCH_SUPPRESSIONS", 1_000_000);
 const loadSeconds = env("BENCH_LOAD_SECONDS", 600);
 const calls = env("BENCH_CALLS", 50);
 const findOneCalls = env("BENCH_FIND_ONE_CALLS", 10);
+const inCalls = env("BENCH_IN_CALLS", 20);
 const measureSeconds = env("BENCH_MEASURE_SECONDS", 240);
 const concurrencies = (process.env.BENCH_CONCURRENCY ?? "16").split(",").map(Number);
 const erasureCalls = env("BENCH_ERASURE_CALLS", 20);
 /** Lookup strategy, calls, find-one concurrency, and whether SECRETS_KEY is set (erased addresses recognised). */
-type Variant = [LookupStrategy, number, number, boolean?];
+type Variant = [LookupStrategy | "index", number, number, boolean?];
 const workspaceId = "bench";
 const batchSize = env("BENCH_BATCH", 2000);
 const parallel = env("BENCH_PARALLEL", 3);
@@ -76,6 +80,12 @@ function suppressedState(i: number): SubscriberState {
     history: [{ kind: "suppressed", ...record }],
     version: 1,
   };
+}
+
+/** Heap in use after a collection when node runs with --expose-gc, else as it is. */
+function heapUsed(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed;
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
@@ -129,6 +139,12 @@ try {
     return { stored: loaded, samples, totalMs: Math.round(times.reduce((a, b) => a + b, 0)), p50Ms: round(percentile(sorted, 50)), p99Ms: round(percentile(sorted, 99)), loadAverage1m: [loadBefore, load1()] };
   }
 
+  /** Waits for the check index to hold what is loaded; its load time and the heap it added. */
+  async function indexLoaded(port: number, heapBefore: number) {
+    const seconds = await checkIndexLoaded(port, loaded, loadSeconds * 1000);
+    return { seconds: round(seconds), heapMB: round((heapUsed() - heapBefore) / 1e6) };
+  }
+
   /** Each lookup strategy through the real RPC, against what is loaded now. */
   async function measureRpc(variants: Variant[]) {
     const results: Record<string, unknown>[] = [];
@@ -136,8 +152,10 @@ try {
       if (count <= 0) continue;
       // With SECRETS_KEY the service can erase, and looks every address with no document up once more under its pseudonym.
       const secretKeys = erasureKeys ? parseSecretKeys(`bench:${randomBytes(32).toString("base64")}`) : undefined;
+      const heapBefore = heapUsed();
       const service = await startService(suppressionService({ port: 0, lookup, checkConcurrency, ...(secretKeys ? { secretKeys } : {}) }), config, createLogger({ service: "bench" }, (process.env.BENCH_LOG as "info") ?? "error"));
       const rpc = createClient(SuppressionService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.port}` }));
+      const index = lookup === "index" ? await indexLoaded(service.port, heapBefore) : undefined;
       const request = (call: number) => ({
         workspaceId,
         // Half present (spread over the loaded range), half never stored.
@@ -158,6 +176,7 @@ try {
         if (response.results.length !== 1000) throw new Error("wrong result count");
         found = Math.min(found, response.results.filter((r) => r.suppressed).length);
       }
+      const answeredBy = await checkAnswers(service.port);
       await service.stop();
       const sorted = [...times].sort((a, b) => a - b);
       results.push({
@@ -174,6 +193,8 @@ try {
         maxMs: round(sorted.at(-1) ?? NaN),
         meanMs: round(times.reduce((a, b) => a + b, 0) / times.length),
         loadAverage1m: `${loadBefore} -> ${load1()}`,
+        ...(index ? { indexLoadSeconds: index.seconds, indexHeapMB: index.heapMB } : {}),
+        answeredBy: JSON.stringify(answeredBy),
       });
     }
     return results;
@@ -185,7 +206,7 @@ try {
   let baseline: { rpc: Record<string, unknown>[]; rawFindOne: Awaited<ReturnType<typeof rawFindOne>> } | undefined;
   if (baselineSize > 0 && baselineSize < target) {
     await loadUpTo(baselineSize);
-    baseline = { rpc: await measureRpc([["in", baselineCalls, 1], ...findOneVariants(baselineCalls)]), rawFindOne: await rawFindOne(1000) };
+    baseline = { rpc: await measureRpc([["index", baselineCalls, 1], ["in", baselineCalls, 1], ...findOneVariants(baselineCalls)]), rawFindOne: await rawFindOne(1000) };
     console.log(`baseline at ${loaded} suppressions:`);
     console.table(baseline.rpc);
     console.table([baseline.rawFindOne]);
@@ -195,7 +216,7 @@ try {
   await loadUpTo(target);
   console.log(`loaded ${loaded} suppressions in ${(loadMs / 1000).toFixed(1)} s (${Math.round(loaded / (loadMs / 1000))}/s, load average ${load1()})`);
 
-  const results = await measureRpc([["in", calls, 1], ["in", erasureCalls, 1, true], ...findOneVariants(findOneCalls)]);
+  const results = await measureRpc([["index", calls, 1], ["index", erasureCalls, 1, true], ["in", inCalls, 1], ...findOneVariants(findOneCalls)]);
   const rawAtSize = await rawFindOne(1000);
   await client.close();
   const first = results[0] as { p50Ms: number; p99Ms: number } | undefined;

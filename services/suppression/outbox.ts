@@ -30,12 +30,22 @@ interface OutboxEntry {
   payload: string;
 }
 
+/** The message id of a subscriber event: the document's key and the version the change saved. */
+const subscriberMessageId = (workspaceId: string, email: string, version: number) => `${workspaceId}:${email}:v${version}`;
+
+/** The address (or pseudonym) a subscriber event's message id names, or undefined for another id. */
+export function addressOfMessageId(workspaceId: string, msgId: string): string | undefined {
+  const match = /^(.*):v\d+$/s.exec(msgId);
+  const key = match?.[1];
+  return key?.startsWith(`${workspaceId}:`) ? key.slice(workspaceId.length + 1) || undefined : undefined;
+}
+
 /** Serialises the event announcing `transition` of `state` (already at its new version). */
 export function outboxEntry(state: SubscriberState, transition: Transition): string {
   const { workspaceId, subscriberId } = state;
   // An erased address is announced without it (its pseudonym means nothing to a listener).
   const email = isPseudonym(state.email) ? "" : state.email;
-  const msgId = `${workspaceId}:${state.email}:v${state.version}`;
+  const msgId = subscriberMessageId(workspaceId, state.email, state.version);
   let subject: string;
   let bytes: Uint8Array;
   if (transition.kind === "suppressed") {

@@ -14,6 +14,7 @@ import type { SoftBouncePolicy } from "./soft-bounce-policy.ts";
 import { SubscriberRepository, type LookupStrategy } from "./subscriber-repository.ts";
 import type { SuppressionDeps } from "./use-cases/deps.ts";
 import { sweepOutbox } from "./use-cases/sweep-outbox.ts";
+import { CheckIndex, type CheckIndexSettings } from "./check-index/check-index.ts";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { DeliveryStatusService } from "../../gen/ngsreach/delivery/v1/delivery_status_pb.ts";
@@ -31,8 +32,10 @@ export interface SuppressionSettings {
   readonly softBouncePolicy: SoftBouncePolicy;
   /** How often pending outbox entries are swept (start-up always sweeps). */
   readonly outboxSweepMs: number;
-  /** How CheckSuppressions reads many addresses (README, Configuration). */
-  readonly lookup: LookupStrategy;
+  /** How CheckSuppressions reads many addresses (README, Configuration): from the check index, or the database. */
+  readonly lookup: LookupStrategy | "index";
+  /** The check index's wait for this instance to apply what was published, and its size limit. */
+  readonly checkIndex: CheckIndexSettings;
   /** Lookups in flight per CheckSuppressions call with the find-one strategy. */
   readonly checkConcurrency: number;
   /** SECRETS_KEY: the keys erased addresses are hashed with. Without it, EraseSubscriber is refused. */
@@ -53,9 +56,11 @@ export function loadSuppressionSettings(env: Env = process.env): SuppressionSett
       replayHorizonMs: read.integer("SUPPRESSION_REPLAY_HORIZON_DAYS", 39, 1, 3650) * 86_400_000,
     }),
     outboxSweepMs: read.integer("SUPPRESSION_OUTBOX_SWEEP_SECONDS", 30, 1, 86_400) * 1000,
-    // `$in` wins on MongoDB and on the local FerretDB build alike (README, Performance); find-one is for a
-    // FerretDB without patch 6, which decodes the whole collection for an `$in`. "auto" is kept as a name of "in".
-    lookup: read.oneOf("SUPPRESSION_CHECK_LOOKUP", "in", ["auto", "find-one", "in"] as const) === "find-one" ? "find-one" : "in",
+    lookup: lookupOf(read.oneOf("SUPPRESSION_CHECK_LOOKUP", "index", ["index", "auto", "find-one", "in"] as const)),
+    checkIndex: Object.freeze({
+      waitMs: read.integer("SUPPRESSION_CHECK_INDEX_WAIT_MS", 250, 1, 10_000),
+      maxEntries: read.integer("SUPPRESSION_CHECK_INDEX_MAX", 5_000_000, 1, 100_000_000),
+    }),
     checkConcurrency: read.integer("SUPPRESSION_CHECK_CONCURRENCY", 16, 1, 256),
     secretKeys: read.optionalString("SECRETS_KEY") ? parseSecretKeys(read.optionalString("SECRETS_KEY")) : undefined,
     deliveryStatusUrl: read.url(
@@ -66,13 +71,21 @@ export function loadSuppressionSettings(env: Env = process.env): SuppressionSett
   });
 }
 
+/**
+ * The in-memory check index answers in well under a millisecond per address on every database and stays
+ * current across instances (check-index/check-index.ts); `in` (one `_id` `$in` per 1,000 addresses) is
+ * the database read it falls back to; find-one is for a FerretDB without patch 6, which decodes the whole
+ * collection for an `$in`. "auto" is kept as a name of "in".
+ */
+const lookupOf = (name: "index" | "auto" | "find-one" | "in"): SuppressionSettings["lookup"] => (name === "auto" ? "in" : name);
+
 /** The service definition the host starts. */
 export function suppressionService(settings: Partial<SuppressionSettings> & { port: number }): ServiceDefinition {
   const full = { ...loadSuppressionSettings({}), ...settings };
   return {
     name: "suppression",
     port: full.port,
-    build: async ({ mongo, nats, log }) => {
+    build: async ({ mongo, nats, log, metrics }) => {
       // Every save is guarded by {_id, version}, on MongoDB and FerretDB alike (subscriber-repository.ts).
       const subscribers = new SubscriberRepository(mongo.db, { lookupConcurrency: full.checkConcurrency });
       const sends = new SendRepository(mongo.db);
@@ -83,11 +96,15 @@ export function suppressionService(settings: Partial<SuppressionSettings> & { po
         outbox: new OutboxPublisher(nats.js, subscribers, log),
         lock: new KeyedLock(),
         policy: full.softBouncePolicy,
-        lookup: full.lookup,
+        lookup: full.lookup === "index" ? "in" : full.lookup,
         log,
         ...(full.secretKeys ? { hasher: new AddressHasher(full.secretKeys) } : {}),
         now: () => Date.now(),
       };
+      if (full.lookup === "index") {
+        deps.checkIndex = new CheckIndex({ js: nats.js, subscribers, hasher: deps.hasher, log, metrics }, full.checkIndex);
+        await deps.checkIndex.start();
+      }
       const erasures = new ErasureRepository(mongo.db);
       const erasureDeps = { suppression: deps, erasures, js: nats.js, log };
       const deliveryStatus = createClient(DeliveryStatusService, createGrpcTransport({ baseUrl: full.deliveryStatusUrl }));
@@ -116,6 +133,7 @@ export function suppressionService(settings: Partial<SuppressionSettings> & { po
         ],
         stop: async () => {
           clearInterval(timer);
+          await deps.checkIndex?.stop();
           await sweeping;
         },
       };

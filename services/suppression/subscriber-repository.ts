@@ -285,6 +285,35 @@ export class SubscriberRepository {
     return { found, seen };
   }
 
+  /**
+   * Every suppressed document's key and suppression, in batches (the check index's start). A scan on
+   * every database: once per start of an instance.
+   */
+  async *allSuppressed(batchSize = 5000): AsyncGenerator<{ workspaceId: string; email: string; suppression: SuppressionRecord }[]> {
+    const cursor = this.#subscribers.find({ suppressed: true }, { projection: { workspaceId: 1, email: 1, suppression: 1 }, batchSize });
+    let batch: { workspaceId: string; email: string; suppression: SuppressionRecord }[] = [];
+    for await (const doc of cursor) {
+      if (doc.suppression) batch.push({ workspaceId: doc.workspaceId, email: doc.email, suppression: doc.suppression });
+      if (batch.length >= batchSize) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  /** The current suppression (null: none, or no document) of each document key (`subscriberKey`). */
+  async suppressionsByKey(keys: readonly string[]): Promise<Map<string, SuppressionRecord | null>> {
+    const current = new Map<string, SuppressionRecord | null>(keys.map((key) => [key, null]));
+    for (let from = 0; from < keys.length; from += idsPerLookup) {
+      const chunk = keys.slice(from, from + idsPerLookup);
+      for await (const doc of this.#subscribers.find({ _id: { $in: chunk } }, { projection: { suppression: 1 } })) {
+        current.set(doc._id, doc.suppression ?? null);
+      }
+    }
+    return current;
+  }
+
   /** A page of current suppressions ordered by address, after `afterEmail`. */
   async listSuppressed(
     workspaceId: string,

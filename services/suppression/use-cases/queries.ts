@@ -2,19 +2,32 @@
 import { InvalidArgumentError, NotFoundError } from "../../shared/errors.ts";
 import { decodePageToken, encodePageToken } from "../../shared/paging.ts";
 import type { StoredSubscriber } from "../subscriber-repository.ts";
-import type { Reason, SuppressionRecord } from "../subscriber-state.ts";
+import type { Reason } from "../subscriber-state.ts";
 import { documentOf } from "./change-subscriber.ts";
 import type { SuppressionDeps } from "./deps.ts";
+import type { CheckedSuppression } from "../check-index/suppressed-addresses.ts";
 
-/** Current suppressions of the given (already normalised) addresses; duplicates are looked up once. */
+/**
+ * Current suppressions of the given (already normalised) addresses; duplicates are looked up once. The
+ * check index answers when it can prove itself current; what it cannot answer is read from the database.
+ */
 export async function checkSuppressions(
   deps: SuppressionDeps,
   workspaceId: string,
   emails: string[],
-): Promise<Map<string, SuppressionRecord>> {
+): Promise<Map<string, CheckedSuppression>> {
+  const distinct = [...new Set(emails)];
+  const indexed = await deps.checkIndex?.answer(workspaceId, distinct);
+  if (!indexed) return await fromDatabase(deps, workspaceId, distinct);
+  if (indexed.fromDatabase.length === 0) return indexed.found;
+  for (const [email, record] of await fromDatabase(deps, workspaceId, indexed.fromDatabase)) indexed.found.set(email, record);
+  return indexed.found;
+}
+
+async function fromDatabase(deps: SuppressionDeps, workspaceId: string, emails: string[]): Promise<Map<string, CheckedSuppression>> {
   const hasher = deps.hasher;
   const erasedKeys = hasher ? (email: string) => hasher.candidatesOf(workspaceId, email) : undefined;
-  return await deps.subscribers.suppressionsOf(workspaceId, [...new Set(emails)], deps.lookup, erasedKeys);
+  return await deps.subscribers.suppressionsOf(workspaceId, emails, deps.lookup, erasedKeys);
 }
 
 /** One address by normalised email or by subscriber id. */

@@ -15,6 +15,8 @@ import { runGatewayBenchmark } from "./gateway/gateway.ts";
 import { runGrowthBenchmark } from "./growth/growth.ts";
 import { runRpcBenchmark } from "./rpc/rpc.ts";
 import { runWatchLatencyBenchmark } from "./watch/watch-latency.ts";
+import { verdictTable, type Verdict } from "./lib/report.ts";
+import { loadavg } from "node:os";
 
 interface SubBenchmark {
   name: string;
@@ -64,11 +66,17 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const started = performance.now();
+const verdicts: Verdict[] = [];
 for (const benchmark of benchmarks.filter((b) => wanted.length === 0 || wanted.includes(b.name))) {
   console.log(`\n=== ${benchmark.name}: ${benchmark.describe}`);
   const t0 = performance.now();
-  await benchmark.run();
+  const result = (await benchmark.run()) as { verdicts?: Verdict[] } | undefined;
+  verdicts.push(...(result?.verdicts ?? []));
   console.log(`=== ${benchmark.name} took ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+}
+if (verdicts.length > 0) {
+  console.log(`\nThe performance issue's targets (load average now ${loadavg().map((v) => v.toFixed(2)).join(" ")}):`);
+  console.log(verdictTable(verdicts.sort((a, b) => a.target.localeCompare(b.target))));
 }
 console.log(`\nbench finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 process.exit(0);

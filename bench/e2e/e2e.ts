@@ -29,7 +29,7 @@
  * when running as root), BENCH_POSTGRES_BIN (/usr/lib/postgresql/15/bin).
  */
 import { loadavg } from "node:os";
-import { machine, table, writeResult } from "../lib/report.ts";
+import { machine, table, verdictTable, writeResult, type Verdict } from "../lib/report.ts";
 import { runE2eCell, type CellResult } from "./cell.ts";
 import { runE2eMatrix } from "./matrix.ts";
 import { settings } from "./settings.ts";
@@ -79,6 +79,12 @@ function report(cell: CellResult) {
       `event-to-queryable p99 <= 250 ms at half the sustained rate ${verdict(targets.p99AtMost250ms)} (${p99Ms.toFixed(0)} ms)` +
       `\nload average at start ${cell.loadAverageAtStart.map((v) => v.toFixed(2)).join(" ")}, at end ${loadavg().map((v) => v.toFixed(2)).join(" ")}`,
   );
+  const verdicts: Verdict[] = [
+    { target: "3. applied/ceiling >= 0.25", figure: `${phase1.appliedPerSecond.toFixed(0)} applied events/s (${cell.ratio.toFixed(3)})`, baseline: `bulk-upsert ceiling ${ceiling.upsertsPerSecond.toFixed(0)}/s`, met: targets.appliedAtLeastQuarterOfCeiling },
+    { target: "3. document writes per applied event <= 2.5", figure: cell.writes.perEvent.toFixed(2), baseline: "ceiling: 1 per upsert", met: targets.writesPerEventAtMost2_5 },
+    { target: "4. event-to-queryable p99 <= 250 ms at half rate", figure: `p99 ${p99Ms.toFixed(0)} ms at ${phase2?.rate.toFixed(0) ?? "?"} events/s`, baseline: "-", met: targets.p99AtMost250ms },
+  ];
+  console.log(`\n${verdictTable(verdicts)}`);
   const result = {
     benchmark: "e2e",
     at: new Date().toISOString(),
@@ -94,6 +100,7 @@ function report(cell: CellResult) {
     ratio: cell.ratio,
     writes: cell.writes,
     targets,
+    verdicts,
     deliveryFacts: cell.deliveryFacts,
     deadLetters: cell.deadLetters,
     consumers: cell.consumers,

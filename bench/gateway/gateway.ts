@@ -49,7 +49,7 @@ import { cpuSeconds, findPid, peakRssMiB, stopChild, treeCpuSeconds } from "../l
 import { processTree } from "../../test/support/process-tree.ts";
 import { loadGenerator, runLoad } from "../lib/load.ts";
 import { summariseProfile, type ProfileSummary } from "../lib/profile.ts";
-import { machine, resultsDir, table, writeResult } from "../lib/report.ts";
+import { machine, resultsDir, table, verdictTable, writeResult, type Verdict } from "../lib/report.ts";
 import { providerLines, runTable, summarise, tracingComparison, workersComparison, type PeakRss, type RunRow, type Target } from "./gateway-report.ts";
 import { measureHotPath, printHotPath, type StepCost } from "./hot-path.ts";
 import { requestPool, type RequestPool } from "./request-pool.ts";
@@ -294,6 +294,15 @@ function report(rows: RunRow[], peak: PeakRss, resendFile: RequestFileInfo, prof
       `\nCPU per event ratio gateway/baseline: ${gateway.cpuPerEventRatio.toFixed(2)}` +
       `\ntargets: ratio >= 1.0 ${targets.ratioAtLeast1 ? "MET" : "NOT MET"}; >= 10,000 events/s ${targets.tenThousandPerSecond ? "MET" : "NOT MET"} (${Math.round(gateway.rps)}); p99 <= 10 ms ${targets.p99AtMost10ms ? "MET" : "NOT MET"} (${gateway.p99Ms.toFixed(2)} ms)`,
   );
+  const verdicts: Verdict[] = [
+    {
+      target: "1. gateway: throughput >= bare baseline, CPU/event <= baseline's",
+      figure: `${gateway.ratio.toFixed(2)}× the baseline's events/s, CPU/event ${gateway.cpuPerEventRatio.toFixed(2)}×`,
+      baseline: `bare node:http + svix ${Math.round(baseline.rps)} req/s`,
+      met: gateway.ratio >= 1 && gateway.cpuPerEventRatio <= 1,
+    },
+  ];
+  console.log(`\n${verdictTable(verdicts)}`);
   const tracing = tracingComparison(rows, droppedSpans);
   if (tracing) console.log(`\n${tracing.line}`);
   const processes = workersComparison(rows, workerProcesses);
@@ -322,6 +331,7 @@ function report(rows: RunRow[], peak: PeakRss, resendFile: RequestFileInfo, prof
     ratios: gateway.ratios,
     cpuPerEventRatio: gateway.cpuPerEventRatio,
     targets,
+    verdicts,
     /** Every gateway row's summary by name (resend, sendgrid, ses-v2, ses-v1), and the baseline's. */
     summaries,
     tracing: tracing?.figures,

@@ -39,7 +39,7 @@ import { loadBaseConfig } from "../../services/shared/config.ts";
 import { encodePageToken } from "../../services/shared/paging.ts";
 import { sendsPageScope } from "../../services/delivery-status/use-cases/queries.ts";
 import { eventBody, eventsReflected } from "../e2e/events.ts";
-import { machine, table, writeResult } from "../lib/report.ts";
+import { machine, table, verdictTable, writeResult, type Verdict } from "../lib/report.ts";
 import { startBenchStack } from "../lib/stack.ts";
 import { checkIndexLoaded } from "../lib/check-index.ts";
 import { envelope, publishEnvelope } from "../rpc/ingest.ts";
@@ -191,7 +191,13 @@ function report(levels: { stored: number; loadSeconds: number; figures: Figure[]
   console.log(`\nFlat as it grows: each figure with ${small.stored.toLocaleString("en-US")} and ${large.stored.toLocaleString("en-US")} documents stored in each main collection (p50 / p99)`);
   console.log(table(rows));
   console.log(`load average at start ${loadAtStart.map((v) => v.toFixed(2)).join(" ")}, at end ${loadavg().map((v) => v.toFixed(2)).join(" ")}`);
-  const result = { benchmark: "growth", at: new Date().toISOString(), machine: machine(), loadAverageAtStart: loadAtStart, settings: { sizes, campaignSends, e2eEvents, bounds }, levels, rows };
+  const verdicts: Verdict[] = small.figures.map((figure, i) => {
+    const grown = large.figures[i]!;
+    const ratio = Number(rows[i]!["growth (p99, or rate)"]);
+    const shown = (f: Figure) => (f.unit === "ms" ? `p99 ${f.p99.toFixed(1)} ms` : `${f.p50.toFixed(0)}/s`);
+    return { target: `5. flat: ${figure.what}`, figure: `${shown(grown)} at ${large.stored.toLocaleString("en-US")} (${ratio.toFixed(2)}×)`, baseline: `${shown(figure)} at ${small.stored.toLocaleString("en-US")}`, met: ratio <= flatWithin };
+  });
+  const result = { benchmark: "growth", at: new Date().toISOString(), machine: machine(), loadAverageAtStart: loadAtStart, settings: { sizes, campaignSends, e2eEvents, bounds }, levels, rows, verdicts };
   writeResult("growth", result);
   return result;
 }

@@ -22,6 +22,19 @@ export function machine() {
   };
 }
 
+/** One of the performance issue's targets as a benchmark measured it, beside the same run's baseline. */
+export interface Verdict {
+  target: string;
+  figure: string;
+  baseline: string;
+  met: boolean;
+}
+
+/** The verdicts as a table (each benchmark's own, and `npm run bench`'s summary of all). */
+export function verdictTable(verdicts: readonly Verdict[]): string {
+  return table(verdicts.map((v) => ({ target: v.target, figure: v.figure, "baseline (same run)": v.baseline, verdict: v.met ? "met" : "NOT MET" })));
+}
+
 /** Renders rows as an aligned text table. */
 export function table(rows: Record<string, string | number>[]): string {
   if (rows.length === 0) return "";

@@ -5,6 +5,7 @@
  * again one by one). Beside CPU per event they say where a second instance's
  * time goes — retries and failed batches are work done twice.
  */
+import { metricsText } from "../lib/metrics-text.ts";
 
 export interface ConsumerCounts {
   /** Acked: applied, or skipped (nothing to do). */
@@ -19,13 +20,6 @@ export interface ConsumerCounts {
 
 const line = /^(ngsreach_consumer_(?:messages_total|failed_batches_total|batch_messages_sum|batch_messages_count))\{([^}]*)\} (\S+)$/;
 
-/** An instance's /metrics text, or undefined when it did not answer within 5 s. */
-export function metricsText(port: number): Promise<string | undefined> {
-  return fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) }).then(
-    (response) => (response.ok ? response.text() : undefined),
-    () => undefined,
-  );
-}
 
 /** Sums every consumer of the instance (delivery-status and campaign-stats each have one on the events stream). */
 export async function consumerCounts(port: number): Promise<ConsumerCounts | undefined> {

@@ -3,7 +3,7 @@
  * `ngsreach_database_write_statements_total` (services/shared/database-writes.ts), read from its /metrics before
  * and after phase 1, summed over instances, by collection.
  */
-import { metricsText } from "./consumer-metrics.ts";
+import { metricsText } from "../lib/metrics-text.ts";
 
 const line = /^ngsreach_database_write_statements_total\{([^}]*)\} (\S+)$/;
 

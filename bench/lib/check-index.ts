@@ -6,10 +6,12 @@
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { SuppressionService } from "../../gen/ngsreach/suppression/v1/suppression_pb.ts";
+import { metricsText } from "./metrics-text.ts";
 
 /** Values of the series of one metric on a service's /metrics, by their label text ("" without labels). */
 async function seriesOf(port: number, metric: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const text = await metricsText(port);
+  if (text === undefined) throw new Error(`no /metrics from the service on port ${port}`);
   const values: Record<string, number> = {};
   for (const line of text.split("\n")) {
     if (!line.startsWith(metric) || (line[metric.length] !== "{" && line[metric.length] !== " ")) continue;

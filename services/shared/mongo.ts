@@ -3,6 +3,7 @@
  * indexes at start-up (with ensureIndexes); nothing outside a repository
  * touches the driver.
  */
+import { withTimeout } from "./with-timeout.ts";
 import { MongoClient, type Collection, type Db, type IndexDescription } from "mongodb";
 import type { Logger } from "./log.ts";
 import { watchMongoMonitor } from "./mongo-watchdog.ts";
@@ -57,15 +58,7 @@ export async function connectMongo(uri: string, database: string, appName: strin
     ping: async () => {
       // Bounded here, not by the driver's `timeoutMS` (mongodb 7.9 ignores it): a ping written on a connection
       // the server dropped at that moment can wait forever, and /healthz must still answer.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 1000)));
-      try {
-        return await Promise.race([db.command({ ping: 1 }).then(() => true), late]);
-      } catch {
-        return false;
-      } finally {
-        clearTimeout(timer);
-      }
+      return (await withTimeout(db.command({ ping: 1 }).then(() => true), 1000)) ?? false;
     },
   };
 }

@@ -6,6 +6,7 @@
  * `timeoutMs`: when NATS is down or frozen a scrape still answers at once,
  * with ngsreach_nats_up 0 and the JetStream gauges absent rather than old.
  */
+import { withTimeout } from "./with-timeout.ts";
 import type { MetricsRegistry } from "./metrics.ts";
 import type { MongoHandles } from "./mongo.ts";
 import { DEAD_LETTERS_STREAM, DOMAIN_EVENTS_STREAM, RESEND_EVENTS_STREAM, type NatsHandles } from "./nats.ts";
@@ -114,15 +115,3 @@ function shared<T>(read: () => Promise<T>): () => Promise<T> {
   };
 }
 
-/** The value, or undefined when it failed or took longer than `ms`. */
-async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(resolve, ms, undefined);
-  });
-  try {
-    return await Promise.race([work.catch(() => undefined), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

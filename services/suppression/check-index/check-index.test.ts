@@ -3,7 +3,8 @@
  * every answer is current on both — right after the other instance's change, for a change saved but
  * not yet published, across an erasure and after a restart — and the answers came from memory.
  */
-import { SuppressionReason } from "../../../gen/ngsreach/events/v1/domain_events_pb.ts";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { ErasureAppliedSchema, SuppressionReason } from "../../../gen/ngsreach/events/v1/domain_events_pb.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalServer } from "../../../tools/local-servers.ts";
 import { privateNats, testBaseConfig, uniqueName, waitFor } from "../../../test/harness.ts";
@@ -139,6 +140,24 @@ describe("CheckSuppressions from the check index", () => {
     // Another workspace's suppressions are not this one's.
     const other = (await restarted.client.checkSuppressions({ workspaceId: uniqueName("ws"), emails })).results;
     expect(other.some((r) => r.suppressed)).toBe(false);
+  });
+
+  // Each makes its workspace database-only: a suppression stored behind the index's back is then answered.
+  it.each([
+    ["an erasure applied whose request the index never saw", (ws: string) => ({
+      subject: `erasure.${ws}.applied`,
+      data: toBinary(ErasureAppliedSchema, create(ErasureAppliedSchema, { workspaceId: ws, erasureId: "never-requested", service: "suppression", documents: 1 })),
+      msgID: `erasure-applied:never-requested:${ws}`,
+    })],
+    ["a subscriber event whose message id names no document", (ws: string) => ({ subject: `subscriber.${ws}.suppressed`, data: new Uint8Array(), msgID: `not-a-document-id-${ws}` })],
+  ])("reads the database for a workspace after %s", async (_what, event) => {
+    const ws = uniqueName("ws");
+    const outcome = addManually(newSubscriber(ws, "hidden@example.com", 1), { reason: "manual", subscriberId: "", actor: "ops", note: "n", atMs: 1000 });
+    await new SubscriberRepository(a.service.context.mongo.db).insertMany([{ ...outcome.state, version: 1 }]);
+    expect((await suppressedOn(a, ws, "hidden@example.com")).suppressed).toBe(false);
+    const { subject, data, msgID } = event(ws);
+    await a.service.context.nats.js.publish(subject, data, { msgID });
+    expect((await suppressedOn(a, ws, "hidden@example.com")).reason).toBe(SuppressionReason.MANUAL);
   });
 
   it("turns itself off above SUPPRESSION_CHECK_INDEX_MAX, and the database answers", async () => {

@@ -27,6 +27,7 @@ import { ErasureAppliedSchema, ErasureRequestedSchema } from "../../../gen/ngsre
 import type { Logger } from "../../shared/log.ts";
 import type { MetricsRegistry } from "../../shared/metrics.ts";
 import { DOMAIN_EVENTS_STREAM } from "../../shared/nats.ts";
+import { withTimeout } from "../../shared/with-timeout.ts";
 import { subscriberKey } from "../address.ts";
 import { isPseudonym, type AddressHasher } from "../erasure/address-hash.ts";
 import { addressOfMessageId } from "../outbox.ts";
@@ -53,16 +54,6 @@ const maxMarks = 1000;
 /** Documents read back per `$in` when applying events. */
 const applyBatch = 500;
 
-/** The promise's value, or undefined when it fails or takes longer than `ms`. */
-async function withinMs<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, ms))));
-  try {
-    return await Promise.race([promise.catch(() => undefined), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const workspaceOfSubject = (subject: string): string => subject.split(".")[1] ?? "";
 
@@ -223,7 +214,7 @@ export class CheckIndex {
     const deadline = Date.now() + this.#settings.waitMs;
     while (this.#consumer && this.#state === "ready") {
       // Bounded by the deadline: with NATS unreachable a JetStream request waits for its own timeout (5 s).
-      const info = await withinMs(this.#consumer.info(false), deadline - Date.now());
+      const info = await withTimeout(this.#consumer.info(false), deadline - Date.now());
       if (!info) return false;
       // Messages reach the callback before the info reply (one connection, in order).
       const target = this.#receivedSeq;

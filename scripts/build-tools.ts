@@ -4,9 +4,9 @@
  * pins (or this script's patches, or the files they add) changed, so
  * `npm start` and `npm test` stay fast after the first run.
  *
- * FerretDB is built with eight patches, applied to a copy of the pinned module
+ * FerretDB is built with nine patches, applied to a copy of the pinned module
  * in .cache (the Go module cache itself is never touched); patches 1-3 and
- * 5-8 change no result, patch 4 makes concurrent writes end as on MongoDB:
+ * 5-9 change no result, patch 4 makes concurrent writes end as on MongoDB:
  * 1. FerretDB v1.24.2's SQLite backend filters `{_id: x}` on
  *    `_ferretdb_sjson->'$._id'` while the unique _id index it creates is on
  *    `_ferretdb_sjson->"_id"`; SQLite only uses an index for the same
@@ -97,6 +97,21 @@
  *    most 8 MiB of them) (tools/_ferretdb/internal/handler/sjson/
  *    whole_decoder.go). Only the wording of errors for malformed stored data
  *    differs. Measured: see the README's performance section.
+ * 9. Its SQLite backend ran no other filter in SQL, so every find, count,
+ *    update or delete by fields (ListSends' {workspaceId, campaignId, ...},
+ *    the outboxes' {pending: true}) decoded the whole collection in Go: a
+ *    ListSends page cost ~0.07 ms per stored send. A filter's top-level
+ *    equalities to a string or a boolean (at most 3) now narrow the query in
+ *    SQL on `_ferretdb_sjson->"field"`, the expression FerretDB builds its
+ *    indexes on, so SQLite searches the index whose leading fields they name.
+ *    As {f: v} also matches an array holding v, each field is v or any array
+ *    (JSON text from "[" up to "\"), written as an OR of every choice per field
+ *    (SQLite searches each branch by the index; an AND of per-field ORs it can
+ *    search by one field only). A superset: the handler re-applies the whole
+ *    filter (tools/_ferretdb/internal/backends/sqlite/filter_equal.go).
+ *    Measured: a sorted page of 101 of a 20,000-document campaign, 1.16 s
+ *    among 100,000 documents -> 0.40 s, the same among 30,000 and 300,000
+ *    (what is left is decoding the campaign's documents).
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -213,6 +228,24 @@ const patches: Patch[] = [
   ...["array", "binary", "bool", "datetime", "document", "double", "int32", "int64", "object_id", "regex", "sjson", "string", "timestamp"].map(
     (name): Patch => ({ file: `internal/handler/sjson/${name}.go`, before: "json.NewDecoder(r)", after: "newDecoder(r) /* patched */" }),
   ),
+  // 9. top-level string and boolean equalities by the indexes on those fields (after patch 6's branch)
+  { add: "internal/backends/sqlite/filter_equal.go" },
+  {
+    file: "internal/backends/sqlite/collection.go",
+    before: "\t\twhereClause, args = where, ids\n\t}\n\n\tq += whereClause\n",
+    after:
+      "\t\twhereClause, args = where, ids\n" +
+      "\t} else if where, values, ok := prepareEqualWhereClause(params.Filter); ok { // patched: equalities by the fields' indexes\n" +
+      "\t\twhereClause, args = where, values\n\t}\n\n\tq += whereClause\n",
+  },
+  {
+    file: "internal/backends/sqlite/collection.go",
+    before: "\t\twhereClause, args = where, ids\n\t}\n\n\torderByClause := prepareOrderByClause(params.Sort)\n",
+    after:
+      "\t\twhereClause, args = where, ids\n" +
+      "\t} else if where, values, ok := prepareEqualWhereClause(params.Filter); ok { // patched: equalities by the fields' indexes\n" +
+      "\t\tfilterPushdown = true\n\t\twhereClause, args = where, values\n\t}\n\n\torderByClause := prepareOrderByClause(params.Sort)\n",
+  },
 ];
 
 const addedFiles = patches.flatMap((patch) => ("add" in patch ? [join(addedDir, patch.add)] : []));

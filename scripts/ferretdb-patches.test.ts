@@ -337,6 +337,106 @@ describe("the patched local FerretDB's lookups by _id, among 10 or 100,000 docum
   });
 });
 
+type EqDoc = { _id: string; ws?: unknown; camp?: unknown; status?: unknown; email?: string; flag?: unknown; n?: number };
+
+/** MongoDB's top-level {field: value} for a string or boolean value: equal, or an array holding it (one level). */
+const matchesEquality = (doc: EqDoc, filter: Record<string, string | boolean>) =>
+  Object.entries(filter).every(([field, value]) => {
+    const stored = doc[field as keyof EqDoc];
+    return stored === value || (Array.isArray(stored) && stored.some((element) => element === value));
+  });
+
+describe("the patched local FerretDB's equality pushdown (patch 9)", () => {
+  let own: MongoClient;
+  let db: Db;
+  let eq: Collection<EqDoc>;
+  const stored: EqDoc[] = [];
+  const tricky = ["", '"quoted"', "back\\slash", "line\nbreak", "\u0001", "é 中文 😀", "</script>&", "a\u2028b", "[not an array]", "\\"];
+  beforeAll(async () => {
+    own = await new MongoClient((await privateFerretDb()).url).connect();
+    db = own.db("equality");
+    eq = db.collection<EqDoc>("eq");
+    await eq.createIndex({ ws: 1, camp: 1, status: 1, email: 1 }, { name: "by_campaign" });
+    const statuses = ["sent", "delivered", "bounced"];
+    for (let i = 0; i < 3_000; i++) {
+      stored.push({ _id: `d${i}`, ws: `w${i % 2}`, camp: `c${i % 10}`, status: statuses[i % 3], email: `e${i}`, flag: i % 4 === 0, n: i });
+    }
+    // What an equality matches besides an equal string: arrays holding it; and what it must not match.
+    const odd: EqDoc[] = [
+      { _id: "array", ws: "w1", camp: ["c1", "cX"], status: "sent", flag: [true] },
+      // (FerretDB v1 stores no nested arrays, so [["c1"]], which {camp: "c1"} does not match, cannot be here.)
+      { _id: "oid", ws: "w1", camp: new ObjectId("65a000000000000000000001") as unknown as string, status: "sent" },
+      { _id: "nested", ws: "w1", camp: { c: "c1" }, status: "sent", flag: { f: true } },
+      { _id: "number", ws: "w1", camp: 1, status: "sent", flag: 1 },
+      { _id: "null", ws: "w1", camp: null, status: "sent", flag: null },
+      { _id: "missing", ws: "w1", status: "sent" },
+      { _id: "empty-array", ws: ["w1"], camp: [], status: ["sent", "x"] },
+      ...tricky.map((camp, i) => ({ _id: `tricky${i}`, ws: "esc", camp, status: camp, flag: i % 2 === 1 })),
+    ];
+    stored.push(...odd);
+    await eq.insertMany(stored);
+  });
+  afterAll(async () => own?.close());
+
+  const idsOf = (docs: { _id: string }[]) => docs.map((doc) => doc._id).sort();
+  const expected = (filter: Record<string, string | boolean>) => idsOf(stored.filter((doc) => matchesEquality(doc, filter)));
+  const filters: Record<string, string | boolean>[] = [
+    { ws: "w1", camp: "c1" },
+    { ws: "w1", camp: "c1", status: "sent" },
+    { camp: "c1", ws: "w1", status: "bounced", email: "e1" },
+    { ws: "w1", camp: "cX" },
+    { ws: "w1", status: "x" },
+    { ws: "w1", flag: true },
+    { flag: true },
+    { ws: "w1", camp: "65a000000000000000000001" },
+    ...tricky.map((camp) => ({ ws: "esc", camp })),
+    ...tricky.map((status) => ({ ws: "esc", status })),
+  ];
+
+  it("finds exactly what MongoDB matches, arrays holding the value included, in every command", async () => {
+    for (const filter of filters) {
+      const want = expected(filter);
+      const what = JSON.stringify(filter);
+      expect(idsOf(await eq.find(filter).toArray()), what).toEqual(want);
+      expect(idsOf(await eq.find({ ...filter, n: { $gte: 0 } } as Filter<EqDoc>).toArray()), what).toEqual(idsOf(stored.filter((doc) => matchesEquality(doc, filter) && (doc.n ?? -1) >= 0)));
+      expect(await eq.countDocuments(filter), what).toBe(want.length);
+      expect((await db.command({ count: "eq", query: filter })).n, what).toBe(want.length);
+      expect(idsOf(await eq.aggregate<EqDoc>([{ $match: filter }]).toArray()), what).toEqual(want);
+    }
+    expect(expected({ ws: "w1", camp: "c1" })).toContain("array"); // the fixture holds what the array branches are for
+    expect(idsOf(await eq.find({ ws: "w1", camp: { $eq: "c1" } }).toArray())).toEqual(expected({ ws: "w1", camp: "c1" }));
+    const page = await eq.find({ ws: "w1", camp: "c1", email: { $gt: "e5" } }).sort({ email: 1 }).limit(3).toArray();
+    expect(page.map((doc) => doc.email)).toEqual(stored.filter((doc) => matchesEquality(doc, { ws: "w1", camp: "c1" }) && (doc.email ?? "") > "e5").map((doc) => doc.email!).sort().slice(0, 3));
+  });
+
+  it("updates, finds-and-modifies and deletes exactly those documents", async () => {
+    const filter = { ws: "w1", camp: "c3" };
+    const want = expected(filter);
+    expect((await eq.updateMany(filter, { $set: { touched: true } } as never)).matchedCount).toBe(want.length);
+    expect(idsOf(await eq.find({ touched: true } as Filter<EqDoc>).toArray())).toEqual(want);
+    expect((await eq.findOneAndUpdate({ ws: "w1", camp: "cX" }, { $set: { n: -1 } }))?._id).toBe("array");
+    expect((await eq.deleteMany({ ws: "w0", camp: "c4", status: "delivered" })).deletedCount).toBe(expected({ ws: "w0", camp: "c4", status: "delivered" }).length);
+    expect(await eq.countDocuments({ ws: "w0", camp: "c4" })).toBe(expected({ ws: "w0", camp: "c4" }).length - expected({ ws: "w0", camp: "c4", status: "delivered" }).length);
+  });
+
+  it("searches the index on the filter's leading fields, and leaves other filters as they were", async () => {
+    const plan = async (filter: Document) => {
+      const explain = await db.command({ explain: { find: "eq", filter } });
+      return { pushdown: explain.filterPushdown as boolean, plan: (explain.queryPlanner as { Plan: string[] }).Plan.join("\n") };
+    };
+    // Unpatched: no pushdown and a SCAN of the table, which decodes every document in Go.
+    for (const filter of [{ ws: "w1", camp: "c1" }, { ws: "w1", camp: "c1", status: "sent", email: { $gt: "e" } }, { camp: "c1", ws: "w1", n: 3 }]) {
+      const { pushdown, plan: text } = await plan(filter);
+      expect(pushdown, text).toBe(true);
+      expect(text).toMatch(/SEARCH .* USING INDEX .*by_campaign \(<expr>=\? AND <expr>=\?/);
+      expect(text).not.toMatch(/SCAN/);
+    }
+    for (const filter of [{ n: 3 }, { "a.b": "x" }, { ws: { $ne: "w1" } }, { ws: null }, { $or: [{ ws: "w1" }] }]) {
+      expect((await plan(filter)).pushdown, JSON.stringify(filter)).toBe(false);
+    }
+  });
+});
+
 /** Why the PostgreSQL test below cannot run here (no PostgreSQL 15 binaries, or they cannot be run), else undefined. */
 const noPostgres = postgresUnavailable();
 if (noPostgres) console.warn(`skipping the local FerretDB's PostgreSQL backend tests: ${noPostgres}`);

@@ -39,6 +39,7 @@ import { countsOf, type Counts } from "./counts.ts";
 import { limitAlertMessageId, type BulkSenderLimits, type PendingLimitAlert } from "./deliverability/bulk-sender-limits.ts";
 import { providerCountsOf, type ProviderCounts } from "./deliverability/provider-counts.ts";
 import { KeyedLock } from "../shared/keyed-lock.ts";
+import { ApplyRounds } from "./apply-rounds.ts";
 import { mapLimited } from "../shared/map-limited.ts";
 import { ensureIndexes, isDuplicateKeyError } from "../shared/mongo.ts";
 import { deleteEach, pagesOf, type SweepLimits, type SweepResult } from "../shared/retention.ts";
@@ -108,6 +109,12 @@ export interface TouchedCampaign {
   campaignId: string;
   /** Alerts waiting to be published (new or left over). */
   outbox: PendingAlert[];
+}
+
+/** The campaign and workspace-day documents an applyParts call touched. */
+export interface TouchedDocuments {
+  campaigns: TouchedCampaign[];
+  days: TouchedDay[];
 }
 
 /** A workspace-day document an applyParts call wrote, with the bulk-sender crossings it holds unpublished. */
@@ -197,6 +204,22 @@ export class StatsRepository {
   private readonly recentDocs = new RecentDocuments(20_000);
   /** Version guard in filters; off only in the fault suite's deliberately broken build. */
   private versionGuard = true;
+  /** applyParts' rounds: the calls made while one is under way are applied together, in the next. */
+  private readonly rounds = new ApplyRounds<{ parts: readonly PartToApply[]; options: ApplyPartsOptions }, TouchedDocuments>({
+    // The options are the same for every caller of one process (its ingest deps) but for `now`, which is
+    // the time alerts are stamped with: the first caller's.
+    applyTogether: (inputs) => this.applyPartsNow(inputs.flatMap((input) => input.parts), inputs[0]!.options),
+    shareOf: (touched, { parts }) => {
+      const keys = new Set(parts.map(({ workspaceId, part }) => (part.kind === "day" ? `${workspaceId}\u0000day\u0000${part.day}` : `${workspaceId}\u0000${part.campaignId}`)));
+      return {
+        campaigns: touched.campaigns.filter((campaign) => keys.has(`${campaign.workspaceId}\u0000${campaign.campaignId}`)),
+        days: touched.days.filter((day) => keys.has(`${day.workspaceId}\u0000day\u0000${day.day}`)),
+      };
+    },
+    sizeOf: (input) => input.parts.length,
+    maxRoundSize: 2_000,
+    maxWaitMs: 10_000,
+  });
 
   constructor(db: Db) {
     this.sends = db.collection<Stored>("stats_sends");
@@ -365,7 +388,7 @@ export class StatsRepository {
   /**
    * Applies parts of deltas, each to its document unless that document already applied the delta (`ref`
    * in `recent`): one write per document however many parts it takes, one bulk write per collection
-   * (campaigns, then hours, then links). Drops from `recent` the refs `isDone` confirms. Campaign parts
+   * (the collections at once). Drops from `recent` the refs `isDone` confirms. Campaign parts
    * also move the alert state, evaluated on the document's new totals, and may add alerts to the outbox.
    * Returns the campaign documents touched.
    *
@@ -374,8 +397,15 @@ export class StatsRepository {
    * document does not hold is applied only if its send, read after the document, still has it pending:
    * then it was not finished (so not forgotten) when the document was read, and the version guard
    * proves the document did not change since.
+   *
+   * The calls made while one is under way are applied together, in the next round (apply-rounds.ts):
+   * each gets the campaign and day documents its own parts touched.
    */
-  async applyParts(parts: readonly PartToApply[], options: ApplyPartsOptions): Promise<{ campaigns: TouchedCampaign[]; days: TouchedDay[] }> {
+  async applyParts(parts: readonly PartToApply[], options: ApplyPartsOptions): Promise<TouchedDocuments> {
+    return await this.rounds.apply({ parts, options });
+  }
+
+  private async applyPartsNow(parts: readonly PartToApply[], options: ApplyPartsOptions): Promise<TouchedDocuments> {
     const byDocument = new Map<string, PartsOfDocument>();
     for (const entry of parts) {
       const { collection, id } = this.target(entry.workspaceId, entry.part);
@@ -390,9 +420,11 @@ export class StatsRepository {
     await this.locks.runAll(byDocument.keys(), async () => {
       const docs = await this.readMany(groups, true);
       const pending = await this.confirmPending(groups, docs, options);
-      for (const kind of partKinds) {
+      // The collections are written at once: each document's write depends only on its own read and on the
+      // confirmation above, never on another collection's write. All settle before the locks are let go.
+      await settleAll(partKinds.map(async (kind) => {
         const ofKind = groups.flatMap((group, index) => (group.kind === kind ? [{ group, doc: docs[index]! }] : []));
-        if (ofKind.length === 0) continue;
+        if (ofKind.length === 0) return;
         const decide = (group: PartsOfDocument, doc: Stored | null, confirmed: ReadonlySet<string>) =>
           fieldsAfterParts(
             doc,
@@ -427,7 +459,7 @@ export class StatsRepository {
           if (first.kind === "day") touchedDays.push({ workspaceId: group.workspaceId, day: first.day, outbox: (outbox as PendingLimitAlert[] | undefined) ?? [] });
         });
         await options.afterWrite?.(kind);
-      }
+      }));
     });
     return { campaigns: touched, days: touchedDays };
   }
@@ -631,11 +663,14 @@ export class StatsRepository {
       if (cached) found.set(key, cached);
       else missing.set(collection, [...(missing.get(collection) ?? []), id]);
     }
-    for (const [collection, ids] of missing) {
-      for (let i = 0; i < ids.length; i += 500) {
-        for (const doc of await collection.find({ _id: { $in: ids.slice(i, i + 500) } }).toArray()) found.set(`${collection.collectionName}:${doc._id}`, doc);
-      }
-    }
+    // One collection's reads do not wait for another's.
+    await Promise.all(
+      [...missing].map(async ([collection, ids]) => {
+        for (let i = 0; i < ids.length; i += 500) {
+          for (const doc of await collection.find({ _id: { $in: ids.slice(i, i + 500) } }).toArray()) found.set(`${collection.collectionName}:${doc._id}`, doc);
+        }
+      }),
+    );
     return targets.map(({ key }) => found.get(key) ?? null);
   }
 
@@ -729,4 +764,10 @@ function toCampaign(doc: Stored): CampaignRecord {
     alerts: (doc.alerts as AlertState | undefined) ?? initialAlertState(),
     outbox: (doc.outbox as PendingAlert[] | undefined) ?? [],
   };
+}
+
+/** Waits for every promise to settle, then rejects with the first failure, if any. */
+async function settleAll(promises: readonly Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(promises)).find((outcome) => outcome.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
 }

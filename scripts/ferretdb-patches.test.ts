@@ -437,6 +437,85 @@ describe("the patched local FerretDB's equality pushdown (patch 9)", () => {
   });
 });
 
+type PageDoc = { _id: string; ws: string; camp: unknown; status?: unknown; email?: unknown; n: number };
+
+describe("the patched local FerretDB's first N of a sorted find (patch 10)", () => {
+  let own: MongoClient;
+  let db: Db;
+  let sends: Collection<PageDoc>;
+  // Sort values of every kind, none tied (a missing field sorts as null: only the missing one is here), safe
+  // strings and the ones whose JSON text orders otherwise.
+  const odd: unknown[] = [
+    "ab", "ab!", "ab ", "a b", "ab\\", 'ab"', "ab\u0001", "ab<", "ab&", "ab>", "é", "中", "😀", "a\u2028", "~", "#", "",
+    7, -1.5, new ObjectId("65a000000000000000000002"), ["zz", "aa"], { x: "e5" }, true,
+  ];
+  beforeAll(async () => {
+    own = await new MongoClient((await privateFerretDb()).url).connect();
+    db = own.db("topn");
+    sends = db.collection<PageDoc>("sends");
+    await sends.createIndex({ ws: 1, camp: 1, email: 1 }, { name: "by_email" });
+    await sends.createIndex({ ws: 1, camp: 1, status: 1, email: 1 }, { name: "by_status" });
+    const docs: PageDoc[] = [];
+    const statuses = ["sent", "delivered", "bounced"];
+    for (let i = 0; i < 3_000; i++) docs.push({ _id: `s${i}`, ws: "w", camp: `c${i % 3}`, status: statuses[i % 7 % 3], email: `e${String(i).padStart(5, "0")}`, n: i });
+    odd.forEach((email, i) => docs.push({ _id: `odd${i}`, ws: "w", camp: "c1", status: "sent", email, n: -i }));
+    docs.push({ _id: "no-email", ws: "w", camp: "c1", status: "sent", n: 0 });
+    docs.push({ _id: "camp-array", ws: "w", camp: ["c1", "c9"], status: "sent", email: "e00004x", n: 0 });
+    docs.push({ _id: "camp-oid", ws: "w", camp: new ObjectId("65a000000000000000000003"), status: "sent", email: "e00004y", n: 0 });
+    // The string its ObjectID renders as: {camp: "65a…03"} matches this one only, though the other's email comes first.
+    docs.push({ _id: "camp-hex-string", ws: "w", camp: "65a000000000000000000003", status: "sent", email: "e00004z9", n: 0 });
+    docs.push({ _id: "status-array", ws: "w", camp: "c1", status: ["bounced", "sent"], email: "e00004z", n: 0 });
+    await sends.insertMany(docs);
+  });
+  afterAll(async () => own?.close());
+
+  const cases: { filter: Filter<PageDoc>; sort: 1 | -1; skip: number; limit: number }[] = [];
+  for (const filter of [
+    { ws: "w", camp: "c1" },
+    { ws: "w", camp: "c1", status: "sent" },
+    { ws: "w", camp: "c1", email: { $gt: "e01000" } },
+    { ws: "w", camp: "c1", status: "bounced", email: { $gte: "e00500", $lt: "e02000" } },
+    { ws: "w", camp: "c9" },
+    { ws: "w", camp: "65a000000000000000000003" },
+    { ws: "w", camp: "c1", email: { $gt: "ab" } },
+    { ws: "w", camp: "c1", email: { $gt: "a b" } },
+    { ws: "w", camp: "c1", n: { $gte: 0 } },
+  ] as Filter<PageDoc>[]) {
+    for (const sort of [1, -1] as const) for (const [skip, limit] of [[0, 1], [0, 101], [5, 20], [0, 5_000]]) cases.push({ filter, sort, skip: skip!, limit: limit! });
+  }
+  // Every cut through the odd values (they come first ascending among c1's strings, and "é" to "😀" last).
+  for (const sort of [1, -1] as const) for (let limit = 2; limit <= 30; limit++) cases.push({ filter: { ws: "w", camp: "c1" }, sort, skip: 0, limit });
+
+  it("returns the page that sorting every match would: odd values, arrays, ObjectIDs, missing fields, both directions, with skip", async () => {
+    for (const { filter, sort, skip, limit } of cases) {
+      const what = `${JSON.stringify(filter)} sort ${sort} skip ${skip} limit ${limit}`;
+      // Without a limit there is no first-N read: the handler sorts every match, the reference.
+      const all = await sends.find(filter).sort({ email: sort }).toArray();
+      const page = await sends.find(filter).sort({ email: sort }).skip(skip).limit(limit).toArray();
+      expect(page.map((doc) => doc._id), what).toEqual(all.slice(skip, skip + limit).map((doc) => doc._id));
+    }
+    // The fixture holds what the exactness rules are for, among c1's first sends.
+    const first = (await sends.find({ ws: "w", camp: "c1" }).sort({ email: 1 }).limit(40).toArray()).map((doc) => doc._id);
+    expect(first).toEqual(expect.arrayContaining(["no-email", "camp-array", "odd1", "odd2"]));
+  });
+
+  it("reads the first N by the index when the filter is exact in SQL, and leaves other finds as they were", async () => {
+    const plan = async (filter: Document, sort: Document = { email: 1 }, limit = 101) => {
+      const explain = await db.command({ explain: { find: "sends", filter, sort, limit } });
+      return (explain.queryPlanner as { Plan: string[] }).Plan.join("\n");
+    };
+    // Unpatched (or patch 9 alone): no LIMIT in SQL, every candidate decoded and sorted in Go.
+    for (const filter of [{ ws: "w", camp: "c1" }, { ws: "w", camp: "c1", status: "sent", email: { $gt: "e" } }]) {
+      const text = await plan(filter);
+      expect(text).toMatch(/UNION ALL/);
+      expect(text).toMatch(/SEARCH .* USING INDEX/);
+    }
+    for (const [filter, sort] of [[{ ws: "w", camp: "c1", n: 3 }, { email: 1 }], [{ ws: "w" }, { email: 1, n: 1 }], [{ ws: "w", "a.b": "x" }, { email: 1 }], [{ _id: "s1", ws: "w" }, { email: 1 }]] as [Document, Document][]) {
+      expect(await plan(filter, sort), JSON.stringify([filter, sort])).not.toMatch(/UNION ALL/);
+    }
+  });
+});
+
 /** Why the PostgreSQL test below cannot run here (no PostgreSQL 15 binaries, or they cannot be run), else undefined. */
 const noPostgres = postgresUnavailable();
 if (noPostgres) console.warn(`skipping the local FerretDB's PostgreSQL backend tests: ${noPostgres}`);

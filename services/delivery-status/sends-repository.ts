@@ -170,6 +170,9 @@ export class SendsRepository {
    */
   async ensureIndexes(): Promise<void> {
     await ensureIndexes(this.#sends, [
+      // ListSends without a status or subscriber: a page in email id order straight from the index (on MongoDB,
+      // and on the local FerretDB, whose patch 10 reads the first N by it), not a sort of the whole campaign.
+      { key: { workspaceId: 1, campaignId: 1, emailId: 1 }, name: "list_by_campaign" },
       { key: { workspaceId: 1, campaignId: 1, status: 1, emailId: 1 }, name: "list_by_campaign_status" },
       { key: { workspaceId: 1, campaignId: 1, subscriberId: 1, emailId: 1 }, name: "list_by_campaign_subscriber" },
       { key: { pendingSendRecorded: 1 }, name: "outbox_pending", sparse: true },

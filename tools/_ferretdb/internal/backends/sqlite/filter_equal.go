@@ -37,6 +37,16 @@ var pushdownField = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 // passes the string condition, an array passes whatever it holds): the handler applies the whole
 // filter to what Query returns.
 func prepareEqualWhereClause(filter *types.Document) (string, []any, bool) {
+	condition, args, ok := equalCondition(filter)
+	if !ok {
+		return "", nil, false
+	}
+
+	return ` WHERE ` + condition, args, true
+}
+
+// equalCondition is prepareEqualWhereClause's condition, without the WHERE.
+func equalCondition(filter *types.Document) (string, []any, bool) {
 	keys := filter.Keys()
 	values := filter.Values()
 
@@ -95,5 +105,5 @@ func prepareEqualWhereClause(filter *types.Document) (string, []any, bool) {
 		branches = append(branches, "("+strings.Join(conditions, " AND ")+")")
 	}
 
-	return ` WHERE ` + strings.Join(branches, " OR "), args, true
+	return "(" + strings.Join(branches, " OR ") + ")", args, true
 }

@@ -12,7 +12,8 @@
  *    and by the send still holding the delta (read after the documents: an
  *    instance with a stale copy of the send never applies a delta another
  *    instance finished); one write per document for the whole batch, so a
- *    batch of a campaign's events writes its campaign document once;
+ *    batch of a campaign's events writes its campaign document once (and
+ *    the batches applying at the same time share that write: apply-rounds.ts);
  * 3. the deltas are removed from their sends (done); documents forget the
  *    references later (`isDone`, or the sweeper).
  * A crash anywhere leaves the messages unacked: their redelivery repeats 1

@@ -20,7 +20,7 @@ import { defaultScannerWindowMs } from "./scanner.ts";
 import { StatsRepository } from "./stats-repository.ts";
 import { loadStatsRetentionSettings, startStatsRetention, type StatsRetentionSettings } from "./stats-retention.ts";
 import { DoneRefs, type IngestDeps } from "./use-cases/ingest.ts";
-import { sweep } from "./use-cases/sweep.ts";
+import { defaultPruneRule, sweep } from "./use-cases/sweep.ts";
 import { notifyCampaignChanged } from "./watch.ts";
 import { publishTraced } from "../shared/tracing/nats-spans.ts";
 
@@ -36,6 +36,8 @@ export interface CampaignStatsSettings {
   readonly machineOpenWindowMs: number;
   /** How often the sweeper republishes pending alerts and prunes refs. */
   readonly sweepIntervalMs: number;
+  /** How long a document goes unwritten before the sweeper prunes its refs (use-cases/sweep.ts). */
+  readonly pruneIdleMs: number;
   /** How long JetStream waits for an ack before redelivering (a crashed instance's buffered messages wait this long). */
   readonly consumerAckWaitMs: number;
   /** Test only: called between two writes; throwing simulates a crash there. */
@@ -52,6 +54,7 @@ const defaults: Omit<CampaignStatsSettings, "port"> = {
   scannerWindowMs: defaultScannerWindowMs,
   machineOpenWindowMs: defaultMachineOpenWindowMs,
   sweepIntervalMs: 30_000,
+  pruneIdleMs: defaultPruneRule.idleMs,
   consumerAckWaitMs: 30_000,
 };
 
@@ -79,6 +82,7 @@ export function loadCampaignStatsSettings(env: Env = process.env): CampaignStats
     scannerWindowMs: read.integer("STATS_SCANNER_WINDOW_SECONDS", defaultScannerWindowMs / 1000, 0, 3600) * 1000,
     machineOpenWindowMs: read.integer("STATS_MACHINE_OPEN_WINDOW_SECONDS", defaultMachineOpenWindowMs / 1000, 0, 3600) * 1000,
     sweepIntervalMs: read.integer("STATS_SWEEP_INTERVAL_SECONDS", 30, 1, 86_400) * 1000,
+    pruneIdleMs: read.integer("STATS_PRUNE_IDLE_SECONDS", defaultPruneRule.idleMs / 1000, 0, 86_400) * 1000,
     consumerAckWaitMs: read.integer("STATS_CONSUMER_ACK_WAIT_SECONDS", 30, 1, 3600) * 1000,
     retention: loadStatsRetentionSettings(env),
   });
@@ -138,9 +142,15 @@ export function campaignStatsService(partial: CampaignStatsSettings): ServiceDef
       };
 
       let sweeping: Promise<unknown> = Promise.resolve();
+      // Refs are pruned at start and then once per idle time: their scan reads every aggregate document.
+      let prunedAt = -Infinity;
       const runSweep = () => {
         sweeping = sweeping
-          .then(() => sweep(deps))
+          .then(() => {
+            const pruneRefs = Date.now() - prunedAt >= settings.pruneIdleMs;
+            if (pruneRefs) prunedAt = Date.now();
+            return sweep(deps, { ...defaultPruneRule, idleMs: settings.pruneIdleMs }, { pruneRefs });
+          })
           .catch((error) => log.warn("sweep failed, will retry", { error }));
       };
       runSweep();

@@ -514,13 +514,15 @@ export class StatsRepository {
     return docs.map(toCampaign);
   }
 
-  /** Documents holding `recent` refs (a scan; run by the sweeper only). */
-  async documentsWithRecent(): Promise<{ kind: PartKind; id: string; workspaceId: string; recent: string[] }[]> {
-    const found: { kind: PartKind; id: string; workspaceId: string; recent: string[] }[] = [];
+  /** Documents holding `recent` refs, with when each was last written (a scan; run by the sweeper only). */
+  async documentsWithRecent(): Promise<{ kind: PartKind; id: string; workspaceId: string; recent: string[]; updatedAt: number | null }[]> {
+    const found: { kind: PartKind; id: string; workspaceId: string; recent: string[]; updatedAt: number | null }[] = [];
     for (const kind of partKinds) {
       const collection = this.collectionOf(kind);
-      const docs = await collection.find({ "recent.0": { $exists: true } }, { projection: { recent: 1, workspaceId: 1 } }).toArray();
-      for (const doc of docs) found.push({ kind, id: doc._id, workspaceId: doc.workspaceId as string, recent: doc.recent as string[] });
+      const docs = await collection.find({ "recent.0": { $exists: true } }, { projection: { recent: 1, workspaceId: 1, updatedAt: 1 } }).toArray();
+      for (const doc of docs) {
+        found.push({ kind, id: doc._id, workspaceId: doc.workspaceId as string, recent: doc.recent as string[], updatedAt: (doc.updatedAt as number | undefined) ?? null });
+      }
     }
     return found;
   }

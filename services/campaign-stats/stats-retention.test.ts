@@ -25,7 +25,7 @@ import { campaignStatsService, loadCampaignStatsSettings } from "./service.ts";
 import { StatsRepository } from "./stats-repository.ts";
 import { loadStatsRetentionSettings, statsRetentionRules } from "./stats-retention.ts";
 import { applyResendEvents, DoneRefs, type IngestDeps } from "./use-cases/ingest.ts";
-import { sweep } from "./use-cases/sweep.ts";
+import { defaultPruneRule, sweep } from "./use-cases/sweep.ts";
 
 const limits = { pageSize: 4, pages: 2 };
 const at = Date.UTC(2026, 10, 2, 10);
@@ -80,6 +80,8 @@ describe("campaign statistics' retention rule", () => {
     flowLocks: new KeyedLock(),
     now: () => Date.now(),
   });
+  /** The same deps at a time the documents just written count as idle, when the stats sweep prunes them. */
+  const idleLater = (of: IngestDeps): IngestDeps => ({ ...of, now: () => Date.now() + defaultPruneRule.idleMs + 1 });
   /** Every campaign, hour and link document of the workspace, exactly as stored. */
   /** The documents the numbers live in: a campaign's totals, hours and links, and the workspace's days. */
   const aggregateCollections = ["stats_campaigns", "stats_hours", "stats_links", "stats_days"];
@@ -141,7 +143,7 @@ describe("campaign statistics' retention rule", () => {
     expect(await aggregates(ws)).toEqual(before);
 
     // The stats sweep forgets finished refs; then the rest goes, and still no aggregate changes.
-    await sweep(instance);
+    await sweep(idleLater(instance));
     const pruned = await aggregates(ws);
     expect(await sweepUntilDone(rule(), afterLifetime(), limits)).toEqual({ deleted: referenced.size, more: false });
     expect(await sendIds(ws)).toEqual([]);
@@ -163,17 +165,37 @@ describe("campaign statistics' retention rule", () => {
     // The redelivery applies it; once its ref is forgotten, the send goes and the number stays.
     await applyResendEvents(deps(), [delivered]);
     expect((await repo.getCampaign(ws, "spring"))?.counts).toMatchObject({ delivered: 1 });
-    await sweep(deps());
+    await sweep(idleLater(deps()));
     await sweepUntilDone(rule(), afterLifetime(), limits);
     expect(await repo.getSend(ws, "p1")).toBeNull();
     expect((await repo.getCampaign(ws, "spring"))?.counts).toMatchObject({ delivered: 1 });
+  });
+
+  it("leave the refs of a document being written to its next write, and prune them once it is idle or its list is long", async () => {
+    const ws = uniqueName("ws");
+    const instance = deps();
+    await applyResendEvents(instance, workload(ws));
+    const listed = async () => (await referencedSends(ws)).size;
+    expect(await listed()).toBeGreaterThan(0);
+    // Just written: the sweep writes nothing (each prune is a write; a busy store's sweep wrote thousands at once).
+    expect((await sweep(instance)).refsPruned).toBe(0);
+    expect(await listed()).toBeGreaterThan(0);
+    // A long list is pruned however fresh.
+    expect((await sweep(instance, { ...defaultPruneRule, longList: 0 })).refsPruned).toBeGreaterThan(0);
+    expect(await listed()).toBe(0);
+    // And once idle, whatever its length.
+    await applyResendEvents(instance, [event(ws, "late", "email.delivered", 60_000)]);
+    expect(await listed()).toBeGreaterThan(0);
+    expect((await sweep(instance)).refsPruned).toBe(0);
+    expect((await sweep(idleLater(instance))).refsPruned).toBeGreaterThan(0);
+    expect(await listed()).toBe(0);
   });
 
   it("give a send stored before sends had a write time the full lifetime from its first sweep", async () => {
     const ws = uniqueName("ws");
     await applyResendEvents(deps(), [event(ws, "legacy", "email.delivered", 0)]);
     await db.collection("stats_sends").updateOne({ _id: `${ws}:legacy` as never }, { $unset: { updatedAtMs: "" } });
-    await sweep(deps());
+    await sweep(idleLater(deps()));
     const firstSweep = Date.now() + 30 * dayMs;
     await sweepUntilDone(rule(), firstSweep, limits);
     expect((await db.collection("stats_sends").findOne({ _id: `${ws}:legacy` as never }))?.updatedAtMs).toBe(firstSweep);
@@ -188,7 +210,7 @@ describe("campaign stats with SENDS_RETENTION_DAYS shortened", () => {
   it("drops a send's state once it outlived the variable and reports the same numbers", { timeout: 60_000 }, async () => {
     const nats = await privateNats();
     const config = testBaseConfig({ natsUrl: nats.url });
-    const env = { SENDS_RETENTION_DAYS: "0.0001", RETENTION_SWEEP_MINUTES: "0.005", STATS_SWEEP_INTERVAL_SECONDS: "1" };
+    const env = { SENDS_RETENTION_DAYS: "0.0001", RETENTION_SWEEP_MINUTES: "0.005", STATS_SWEEP_INTERVAL_SECONDS: "1", STATS_PRUNE_IDLE_SECONDS: "1" };
     const service = await startService(campaignStatsService({ ...loadCampaignStatsSettings(env), port: 0, consumerAckWaitMs: 2000 }), config);
     const mongo = await new MongoClient(config.mongoUri).connect();
     try {
@@ -201,7 +223,7 @@ describe("campaign stats with SENDS_RETENTION_DAYS shortened", () => {
       await waitFor(async () => Number((await numbers()).delivered) === 1, { what: "the delivery counted" });
       const sends = mongo.db(config.mongoDatabase).collection("stats_sends");
       expect(await sends.countDocuments({ workspaceId: ws })).toBe(1);
-      // 0.0001 days: 8.6 s after its last write (and after the stats sweep forgot its refs), swept every 0.3 s.
+      // 0.0001 days: 8.6 s after its last write (and after the stats sweep forgot its refs, 1 s idle), swept every 0.3 s.
       await waitFor(async () => (await sends.countDocuments({ workspaceId: ws })) === 0, { timeoutMs: 40_000, what: "the send state to expire" });
       expect(await numbers()).toMatchObject({ sent: 1n, delivered: 1n });
     } finally {

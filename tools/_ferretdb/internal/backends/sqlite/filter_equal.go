@@ -50,13 +50,10 @@ func equalCondition(filter *types.Document) (string, []any, bool) {
 	keys := filter.Keys()
 	values := filter.Values()
 
-	seen := make(map[string]int, len(keys))
-	for _, key := range keys {
-		seen[key]++
-	}
+	counts := keyCounts(keys)
 
 	var columns []string
-	var marshalled []string
+	var rendered []string
 
 	for i, key := range keys {
 		if len(columns) == maxPushdownEqualities {
@@ -64,7 +61,7 @@ func equalCondition(filter *types.Document) (string, []any, bool) {
 		}
 
 		// _id is the other pushdowns' (a duplicated key is something MongoDB would reject)
-		if key == "_id" || seen[key] != 1 || !pushdownField.MatchString(key) {
+		if !isFieldKey(key, counts) {
 			continue
 		}
 
@@ -79,8 +76,8 @@ func equalCondition(filter *types.Document) (string, []any, bool) {
 			continue
 		}
 
-		columns = append(columns, fmt.Sprintf("%s->%q", metadata.DefaultColumn, key))
-		marshalled = append(marshalled, string(must.NotFail(sjson.MarshalSingleValue(v))))
+		columns = append(columns, fieldColumn(key))
+		rendered = append(rendered, marshalled(v))
 	}
 
 	if len(columns) == 0 {
@@ -96,7 +93,7 @@ func equalCondition(filter *types.Document) (string, []any, bool) {
 		for i, column := range columns {
 			if choice&(1<<i) == 0 {
 				conditions[i] = column + " = ?"
-				args = append(args, marshalled[i])
+				args = append(args, rendered[i])
 			} else {
 				conditions[i] = fmt.Sprintf(`%[1]s >= '[' AND %[1]s < '\'`, column)
 			}
@@ -106,4 +103,30 @@ func equalCondition(filter *types.Document) (string, []any, bool) {
 	}
 
 	return "(" + strings.Join(branches, " OR ") + ")", args, true
+}
+
+// keyCounts is how often each key occurs in a filter (a raw BSON filter may repeat one).
+func keyCounts(keys []string) map[string]int {
+	counts := make(map[string]int, len(keys))
+	for _, key := range keys {
+		counts[key]++
+	}
+
+	return counts
+}
+
+// isFieldKey reports whether a filter key is a field these pushdowns may name: not _id (the _id
+// pushdowns' own), not repeated (MongoDB would reject it), and a pushdownField.
+func isFieldKey(key string, counts map[string]int) bool {
+	return key != "_id" && counts[key] == 1 && pushdownField.MatchString(key)
+}
+
+// fieldColumn is the expression the backend's indexes on a top-level field are built on.
+func fieldColumn(field string) string {
+	return fmt.Sprintf("%s->%q", metadata.DefaultColumn, field)
+}
+
+// marshalled is a value as the backend stores it, so as `->` renders it.
+func marshalled(v any) string {
+	return string(must.NotFail(sjson.MarshalSingleValue(v)))
 }

@@ -8,9 +8,7 @@ import (
 
 	"github.com/FerretDB/FerretDB/internal/backends"
 	"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"
-	"github.com/FerretDB/FerretDB/internal/handler/sjson"
 	"github.com/FerretDB/FerretDB/internal/types"
-	"github.com/FerretDB/FerretDB/internal/util/must"
 )
 
 // rangeOperators are the comparisons a top-N filter may hold on a field, with their SQL.
@@ -88,17 +86,14 @@ func topNConditions(filter *types.Document, orderBy string) (topNParts, bool) {
 	keys := filter.Keys()
 	values := filter.Values()
 
-	seen := make(map[string]int, len(keys))
-	for _, key := range keys {
-		seen[key]++
-	}
+	counts := keyCounts(keys)
 
 	decidables := []string{safeString(orderBy)}
 	var predicates []string
 	var args []any
 
 	for i, key := range keys {
-		if key == "_id" || seen[key] != 1 || !pushdownField.MatchString(key) {
+		if !isFieldKey(key, counts) {
 			return topNParts{}, false
 		}
 
@@ -149,11 +144,6 @@ func topNConditions(filter *types.Document, orderBy string) (topNParts, bool) {
 	}, true
 }
 
-// fieldColumn is the expression the backend's indexes on a top-level field are built on.
-func fieldColumn(field string) string {
-	return fmt.Sprintf("%s->%q", metadata.DefaultColumn, field)
-}
-
 // typeIs is true when the document's sjson schema gives the field that type.
 func typeIs(field, t string) string {
 	return fmt.Sprintf(`%s->>'$."$s".p.%s.t' = '%s'`, metadata.DefaultColumn, field, t)
@@ -173,8 +163,4 @@ func isSafe(text string) bool {
 	}
 
 	return true
-}
-
-func marshalled(v any) string {
-	return string(must.NotFail(sjson.MarshalSingleValue(v)))
 }

@@ -21,13 +21,32 @@ async function ports(names: string[], offsets: number[] = [0]): Promise<Record<s
   return Object.fromEntries(entries);
 }
 
-/** A free port p such that p + each offset is free too (the stack derives those from one variable). */
+/** Every port this file handed a stack, derived ones included (freePort knows only the ones it drew). */
+const handedToStacks = new Set<number>();
+
+/**
+ * A free port p such that p + each offset is free too (the stack derives those from one variable), and none
+ * of them another variable's: two variables' derived ports drawn alike made the cluster test fail about
+ * one run in twenty (a refused or garbled connection to a port two processes were given).
+ */
 async function freePortWith(offsets: number[]): Promise<number> {
   for (;;) {
     const port = await freePort();
-    if (port + Math.max(...offsets) > 65535) continue;
-    const free = await Promise.all(offsets.map((offset) => assertPortFree(port + offset, "test").then(() => true, () => false)));
-    if (free.every(Boolean)) return port;
+    const derived = offsets.map((offset) => port + offset);
+    if (Math.max(...derived) > 65535 || derived.some((candidate) => handedToStacks.has(candidate))) continue;
+    const free = await Promise.all(derived.map((candidate) => assertPortFree(candidate, "test").then(() => true, () => false)));
+    if (!free.every(Boolean)) continue;
+    for (const candidate of derived) handedToStacks.add(candidate);
+    return port;
+  }
+}
+
+/** A GET whose failure names what it asked and shows the stack's output (a refused port says which process is not there). */
+async function get(url: string, what: string, output: () => string): Promise<Response> {
+  try {
+    return await fetch(url);
+  } catch (error) {
+    throw new Error(`GET ${url} (${what}) failed: ${(error as Error & { cause?: Error }).cause?.message ?? error}\n--- stack output ---\n${output()}`);
   }
 }
 
@@ -124,12 +143,12 @@ describe("npm start (scripts/start-stack.ts)", () => {
       expect(output).toContain(natsUrl);
       for (const name of ["GATEWAY_PORT", "DELIVERY_STATUS_PORT", "CAMPAIGN_STATS_PORT", "SUPPRESSION_PORT"]) {
         for (const instance of [0, 100]) {
-          const health = await fetch(`http://127.0.0.1:${port(name, instance)}/healthz`);
+          const health = await get(`http://127.0.0.1:${port(name, instance)}/healthz`, `${name} + ${instance}`, read);
           expect(health.status, `${name} + ${instance}`).toBe(200);
         }
       }
       for (const i of [0, 1, 2]) {
-        const jsz = (await (await fetch(`http://127.0.0.1:${port("LOCAL_NATS_MONITOR_PORT", i)}/jsz`)).json()) as { meta_cluster?: unknown };
+        const jsz = (await (await get(`http://127.0.0.1:${port("LOCAL_NATS_MONITOR_PORT", i)}/jsz`, `NATS monitor ${i}`, read)).json()) as { meta_cluster?: unknown };
         expect(jsz.meta_cluster).toMatchObject({ cluster_size: 3, leader: expect.stringMatching(/^nats-[123]$/) });
         expect(existsSync(join(dataDir, `nats-${i + 1}`, "jetstream"))).toBe(true);
       }

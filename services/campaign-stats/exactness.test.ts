@@ -92,13 +92,14 @@ async function expectAllNumbers(client: Client<typeof CampaignStatsService>, wor
     expect(byProvider, `${campaignId} by provider`).toEqual(Object.fromEntries(expected.byProvider!.get(campaignId)!));
     for (const entry of stats!.byProvider) expect(entry.rates!.complaintRate).toBeCloseTo(entry.delivered > 0n ? Number(entry.complained) / Number(entry.delivered) : 0, 12);
     // Totals against a recount from the stored per-send state. The numbers can be exact while a crashed
-    // message's last step (dropping its applied pending entry) still waits for redelivery: wait for that too.
+    // message's last step (marking its round done) still waits for redelivery: wait for that too.
     const sends = await waitFor(
       async () => {
         const stored = await repo.sendsOfCampaign(workspaceId, campaignId);
-        return stored.every((send) => send.pending.length === 0) ? stored : undefined;
+        const unconfirmed = await repo.unconfirmedDeltas(stored.map((send) => send.pending));
+        return unconfirmed.every((deltas) => deltas.length === 0) ? stored : undefined;
       },
-      { timeoutMs: 60_000, intervalMs: 200, what: "every pending entry to be dropped" },
+      { timeoutMs: 60_000, intervalMs: 200, what: "every delta to be confirmed by a done round" },
     );
     const recount = sumContributions(sends.map((send) => contributionOf(send.state, { scannerWindowMs: 10_000 }))).get(`c\u0000${campaignId}`) ?? {};
     for (const field of countFields) expect(recount[field] ?? 0, `recount ${campaignId}.${field}`).toBe(counts[field]);
@@ -272,7 +273,7 @@ describe("exact campaign statistics", () => {
       expect(expected.days!.size).toBeGreaterThanOrEqual(4);
       await expectDeliverability(client(), workspaceId, expected);
       expect([...crashes.keys()]).toEqual(
-        expect.arrayContaining(["after-send-write", "after-apply-campaign", "after-apply-hour", "after-apply-link", "after-apply-day", "after-pending-removed"]),
+        expect.arrayContaining(["after-send-write", "after-apply-campaign", "after-apply-hour", "after-apply-link", "after-apply-day", "after-round-done"]),
       );
     } finally {
       await service.stop();

@@ -48,10 +48,17 @@ import { upgradeSendState, type ContributionPart, type SendState, type StoredSen
 
 export type { PartToApply } from "./part-fields.ts";
 
-/** A delta waiting on its send to be moved into campaign documents. */
+/**
+ * A delta of a send, listed on it until a write of the send finds it confirmed: one of `rounds` is marked
+ * done in `stats_rounds` (every part of it was then applied). A delta without a done round may be
+ * unapplied, partly applied or being applied by another instance: whoever writes the send next applies it
+ * again (idempotent by its ref) under a round of its own, added to the list.
+ */
 export interface PendingDelta {
   seq: number;
   parts: ContributionPart[];
+  /** The rounds that took it on (older documents have none: never confirmed). */
+  rounds?: string[];
 }
 
 /** The stored per-send document, as plain data. */
@@ -130,7 +137,7 @@ export interface SendChange {
   emailId: string;
   /** The causes `decide` checks `applied` for (a document that moved causes out looks these up). */
   causes?: readonly string[];
-  decide(current: SendRecord | null): SendWrite | null;
+  decide(current: SendRecord | null): SendWrite | null | Promise<SendWrite | null>;
 }
 
 /** A read-decide-write of one document, as mutate and mutateMany take it (decide runs between the read and the write). */
@@ -199,6 +206,7 @@ export class StatsRepository {
   private readonly links: Collection<Stored>;
   private readonly days: Collection<Stored>;
   private readonly applied: Collection<{ _id: string; emailId: string }>;
+  private readonly roundsDone: Collection<{ _id: string; atMs: number }>;
   private readonly locks = new KeyedLock();
   /** The last known state of recently written documents (see mutate). */
   private readonly recentDocs = new RecentDocuments(20_000);
@@ -228,6 +236,7 @@ export class StatsRepository {
     this.links = db.collection<Stored>("stats_links");
     this.days = db.collection<Stored>("stats_days");
     this.applied = db.collection("stats_applied");
+    this.roundsDone = db.collection("stats_rounds");
   }
 
   /**
@@ -244,6 +253,48 @@ export class StatsRepository {
     await ensureIndexes(this.hours, [{ key: { workspaceId: 1, campaignId: 1, hour: 1 } }]);
     await ensureIndexes(this.links, [{ key: { workspaceId: 1, campaignId: 1, link: 1 } }]);
     await ensureIndexes(this.days, [{ key: { workspaceId: 1, day: 1 } }]);
+    await ensureIndexes(this.roundsDone, [{ key: { atMs: 1 } }]);
+  }
+
+  // ---- rounds ----
+
+  /** Marks a round done: every part of every delta it took on is in its documents. */
+  async markRoundDone(round: string, nowMs: number): Promise<void> {
+    try {
+      await this.roundsDone.insertOne({ _id: round, atMs: nowMs });
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
+    }
+  }
+
+  /** Of `rounds`, those marked done (one `{_id: {$in}}` read). */
+  async doneRounds(rounds: readonly string[]): Promise<Set<string>> {
+    const done = new Set<string>();
+    for (let i = 0; i < rounds.length; i += 500) {
+      for (const doc of await this.roundsDone.find({ _id: { $in: rounds.slice(i, i + 500) } }, { projection: { _id: 1 } }).toArray()) done.add(doc._id);
+    }
+    return done;
+  }
+
+  /**
+   * One run of the rounds' garbage collection: deletes the marks made before `cutoffMs` that no send lists
+   * any more. A send lists a round from before the mark was made (the send is written, then its deltas
+   * applied, then the round marked), and keeps listing it until a write drops the confirmed delta; so a
+   * mark made before this run began that the scan below does not find is listed by no send, and never
+   * will be. `cutoffMs` lies an hour back (the rule's lifetime), which leaves room for instances' clocks
+   * disagreeing on when a mark was made. Reads every send with a delta listed (a scan on FerretDB).
+   */
+  async sweepRoundMarks(cutoffMs: number, limits: SweepLimits): Promise<SweepResult> {
+    const limit = limits.pageSize * limits.pages * 25; // marks are small; a run may go through many
+    const candidates = await this.roundsDone.find({ atMs: { $lt: cutoffMs } }, { projection: { _id: 1 }, limit }).toArray();
+    if (candidates.length === 0) return { deleted: 0, more: false };
+    const listed = new Set<string>();
+    const sends = this.sends.find({ "pending.0": { $exists: true } }, { projection: { pending: 1 }, batchSize: limits.pageSize });
+    for await (const page of pagesOf(sends, limits.pageSize)) {
+      for (const doc of page) for (const delta of (doc.pending as PendingDelta[]) ?? []) for (const round of delta.rounds ?? []) listed.add(round);
+    }
+    const deleted = await deleteEach(this.roundsDone, candidates.filter((doc) => !listed.has(doc._id)).map((doc) => ({ _id: doc._id })));
+    return { deleted, more: candidates.length === limit && deleted > 0 };
   }
 
   // ---- sends ----
@@ -286,7 +337,7 @@ export class StatsRepository {
           const stored = doc ? toSend(doc) : null;
           const listed = new Set(stored?.applied);
           const moved = doc?.appliedMoved === true ? await this.appliedElsewhere(workspaceId, emailId, causes.filter((cause) => !listed.has(cause))) : [];
-          const write = decide(stored && { ...stored, applied: [...stored.applied, ...moved] });
+          const write = await decide(stored && { ...stored, applied: [...stored.applied, ...moved] });
           if (!write) return null;
           const shown = new Set([...listed, ...moved]);
           const added = write.applied.filter((cause) => !shown.has(cause));
@@ -336,18 +387,17 @@ export class StatsRepository {
   /**
    * One retention run: deletes the state of sends last written before `cutoffMs`, with the causes they
    * moved to `stats_applied` (those first: a run stopped half-way leaves the send, found again next time).
-   * Never a send with a pending delta (not yet in its campaign documents: deleting it would lose the delta),
-   * nor one `keep` names, and each only if its version is still the one read. Campaign, hour and link
+   * Never a send listing a delta no done round confirms (maybe not yet in its campaign documents: deleting
+   * it would lose the delta), nor one `keep` names, and each only if its version is still the one read. Campaign, hour and link
    * documents are never written here: they hold sums, which the state of the sends under them is not part
    * of. A send written before documents had `updatedAtMs` gets `nowMs` instead, and so its full lifetime.
    */
   async sweepExpiredSends(cutoffMs: number, limits: SweepLimits, nowMs: number, keep: (workspaceId: string, emailId: string) => boolean): Promise<SweepResult> {
     const limit = limits.pageSize * limits.pages;
-    const withoutPending = { "pending.0": { $exists: false } };
     // One read for both (on FerretDB each read decodes the collection up to its last match).
     const found = this.sends.find(
-      { $or: [{ updatedAtMs: { $lt: cutoffMs }, ...withoutPending }, { updatedAtMs: { $exists: false } }] },
-      { projection: { _id: 1, workspaceId: 1, emailId: 1, v: 1, appliedMoved: 1, updatedAtMs: 1 }, limit, batchSize: limits.pageSize },
+      { $or: [{ updatedAtMs: { $lt: cutoffMs } }, { updatedAtMs: { $exists: false } }] },
+      { projection: { _id: 1, workspaceId: 1, emailId: 1, v: 1, appliedMoved: 1, updatedAtMs: 1, pending: 1 }, limit, batchSize: limits.pageSize },
     );
     let read = 0;
     let changed = 0;
@@ -355,7 +405,9 @@ export class StatsRepository {
     for await (const page of pagesOf(found, limits.pageSize)) {
       read += page.length;
       const unstamped = page.filter((doc) => typeof doc.updatedAtMs !== "number");
-      const going = page.filter((doc) => typeof doc.updatedAtMs === "number" && !keep(doc.workspaceId as string, doc.emailId as string));
+      const expired = page.filter((doc) => typeof doc.updatedAtMs === "number" && !keep(doc.workspaceId as string, doc.emailId as string));
+      const unconfirmed = await this.unconfirmedDeltas(expired.map((doc) => (doc.pending as PendingDelta[] | undefined) ?? []));
+      const going = expired.filter((_doc, index) => unconfirmed[index]!.length === 0);
       if (unstamped.length > 0) {
         const stamped = await this.sends.bulkWrite(
           unstamped.map((doc) => ({ updateOne: { filter: { _id: doc._id, updatedAtMs: { $exists: false } }, update: { $set: { updatedAtMs: nowMs } } } })),
@@ -364,12 +416,20 @@ export class StatsRepository {
         changed += stamped.modifiedCount;
       }
       await this.deleteMovedCauses(going.filter((doc) => doc.appliedMoved === true));
-      const gone = await deleteEach(this.sends, going.map((doc) => ({ _id: doc._id, v: doc.v, ...withoutPending })));
+      // The version read: a send written since (a new delta, say) stays.
+      const gone = await deleteEach(this.sends, going.map((doc) => ({ _id: doc._id, v: doc.v })));
       for (const doc of going) this.recentDocs.delete(`${this.sends.collectionName}:${doc._id}`);
       deleted += gone;
       changed += gone;
     }
     return { deleted, more: read === limit && changed > 0 };
+  }
+
+  /** For each list of a send's deltas, those no done round confirms (one read of the rounds for all). */
+  async unconfirmedDeltas(lists: readonly (readonly PendingDelta[])[], knownDone: (round: string) => boolean = () => false): Promise<PendingDelta[][]> {
+    const asked = [...new Set(lists.flat().flatMap((delta) => delta.rounds ?? []).filter((round) => !knownDone(round)))];
+    const done = asked.length === 0 ? new Set<string>() : await this.doneRounds(asked);
+    return lists.map((deltas) => deltas.filter((delta) => !(delta.rounds ?? []).some((round) => knownDone(round) || done.has(round))));
   }
 
   /** Deletes what these sends moved to `stats_applied` (a scan there on FerretDB; by index on MongoDB). */

@@ -171,6 +171,51 @@ describe("campaign statistics' retention rule", () => {
     expect((await repo.getCampaign(ws, "spring"))?.counts).toMatchObject({ delivered: 1 });
   });
 
+  it("write a send once per event: a done round confirms its delta, and the send's next write drops it", async () => {
+    const ws = uniqueName("ws");
+    const instance = deps();
+    await applyResendEvents(instance, [event(ws, "r1", "email.delivered", 60_000)]);
+    const first = (await repo.getSend(ws, "r1"))!;
+    expect(first.v).toBe(1); // one write of the send
+    expect(first.pending).toHaveLength(1);
+    expect(first.pending[0]!.rounds).toHaveLength(1);
+    expect(await repo.doneRounds(first.pending[0]!.rounds!)).toEqual(new Set(first.pending[0]!.rounds));
+    expect(await repo.unconfirmedDeltas([first.pending])).toEqual([[]]);
+    await applyResendEvents(instance, [event(ws, "r1", "email.opened", 3_600_000)]);
+    const second = (await repo.getSend(ws, "r1"))!;
+    expect(second.v).toBe(2);
+    expect(second.pending.map((delta) => delta.seq)).toEqual([2]);
+    expect((await repo.getCampaign(ws, "spring"))?.counts).toMatchObject({ delivered: 1, opens: 1 });
+  });
+
+  it("collect a round mark once no send lists it, never before, and count a redelivery once after refs and marks went", async () => {
+    const ws = uniqueName("ws");
+    const roundsRule = () => statsRetentionRules(loadStatsRetentionSettings({}), repo).find((rule) => rule.name === "campaign-stats:rounds")!;
+    const marks = async () => (await db.collection("stats_rounds").find({}).toArray()).map((doc) => doc._id as unknown as string).sort();
+    const delivered = event(ws, "g1", "email.delivered", 60_000);
+    const opened = event(ws, "g1", "email.opened", 3_600_000);
+    await applyResendEvents(deps(), [delivered]);
+    const [firstRound] = (await repo.getSend(ws, "g1"))!.pending[0]!.rounds!;
+    await sweep(idleLater(deps())); // the documents forget the confirmed ref
+    expect(await referencedSends(ws)).toEqual(new Set());
+    // Listed by the send: kept however old.
+    expect(await sweepUntilDone(roundsRule(), Date.now() + 2 * 3_600_000, limits)).toEqual({ deleted: 0, more: false });
+    expect(await marks()).toEqual([firstRound]);
+    await applyResendEvents(deps(), [delivered]); // a redelivery: its cause is applied and its delta confirmed
+    await applyResendEvents(deps(), [opened]); // drops the confirmed delta: nothing lists the first mark
+    const [secondRound] = (await repo.getSend(ws, "g1"))!.pending[0]!.rounds!;
+    await sweep(idleLater(deps()));
+    // Younger than the margin: kept; past it, the unlisted one goes and the listed one stays.
+    expect(await sweepUntilDone(roundsRule(), Date.now(), limits)).toEqual({ deleted: 0, more: false });
+    expect(await sweepUntilDone(roundsRule(), Date.now() + 2 * 3_600_000, limits)).toEqual({ deleted: 1, more: false });
+    expect(await marks()).toEqual([secondRound]);
+    // Redeliveries to an instance that remembers nothing: counted once.
+    await applyResendEvents(deps(), [delivered, opened]);
+    await applyResendEvents(deps(), [opened]);
+    expect((await repo.getCampaign(ws, "spring"))?.counts).toMatchObject({ delivered: 1, opens: 1 });
+    expect(await referencedSends(ws)).toEqual(new Set());
+  });
+
   it("leave the refs of a document being written to its next write, and prune them once it is idle or its list is long", async () => {
     const ws = uniqueName("ws");
     const instance = deps();

@@ -3,7 +3,7 @@
  * `stats_applied`) lives SENDS_RETENTION_DAYS (default 400) after its last write, like delivery status's
  * sends; campaign, hour and link documents hold sums and stay, so statistics are as exact after the sends
  * under them expired as before. Swept on every database: a send goes with its moved causes, and only
- * once nothing waits on it (see keepReferenced).
+ * once nothing waits on it (see referencedSends); a round mark once no send lists it.
  */
 import type { Db } from "mongodb";
 import type { Env } from "../shared/config.ts";
@@ -37,7 +37,10 @@ async function referencedSends(repo: StatsRepository): Promise<Set<string>> {
   return referenced;
 }
 
-/** Campaign statistics' rule. */
+/** How long a round mark stays at least: room for instances' clocks disagreeing (see sweepRoundMarks). */
+export const roundMarkMarginMs = 3_600_000;
+
+/** Campaign statistics' rules. */
 export function statsRetentionRules(settings: StatsRetentionSettings, repo: StatsRepository): RetentionRule[] {
   return [
     {
@@ -47,6 +50,12 @@ export function statsRetentionRules(settings: StatsRetentionSettings, repo: Stat
         const referenced = await referencedSends(repo);
         return await repo.sweepExpiredSends(cutoffMs, limits, nowMs, (workspaceId, emailId) => referenced.has(`${workspaceId}:${emailId}`));
       },
+    },
+    {
+      // Round marks (use-cases/ingest.ts) no send lists any more, an hour after they were made.
+      name: "campaign-stats:rounds",
+      lifetimeMs: roundMarkMarginMs,
+      sweep: async (cutoffMs, limits) => await repo.sweepRoundMarks(cutoffMs, limits),
     },
   ];
 }

@@ -2,25 +2,32 @@
  * Applying Resend events and send registrations to campaign statistics,
  * exactly once per (workspace, svix id), whatever crashes in between.
  *
- * The story of a batch of messages (one message is a batch of one):
+ * The story of a batch of messages (one message is a batch of one), which is one round:
  * 1. one write per send records the messages' causes (svix id, or "record"),
  *    the send's new state, its new contribution and — if that changed — the
- *    delta as a `pending` entry (the send's outbox). A redelivery finds its
- *    cause applied and changes nothing. The sends go in one bulk write;
- * 2. the parts of every pending delta are applied to their campaign / hour /
- *    link documents, each guarded by the delta's reference in that document
- *    and by the send still holding the delta (read after the documents: an
- *    instance with a stale copy of the send never applies a delta another
- *    instance finished); one write per document for the whole batch, so a
- *    batch of a campaign's events writes its campaign document once (and
- *    the batches applying at the same time share that write: apply-rounds.ts);
- * 3. the deltas are removed from their sends (done); documents forget the
- *    references later (`isDone`, or the sweeper).
+ *    delta as a `pending` entry naming the round (the send's outbox). A
+ *    redelivery finds its cause applied and changes nothing. The sends go in
+ *    one bulk write. The same write drops the send's deltas a done round
+ *    confirms, and adds the round to those none does (a crash left them);
+ * 2. the parts of the round's deltas are applied to their campaign / hour /
+ *    link / day documents, each guarded by the delta's reference in that
+ *    document and by the send still holding the delta unconfirmed (read after
+ *    the documents: an instance with a stale copy of the send never applies a
+ *    delta another instance finished); one write per document for the whole
+ *    batch, so a batch of a campaign's events writes its campaign document
+ *    once (and the batches applying at the same time share that write:
+ *    apply-rounds.ts);
+ * 3. the round is marked done (one small document for the whole batch,
+ *    instead of a second write of every send): its deltas are confirmed,
+ *    and the send's next write drops them. Documents forget the references
+ *    later (`isDone`, or the sweeper); marks no send lists any more go with
+ *    retention (stats-retention.ts).
  * A crash anywhere leaves the messages unacked: their redelivery repeats 1
- * (no-op) and finishes 2–3, whose writes are idempotent. Steps 2–3 of one send
- * never run concurrently within an instance (the send's flow lock; a batch
- * holds the locks of all its sends).
+ * (adding its round to the unconfirmed deltas) and finishes 2–3, whose writes
+ * are idempotent. Steps 2–3 of one send never run concurrently within an
+ * instance (the send's flow lock; a batch holds the locks of all its sends).
  */
+import { randomBytes } from "node:crypto";
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { SendRecorded } from "../../../gen/ngsreach/events/v1/domain_events_pb.ts";
 import type { ResendEvent } from "../../../gen/ngsreach/events/v1/resend_event_pb.ts";
@@ -44,7 +51,7 @@ import {
 } from "../send-state.ts";
 import type { BulkSenderLimits, PendingLimitAlert } from "../deliverability/bulk-sender-limits.ts";
 import { mailboxProviderOf, type OverrideIndex } from "../deliverability/mailbox-provider.ts";
-import type { DeltaRef, PartToApply, SendRecord, SendWrite, StatsRepository } from "../stats-repository.ts";
+import type { DeltaRef, PartToApply, PendingDelta, SendRecord, SendWrite, StatsRepository } from "../stats-repository.ts";
 
 /** What the ingest use cases need. */
 export interface IngestDeps {
@@ -69,19 +76,44 @@ export interface IngestDeps {
   now(): number;
 }
 
-/** Bounded memory of finished delta refs (`ws:emailId#seq`); forgetting one only delays its pruning. */
+/**
+ * Bounded memory of finished delta refs (`ws:emailId#seq`) and of rounds known done; forgetting one only
+ * delays a prune or costs a read. A round id is never reused, so a done round stays done.
+ */
 export class DoneRefs {
-  private readonly refs = new Set<string>();
-  private readonly limit: number;
+  private readonly refs: BoundedSet;
+  private readonly rounds: BoundedSet;
   constructor(limit = 100_000) {
-    this.limit = limit;
+    this.refs = new BoundedSet(limit);
+    this.rounds = new BoundedSet(limit);
   }
   add(ref: string): void {
     this.refs.add(ref);
-    if (this.refs.size > this.limit) this.refs.delete(this.refs.values().next().value!);
   }
   has(ref: string): boolean {
     return this.refs.has(ref);
+  }
+  addRound(round: string): void {
+    this.rounds.add(round);
+  }
+  hasRound(round: string): boolean {
+    return this.rounds.has(round);
+  }
+}
+
+/** A set that forgets its oldest item past `limit`. */
+class BoundedSet {
+  private readonly items = new Set<string>();
+  private readonly limit: number;
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+  add(item: string): void {
+    this.items.add(item);
+    if (this.items.size > this.limit) this.items.delete(this.items.values().next().value!);
+  }
+  has(item: string): boolean {
+    return this.items.has(item);
   }
 }
 
@@ -197,22 +229,36 @@ async function changeSends(deps: IngestDeps, changes: readonly SendChangeCause[]
     const key = `${change.workspaceId}:${change.emailId}`;
     bySend.set(key, [...(bySend.get(key) ?? []), change]);
   }
+  const round = newRoundId();
   await deps.flowLocks.runAll(bySend.keys(), async () => {
     const sends = await deps.repo.updateSends(
       [...bySend.values()].map((group) => ({
         workspaceId: group[0]!.workspaceId,
         emailId: group[0]!.emailId,
         causes: group.map((change) => change.cause),
-        decide: (current: SendRecord | null) => sendWriteAfter(deps, current, group),
+        decide: async (current: SendRecord | null) => sendWriteAfter(deps, current, group, round, await unconfirmedOf(deps, current)),
       })),
     );
     await deps.crashPoint("after-send-write");
-    await flushPending(deps, sends.filter((send): send is SendRecord => send !== null && send.pending.length > 0));
+    await applyRound(deps, round, sends.filter((send): send is SendRecord => send !== null));
   });
 }
 
-/** A send's fields after the changes whose cause it has not applied yet; null if it applied them all. */
-function sendWriteAfter(deps: IngestDeps, current: SendRecord | null, changes: readonly SendChangeCause[]): SendWrite | null {
+/** A round's id: unique, never reused (a done round stays done). */
+const newRoundId = () => randomBytes(12).toString("base64url");
+
+/** The send's listed deltas no done round confirms. */
+async function unconfirmedOf(deps: IngestDeps, send: SendRecord | null): Promise<PendingDelta[]> {
+  if (!send || send.pending.length === 0) return [];
+  return (await deps.repo.unconfirmedDeltas([send.pending], (round) => deps.done.hasRound(round)))[0]!;
+}
+
+/**
+ * A send's fields after the changes whose cause it has not applied yet; null if it applied them all and
+ * lists no unconfirmed delta. Confirmed deltas are dropped; the unconfirmed ones and the new one name
+ * `round`, which applies them.
+ */
+function sendWriteAfter(deps: IngestDeps, current: SendRecord | null, changes: readonly SendChangeCause[], round: string, unconfirmed: readonly PendingDelta[]): SendWrite | null {
   const applied = [...(current?.applied ?? [])];
   let state = current?.state ?? emptySendState();
   for (const { cause, change } of changes) {
@@ -220,22 +266,29 @@ function sendWriteAfter(deps: IngestDeps, current: SendRecord | null, changes: r
     state = change(state);
     applied.push(cause);
   }
-  if (applied.length === (current?.applied.length ?? 0)) return null;
+  const pending = unconfirmed.map((delta) => ({ ...delta, rounds: [...(delta.rounds ?? []), round] }));
+  if (applied.length === (current?.applied.length ?? 0)) {
+    return current && pending.length > 0 ? { state: current.state, contrib: current.contrib, applied: current.applied, pending } : null;
+  }
   state = settleClicks(state, deps.rules); // keeps the state bounded; the contribution is the same
   const contrib = contributionOf(state, deps.rules);
   const delta = contributionDelta(current?.contrib ?? [], contrib);
-  const pending = [...(current?.pending ?? [])];
   // The write makes the send's version v + 1, so this seq is unique to the delta.
-  if (delta.length > 0) pending.push({ seq: (current?.v ?? 0) + 1, parts: delta });
+  if (delta.length > 0) pending.push({ seq: (current?.v ?? 0) + 1, parts: delta, rounds: [round] });
   return { state, contrib, pending, applied };
 }
 
-/** Moves every pending delta of the sends into their documents, then drops the deltas. Caller holds the sends' flow locks. */
-async function flushPending(deps: IngestDeps, sends: readonly SendRecord[]): Promise<void> {
-  if (sends.length === 0) return;
+/**
+ * Moves the deltas that name `round` into their documents, then marks the round done. Caller holds the
+ * sends' flow locks.
+ */
+async function applyRound(deps: IngestDeps, round: string, sends: readonly SendRecord[]): Promise<void> {
   const parts: PartToApply[] = sends.flatMap((send) =>
-    send.pending.flatMap((delta) => delta.parts.map((part) => ({ workspaceId: send.workspaceId, ref: deltaRef(send.emailId, delta.seq), part }))),
+    send.pending
+      .filter((delta) => delta.rounds?.includes(round))
+      .flatMap((delta) => delta.parts.map((part) => ({ workspaceId: send.workspaceId, ref: deltaRef(send.emailId, delta.seq), part }))),
   );
+  if (parts.length === 0) return;
   const touched = await deps.repo.applyParts(parts, {
     isDone: (workspaceId, ref) => deps.done.has(`${workspaceId}:${ref}`),
     stillPending: (refs) => stillPending(deps, refs),
@@ -246,21 +299,10 @@ async function flushPending(deps: IngestDeps, sends: readonly SendRecord[]): Pro
   });
   const withOutbox = touched.campaigns.filter((campaign) => campaign.outbox.length > 0);
   const daysWithOutbox = touched.days.filter((day) => day.outbox.length > 0);
-  await deps.repo.updateSends(
-    sends.map(({ workspaceId, emailId, pending }) => {
-      const flushed = new Set(pending.map((delta) => delta.seq));
-      return {
-        workspaceId,
-        emailId,
-        decide: (current: SendRecord | null) =>
-          current && current.pending.some((delta) => flushed.has(delta.seq))
-            ? { state: current.state, contrib: current.contrib, applied: current.applied, pending: current.pending.filter((delta) => !flushed.has(delta.seq)) }
-            : null,
-      };
-    }),
-  );
+  await deps.repo.markRoundDone(round, deps.now());
+  deps.done.addRound(round);
   for (const { workspaceId, ref } of parts) deps.done.add(`${workspaceId}:${ref}`);
-  await deps.crashPoint("after-pending-removed");
+  await deps.crashPoint("after-round-done");
   for (const campaign of withOutbox) await publishOutbox(deps, campaign.workspaceId, campaign.campaignId, campaign.outbox);
   for (const day of daysWithOutbox) await publishDayOutbox(deps, day.workspaceId, day.day, day.outbox);
   const changed = new Map(parts.map(({ workspaceId, part }) => [`${workspaceId}\u0000${part.campaignId}`, [workspaceId, part.campaignId] as const]));
@@ -268,18 +310,21 @@ async function flushPending(deps: IngestDeps, sends: readonly SendRecord[]): Pro
 }
 
 /**
- * The refs (`ws:emailId#seq`) whose delta its send, read from the database now, still holds pending. A
- * delta no longer pending was applied everywhere by whoever dropped it, maybe another instance.
+ * The refs (`ws:emailId#seq`) whose delta its send, read from the database now, lists with no done round.
+ * A delta not listed, or confirmed, was applied everywhere by a round that finished, maybe another instance's.
  */
-async function stillPending(deps: IngestDeps, refs: readonly DeltaRef[]): Promise<Set<string>> {
+export async function stillPending(deps: Pick<IngestDeps, "repo" | "done">, refs: readonly DeltaRef[]): Promise<Set<string>> {
   const sends = new Map<string, { workspaceId: string; emailId: string }>();
   for (const { workspaceId, ref } of refs) {
     const [emailId] = splitDeltaRef(ref);
     sends.set(`${workspaceId}:${emailId}`, { workspaceId, emailId });
   }
-  const found = await deps.repo.getSendsNow([...sends.values()]);
+  const found = (await deps.repo.getSendsNow([...sends.values()])).filter((send): send is SendRecord => send !== null);
+  const unconfirmed = await deps.repo.unconfirmedDeltas(found.map((send) => send.pending), (round) => deps.done.hasRound(round));
   const pending = new Set<string>();
-  for (const send of found) for (const delta of send?.pending ?? []) pending.add(`${send!.workspaceId}:${deltaRef(send!.emailId, delta.seq)}`);
+  found.forEach((send, index) => {
+    for (const delta of unconfirmed[index]!) pending.add(`${send.workspaceId}:${deltaRef(send.emailId, delta.seq)}`);
+  });
   return pending;
 }
 

@@ -3,8 +3,8 @@
  * - alerts left in a campaign's outbox, and bulk-sender crossings left in a
  *   workspace-day's (crash between the write and the publish), are published — their message ids make a repeat harmless;
  * - delta refs left in documents' `recent` lists (crash after the delta was
- *   done, or an idle document) are dropped once their send confirms the delta
- *   is no longer pending, which keeps those lists short — and lets retention
+ *   done, or an idle document) are dropped once their send no longer lists the
+ *   delta, or a done round confirms it, which keeps those lists short — and lets retention
  *   delete those sends, which it keeps while a document lists a ref of theirs.
  *   Only documents idle for `pruneIdleMs`, or whose list is long: a document
  *   being written drops its done refs itself on its next write, and pruning
@@ -15,7 +15,7 @@
  * Both scan their collections (campaign-sized, not send-sized).
  */
 import type { IngestDeps } from "./ingest.ts";
-import { publishDayOutbox, publishOutbox, splitDeltaRef } from "./ingest.ts";
+import { publishDayOutbox, publishOutbox, stillPending } from "./ingest.ts";
 
 /** Which documents' refs a sweep prunes: those written `idleMs` ago or earlier, and any listing more than `longList`. */
 export interface PruneRule {
@@ -50,16 +50,9 @@ export async function sweep(
   for (const doc of await deps.repo.documentsWithRecent()) {
     // A document written before updatedAt existed counts as idle.
     if ((doc.updatedAt ?? 0) > idleSince && doc.recent.length <= prune.longList) continue;
-    const finished = new Set<string>();
-    for (const ref of doc.recent) {
-      if (deps.done.has(`${doc.workspaceId}:${ref}`)) {
-        finished.add(ref);
-        continue;
-      }
-      const [emailId, seq] = splitDeltaRef(ref);
-      const send = await deps.repo.getSend(doc.workspaceId, emailId);
-      if (!send || !send.pending.some((delta) => delta.seq === seq)) finished.add(ref);
-    }
+    const asked = doc.recent.filter((ref) => !deps.done.has(`${doc.workspaceId}:${ref}`));
+    const pending = asked.length === 0 ? new Set<string>() : await stillPending(deps, asked.map((ref) => ({ workspaceId: doc.workspaceId, ref })));
+    const finished = new Set(doc.recent.filter((ref) => !pending.has(`${doc.workspaceId}:${ref}`)));
     if (finished.size > 0) {
       await deps.repo.pruneRecent(doc.kind, doc.id, (ref) => finished.has(ref));
       refsPruned += finished.size;

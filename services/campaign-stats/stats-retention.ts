@@ -42,6 +42,8 @@ export const roundMarkMarginMs = 3_600_000;
 
 /** Campaign statistics' rules. */
 export function statsRetentionRules(settings: StatsRetentionSettings, repo: StatsRepository): RetentionRule[] {
+  // The marks' sweep reads every send listing a delta: once per margin is often enough for marks an hour old.
+  let nextRoundSweepMs = 0;
   return [
     {
       name: "campaign-stats:sends",
@@ -55,7 +57,12 @@ export function statsRetentionRules(settings: StatsRetentionSettings, repo: Stat
       // Round marks (use-cases/ingest.ts) no send lists any more, an hour after they were made.
       name: "campaign-stats:rounds",
       lifetimeMs: roundMarkMarginMs,
-      sweep: async (cutoffMs, limits) => await repo.sweepRoundMarks(cutoffMs, limits),
+      sweep: async (cutoffMs, limits, nowMs) => {
+        if (nowMs < nextRoundSweepMs) return { deleted: 0, more: false };
+        const result = await repo.sweepRoundMarks(cutoffMs, limits);
+        if (!result.more) nextRoundSweepMs = nowMs + roundMarkMarginMs;
+        return result;
+      },
     },
   ];
 }

@@ -44,6 +44,7 @@ export function fieldsAfterParts(
     const evaluated = evaluateLimits((doc?.limits as LimitState | undefined) ?? {}, byProvider, limits, first.day, now);
     set.limits = evaluated.state;
     set.outbox = [...((doc?.outbox as PendingLimitAlert[] | undefined) ?? []), ...evaluated.fired];
+    set.hasOutbox = set.outbox.length > 0;
     return set;
   }
   set.campaignId = first.campaignId;
@@ -76,6 +77,7 @@ export function fieldsAfterParts(
   const evaluated = evaluateAlerts((doc?.alerts as AlertState | undefined) ?? initialAlertState(), counts, alertSettings, now);
   set.alerts = evaluated.state;
   set.outbox = [...((doc?.outbox as PendingAlert[] | undefined) ?? []), ...evaluated.fired];
+  set.hasOutbox = set.outbox.length > 0;
   return set;
 }
 

@@ -34,4 +34,22 @@ describe("the stats repository's copies of documents it wrote", () => {
     await apply(a, "e2#1"); // b's part, redelivered to a: a must see it applied
     expect((await a.getCampaign("ws", "c1"))?.counts.delivered).toBe(3);
   });
+
+  it("find the campaigns with unpublished alerts by their flag, and those written before the flag by a scan", async () => {
+    const db = client.db(uniqueName("test"));
+    const repo = new StatsRepository(db);
+    await repo.init();
+    const settings = { ...defaultAlertSettings, minDelivered: 2 };
+    const bounced = (ref: string) => ({ workspaceId: "ws", ref, part: { kind: "campaign" as const, campaignId: "c1", inc: { sent: 1, delivered: 1, hardBounced: 1 } } });
+    const everyRefPending = async (refs: readonly { workspaceId: string; ref: string }[]) => new Set(refs.map((entry) => `${entry.workspaceId}:${entry.ref}`));
+    await repo.applyParts([bounced("a#1"), bounced("b#1"), bounced("c#1")], { isDone: () => false, stillPending: everyRefPending, alertSettings: settings, now: Date.now() });
+    const found = await repo.campaignsWithOutbox();
+    expect(found.map((campaign) => [campaign.campaignId, campaign.outbox.length])).toEqual([["c1", 1]]);
+    await repo.removeFromOutbox("ws", "c1", found[0]!.outbox);
+    expect(await repo.campaignsWithOutbox()).toEqual([]);
+    // Written by a build without the flag: only the scan finds it.
+    await db.collection("stats_campaigns").insertOne({ _id: "ws:old" as never, workspaceId: "ws", campaignId: "old", outbox: [found[0]!.outbox[0]] });
+    expect(await repo.campaignsWithOutbox()).toEqual([]);
+    expect((await repo.campaignsWithOutbox({ scan: true })).map((campaign) => campaign.campaignId)).toEqual(["old"]);
+  });
 });

@@ -249,10 +249,11 @@ export class StatsRepository {
     this.versionGuard = options.versionGuard ?? true;
     await ensureIndexes(this.sends, [{ key: { workspaceId: 1, campaignId: 1 } }, { key: { updatedAtMs: 1 } }]);
     await ensureIndexes(this.applied, [{ key: { emailId: 1 } }]);
-    await ensureIndexes(this.campaigns, [{ key: { workspaceId: 1, campaignId: 1 } }]);
+    // `hasOutbox`: the sweeper's search for unpublished alerts (an index FerretDB's equality pushdown uses).
+    await ensureIndexes(this.campaigns, [{ key: { workspaceId: 1, campaignId: 1 } }, { key: { hasOutbox: 1 } }]);
     await ensureIndexes(this.hours, [{ key: { workspaceId: 1, campaignId: 1, hour: 1 } }]);
     await ensureIndexes(this.links, [{ key: { workspaceId: 1, campaignId: 1, link: 1 } }]);
-    await ensureIndexes(this.days, [{ key: { workspaceId: 1, day: 1 } }]);
+    await ensureIndexes(this.days, [{ key: { workspaceId: 1, day: 1 } }, { key: { hasOutbox: 1 } }]);
     await ensureIndexes(this.roundsDone, [{ key: { atMs: 1 } }]);
   }
 
@@ -544,7 +545,7 @@ export class StatsRepository {
       decide: (doc) => {
         const outbox = (doc?.outbox as PendingAlert[] | undefined) ?? [];
         const remaining = outbox.filter((alert) => !done.has(`${alert.kind}:${alert.crossing}`));
-        return doc && remaining.length !== outbox.length ? { outbox: remaining } : null;
+        return doc && remaining.length !== outbox.length ? { outbox: remaining, hasOutbox: remaining.length > 0 } : null;
       },
     });
   }
@@ -557,21 +558,25 @@ export class StatsRepository {
       decide: (doc) => {
         const outbox = (doc?.outbox as PendingLimitAlert[] | undefined) ?? [];
         const remaining = outbox.filter((alert) => !done.has(limitAlertMessageId(workspaceId, alert)));
-        return doc && remaining.length !== outbox.length ? { outbox: remaining } : null;
+        return doc && remaining.length !== outbox.length ? { outbox: remaining, hasOutbox: remaining.length > 0 } : null;
       },
     });
   }
 
-  /** Workspace-days with bulk-sender crossings not yet published (a scan; run by the sweeper only). */
-  async daysWithOutbox(): Promise<TouchedDay[]> {
-    const docs = await this.days.find({ "outbox.0": { $exists: true } }, { projection: { workspaceId: 1, day: 1, outbox: 1 } }).toArray();
-    return docs.map((doc) => ({ workspaceId: doc.workspaceId as string, day: doc.day as number, outbox: doc.outbox as PendingLimitAlert[] }));
+  /**
+   * Workspace-days with bulk-sender crossings not yet published (run by the sweeper only): by the
+   * `hasOutbox` flag every write of the outbox sets (an index search), or with `scan` by the outbox
+   * itself (reads every day document on FerretDB; finds those written before the flag existed).
+   */
+  async daysWithOutbox({ scan = false }: { scan?: boolean } = {}): Promise<TouchedDay[]> {
+    const docs = await this.days.find(outboxFilter(scan), { projection: { workspaceId: 1, day: 1, outbox: 1 } }).toArray();
+    return docs.filter((doc) => (doc.outbox as unknown[] | undefined)?.length).map((doc) => ({ workspaceId: doc.workspaceId as string, day: doc.day as number, outbox: doc.outbox as PendingLimitAlert[] }));
   }
 
-  /** Campaigns with alerts not yet published (a scan; run by the sweeper only). */
-  async campaignsWithOutbox(): Promise<CampaignRecord[]> {
-    const docs = await this.campaigns.find({ "outbox.0": { $exists: true } }).toArray();
-    return docs.map(toCampaign);
+  /** Campaigns with alerts not yet published (run by the sweeper only; `scan` as for daysWithOutbox). */
+  async campaignsWithOutbox({ scan = false }: { scan?: boolean } = {}): Promise<CampaignRecord[]> {
+    const docs = await this.campaigns.find(outboxFilter(scan), { projection: { recent: 0 } }).toArray();
+    return docs.filter((doc) => (doc.outbox as unknown[] | undefined)?.length).map(toCampaign);
   }
 
   /** Documents holding `recent` refs, with when each was last written (a scan; run by the sweeper only). */
@@ -827,6 +832,9 @@ function toCampaign(doc: Stored): CampaignRecord {
     outbox: (doc.outbox as PendingAlert[] | undefined) ?? [],
   };
 }
+
+/** The documents holding an outbox: by its flag (an index search), or by the outbox itself (a scan). */
+const outboxFilter = (scan: boolean): Document => (scan ? { "outbox.0": { $exists: true } } : { hasOutbox: true });
 
 /** Waits for every promise to settle, then rejects with the first failure, if any. */
 async function settleAll(promises: readonly Promise<unknown>[]): Promise<void> {

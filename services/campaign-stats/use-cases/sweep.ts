@@ -36,11 +36,14 @@ export async function sweep(
   { pruneRefs = true }: { pruneRefs?: boolean } = {},
 ): Promise<{ alertsPublished: number; refsPruned: number }> {
   let alertsPublished = 0;
-  for (const campaign of await deps.repo.campaignsWithOutbox()) {
+  // By the outbox flag every 30 s (an index search); the scan, which also finds documents written before
+  // the flag or by an older instance, only with the refs' own scan.
+  const scan = pruneRefs;
+  for (const campaign of await deps.repo.campaignsWithOutbox({ scan })) {
     await publishOutbox(deps, campaign.workspaceId, campaign.campaignId, campaign.outbox);
     alertsPublished += campaign.outbox.length;
   }
-  for (const day of await deps.repo.daysWithOutbox()) {
+  for (const day of await deps.repo.daysWithOutbox({ scan })) {
     await publishDayOutbox(deps, day.workspaceId, day.day, day.outbox);
     alertsPublished += day.outbox.length;
   }
